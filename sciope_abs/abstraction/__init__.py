@@ -1,0 +1,1 @@
+"""sciope_abs.abstraction (see DESIGN.md)."""

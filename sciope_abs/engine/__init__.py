@@ -1,0 +1,1 @@
+"""sciope_abs.engine (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sciope_abs.exploration (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sciope_abs.inference (see DESIGN.md)."""

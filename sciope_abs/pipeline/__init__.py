@@ -1,0 +1,1 @@
+"""sciope_abs.pipeline (see DESIGN.md)."""

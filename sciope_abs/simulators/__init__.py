@@ -1,0 +1,1 @@
+"""sciope_abs.simulators (see DESIGN.md)."""

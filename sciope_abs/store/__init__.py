@@ -1,0 +1,1 @@
+"""sciope_abs.store (see DESIGN.md)."""

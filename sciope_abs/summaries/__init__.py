@@ -1,0 +1,1 @@
+"""sciope_abs.summaries (see DESIGN.md)."""

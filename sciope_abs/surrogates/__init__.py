@@ -1,0 +1,1 @@
+"""sciope_abs.surrogates (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sciope_abs.viz (see DESIGN.md)."""
