@@ -1,4 +1,5 @@
 """Reaction-network models: the library of case studies and SBML import."""
+from .library import list_models, load_model
 from .model import CRN, Reaction
 
-__all__ = ["CRN", "Reaction"]
+__all__ = ["CRN", "Reaction", "load_model", "list_models"]

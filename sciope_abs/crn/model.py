@@ -196,7 +196,12 @@ class CRN:
         return np.array([self.initial_state[s] for s in self.species], dtype=np.int64)
 
     def conservation_laws(self) -> list[tuple[np.ndarray, int]]:
-        """Conserved totals from :attr:`complements`: list of (coefficients ``(S,)``, total)."""
+        """Conserved totals from :attr:`complements`: list of (coefficients ``(S,)``, total).
+
+        ``total`` is the one randomised initial states are drawn with; a simulation started from
+        any state keeps ``coefficients @ state`` equal to its own initial value (the emulator
+        keeps each trajectory's initial total).
+        """
         laws = []
         for s, (other, total) in self.complements.items():
             c = np.zeros(self.n_species, dtype=np.int64)

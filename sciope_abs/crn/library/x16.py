@@ -1,0 +1,27 @@
+"""X16: fast–slow gene switch with a multimodal protein P1 (Plesa, Erban & Othmer, model 16)."""
+from ..model import CRN, Reaction
+from ._ranges import scaled_ranges
+
+
+def build() -> CRN:
+    epsilon = 0.01
+    params = {"a11": 100.0, "a12": 2.0, "a21": 500.0, "b1": 2.0, "epsilon": epsilon,
+              "gamma12": epsilon * 1.0, "gamma21": epsilon * 1.0}
+    reactions = [
+        Reaction("r1", {"G1": 1}, {"G1": 1, "P1": 1}, rate="a11"),
+        Reaction("r1b", {"G1": 1, "P1": 1}, {"G1": 1}, rate="a12"),
+        Reaction("r2", {"G2": 1}, {"G2": 1, "P1": 1}, rate="a21"),
+        Reaction("r3", {"P1": 1}, {}, rate="b1"),
+        Reaction("r4", {"G1": 1}, {"G2": 1}, rate="gamma12"),
+        Reaction("r4b", {"G2": 1}, {"G1": 1}, rate="gamma21"),
+    ]
+    return CRN(
+        name="x16", species=("G1", "G2", "P1"), parameters=params, reactions=reactions,
+        initial_state={"G1": 1, "G2": 1, "P1": 800},
+        initial_ranges={"G1": (0, 4), "P1": (80, 1199)},
+        complements={"G2": ("G1", 4)},
+        # the paper varies a11, a12, a21, b1; gamma12/gamma21 keep their epsilon factor
+        rate_ranges=scaled_ranges(params, ["a11", "a12", "a21", "b1", "gamma12", "gamma21"]),
+        dt=20.0, n_steps=10, observed=("P1",),
+        description="Fast-slow gene switch; P1 multimodal (QSS modes 40..1000 by G1).",
+    )
