@@ -1,0 +1,249 @@
+"""Experimental designs: point sets in a prior's support (pure numpy/scipy).
+
+Every design draws points in the unit cube ``[0, 1]^d`` and maps them into the prior with
+:meth:`sciope_abs.priors.JointPrior.ppf`, so a Latin hypercube over a log-uniform prior is
+stratified in ``log`` space and a design over a truncated normal puts more points near the mean::
+
+    design = Sobol(prior)
+    theta = design.generate(256, seed=1)     # (256, d)
+
+Registry: ``get_design(name, prior, **kw)`` with names ``"lhs"``, ``"sobol"``, ``"halton"``,
+``"random"``, ``"factorial"``, ``"maximin"``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from .priors import JointPrior, as_prior
+from .seeding import SeedLike, as_generator
+
+__all__ = [
+    "Design", "LatinHypercube", "Sobol", "Halton", "RandomDesign", "Factorial", "Maximin",
+    "DESIGNS", "get_design",
+]
+
+
+def _check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+class Design(ABC):
+    """Base class: ``generate(n, seed) -> (n, d)`` inside ``prior``'s support.
+
+    Parameters
+    ----------
+    prior : JointPrior or dict name -> distribution
+    """
+
+    def __init__(self, prior: Any):
+        self.prior: JointPrior = as_prior(prior)
+
+    @property
+    def names(self) -> list[str]:
+        return self.prior.names
+
+    @property
+    def ndim(self) -> int:
+        return self.prior.ndim
+
+    @abstractmethod
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        """The design in the unit cube, shape (n, d)."""
+
+    def generate(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        """``n`` design points mapped into the prior's support.
+
+        Parameters
+        ----------
+        n : int
+        seed : int, SeedSequence or Generator
+            The same seed gives the same points.
+
+        Returns
+        -------
+        array, shape (n, d), columns in the order of ``prior.names``
+        """
+        u = self.unit(_check_n(n), seed)
+        return self.prior.ppf(u)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prior={self.prior!r})"
+
+
+class LatinHypercube(Design):
+    """Latin hypercube sample (``scipy.stats.qmc.LatinHypercube``, points randomised within their
+    strata): each of the ``n`` equal-probability strata of every dimension holds one point."""
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        from scipy.stats import qmc
+
+        return qmc.LatinHypercube(self.ndim, scramble=True, rng=as_generator(seed)).random(n)
+
+
+class Sobol(Design):
+    """Scrambled Sobol' sequence (``scipy.stats.qmc.Sobol``, Owen scrambling, seeded).
+
+    The balance properties of Sobol' points are exact when ``n`` is a power of two. For other
+    ``n`` the first ``n`` points of the scrambled sequence are returned (what ``random(n)`` gives)
+    without scipy's balance warning; prefer powers of two where it matters.
+    """
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        from scipy.stats import qmc
+
+        m = max(0, math.ceil(math.log2(n)))
+        engine = qmc.Sobol(self.ndim, scramble=True, rng=as_generator(seed))
+        return engine.random_base2(m)[:n]
+
+
+class Halton(Design):
+    """Scrambled Halton sequence (``scipy.stats.qmc.Halton``, seeded)."""
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        from scipy.stats import qmc
+
+        return qmc.Halton(self.ndim, scramble=True, rng=as_generator(seed)).random(n)
+
+
+class RandomDesign(Design):
+    """Independent draws from the prior (plain Monte Carlo); identical to ``prior.sample``."""
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        return as_generator(seed).random((n, self.ndim))
+
+
+class Factorial(Design):
+    """Full factorial grid.
+
+    Parameters
+    ----------
+    prior : JointPrior or dict
+    levels : int or sequence of int, optional
+        Levels per dimension. Given, the grid has ``prod(levels)`` points and ``generate(n)``
+        needs ``n`` equal to that (or ``n=None``). Not given, ``generate(n)`` uses
+        ``L = floor(n ** (1/d))`` levels in every dimension -- the largest full grid with equal
+        levels that fits in ``n`` -- and warns when ``L ** d != n``.
+    endpoints : bool
+        False (default): level ``k`` of ``L`` sits at probability ``(k + 0.5) / L``, the middle of
+        ``L`` equal-probability slices, so every prior (also unbounded ones) works. True: levels at
+        ``linspace(0, 1, L)`` in probability space, i.e. the grid includes the support's ends
+        (needs a bounded support).
+
+    The grid is deterministic; ``seed`` is accepted for the common interface and ignored. Row
+    order: the last dimension varies fastest.
+    """
+
+    def __init__(self, prior: Any, levels: int | Sequence[int] | None = None, endpoints: bool = False):
+        super().__init__(prior)
+        if levels is not None:
+            lv = np.atleast_1d(np.asarray(levels))
+            if lv.ndim != 1 or lv.dtype.kind not in "iu" or np.any(lv < 1):
+                raise ValueError(f"levels must be a positive integer or one per dimension, got {levels!r}")
+            if lv.shape[0] == 1:
+                lv = np.repeat(lv, self.ndim)
+            if lv.shape[0] != self.ndim:
+                raise ValueError(f"levels has {lv.shape[0]} entries for {self.ndim} parameters {self.names}")
+            self.levels: tuple[int, ...] | None = tuple(int(v) for v in lv)
+        else:
+            self.levels = None
+        self.endpoints = bool(endpoints)
+        if self.endpoints and not np.all(np.isfinite(self.prior.support)):
+            raise ValueError("Factorial(endpoints=True) needs a bounded support; use endpoints=False")
+
+    def levels_for(self, n: int | None) -> tuple[int, ...]:
+        """The levels per dimension that ``generate(n)`` uses."""
+        if self.levels is not None:
+            return self.levels
+        if n is None:
+            raise ValueError("Factorial without levels needs n")
+        n = _check_n(n)
+        L = int(math.floor(n ** (1.0 / self.ndim) + 1e-9))
+        return (max(L, 1),) * self.ndim
+
+    def _axis(self, L: int) -> np.ndarray:
+        if self.endpoints:
+            return np.linspace(0.0, 1.0, L) if L > 1 else np.array([0.5])
+        return (np.arange(L) + 0.5) / L
+
+    def unit(self, n: int | None, seed: SeedLike = None) -> np.ndarray:
+        levels = self.levels_for(n)
+        total = int(np.prod(levels))
+        if self.levels is not None and n is not None and n != total:
+            raise ValueError(f"Factorial grid with levels {levels} has {total} points, asked for n={n}")
+        if self.levels is None and n is not None and total != n:
+            warnings.warn(f"Factorial: n={n} is not a full grid in {self.ndim} dimensions; using "
+                          f"{levels[0]} levels per dimension = {total} points", UserWarning, stacklevel=3)
+        axes = [self._axis(L) for L in levels]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.reshape(-1) for m in mesh], axis=1)
+
+    def generate(self, n: int | None = None, seed: SeedLike = None) -> np.ndarray:
+        """The grid, shape (prod(levels), d); see the class docstring for how ``n`` is used."""
+        return self.prior.ppf(self.unit(n, seed))
+
+
+class Maximin(Design):
+    """Maximin Latin hypercube: the best of ``n_candidates`` Latin hypercubes by the smallest
+    pairwise distance between points (measured in the unit cube).
+
+    The first candidate is exactly ``LatinHypercube(prior).generate(n, seed)``, so for the same
+    seed a Maximin design is never worse than the plain Latin hypercube. Nearest-neighbour distances
+    come from a k-d tree, so large ``n`` stays cheap.
+    """
+
+    def __init__(self, prior: Any, n_candidates: int = 20):
+        super().__init__(prior)
+        if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1:
+            raise ValueError(f"n_candidates must be a positive integer, got {n_candidates!r}")
+        self.n_candidates = int(n_candidates)
+
+    @staticmethod
+    def min_distance(u: np.ndarray) -> float:
+        """Smallest pairwise Euclidean distance between the rows of ``u`` (n, d); inf for n < 2."""
+        if u.shape[0] < 2:
+            return float("inf")
+        from scipy.spatial import cKDTree
+
+        dist, _ = cKDTree(u).query(u, k=2)
+        return float(dist[:, 1].min())
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        from scipy.stats import qmc
+
+        engine = qmc.LatinHypercube(self.ndim, scramble=True, rng=as_generator(seed))
+        best, best_d = None, -1.0
+        for _ in range(self.n_candidates):
+            cand = engine.random(n)
+            d = self.min_distance(cand)
+            if d > best_d:
+                best, best_d = cand, d
+        return best
+
+    def __repr__(self) -> str:
+        return f"Maximin(prior={self.prior!r}, n_candidates={self.n_candidates})"
+
+
+DESIGNS: dict[str, type[Design]] = {
+    "lhs": LatinHypercube,
+    "sobol": Sobol,
+    "halton": Halton,
+    "random": RandomDesign,
+    "factorial": Factorial,
+    "maximin": Maximin,
+}
+
+
+def get_design(name: str, prior: Any, **kwargs: Any) -> Design:
+    """A design by registry name (``"lhs"``, ``"sobol"``, ``"halton"``, ``"random"``,
+    ``"factorial"``, ``"maximin"``) over ``prior``; ``kwargs`` go to the class."""
+    key = str(name).lower()
+    if key not in DESIGNS:
+        raise ValueError(f"unknown design {name!r}; choose one of {sorted(DESIGNS)}")
+    return DESIGNS[key](prior, **kwargs)
