@@ -1,0 +1,252 @@
+"""The bi-level, gradient-based search loop (ProxylessNAS-style path binarisation).
+
+Two optimisers, two data splits:
+
+- **weight steps** (train split, ``alpha`` frozen): per minibatch, sample one-hot gates from
+  ``p = softmax(alpha)`` — one active operation per edge — and take an Adam step on the weights
+  of the network (the inactive paths get no gradient);
+- **architecture steps** (architecture-validation split, weights frozen): per minibatch, sample
+  gates from the current ``p``, compute ``dL/dg`` (every candidate's output enters through its
+  gate, so this needs one forward and one backward pass), and update ``alpha`` with
+
+      dL/dalpha_i = sum_j dL/dg_j * p_j (delta_ij - p_i) = p_i (dL/dg_i - <dL/dg, p>)
+
+  (equation 13 of the seed paper with ``dL/dg`` in place of ``dL/dp``).
+
+Stages: :meth:`ProxylessSearch.heat_up` (weights only, ``alpha`` untouched) and
+:meth:`ProxylessSearch.search` (blocks of ``turn`` weight epochs and ``turn`` architecture epochs,
+alternating).  The loss is any TensorFlow-traceable ``loss_fn(y, head_out) -> scalar``: the MDN's
+negative log-likelihood in :func:`.search.search`, a mean squared error in the tests.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from ...seeding import SeedLike, as_generator
+from .supernet import SuperNet
+
+__all__ = ["ProxylessSearch", "arch_gradient"]
+
+
+def arch_gradient(dgates, probs):
+    """``dL/dalpha`` from ``dL/dg`` and ``p`` (both ``(n_edges, n_ops)``), in TensorFlow."""
+    import tensorflow as tf
+
+    inner = tf.reduce_sum(dgates * probs, axis=1, keepdims=True)
+    return probs * (dgates - inner)
+
+
+def _check_xy(xy, what: str):
+    try:
+        x, y = xy
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a pair (inputs, targets)") from None
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"{what}: inputs (m, D) and targets (m, S) with m > 0 needed, "
+                         f"got {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError(f"{what} contains NaN or inf")
+    return x, y
+
+
+class ProxylessSearch:
+    """Alternating weight / architecture optimisation of a :class:`~.supernet.SuperNet` + head.
+
+    Parameters
+    ----------
+    supernet : SuperNet
+    head : keras layer
+        Maps the supernet output ``(b, width)`` to what ``loss_fn`` expects.
+    loss_fn : callable ``(y (b, S), head_out) -> scalar tensor``
+    learning_rate : float
+        Adam step of the weights.
+    arch_learning_rate : float
+        Adam step of ``alpha`` (``beta_1 = 0``, as in ProxylessNAS).
+    batch_size : int
+    turn : int
+        Epochs per block in the alternating stage (3–5 in the paper).
+    seed : int or SeedSequence
+        Drives shuffling and gate sampling (weights are initialised by the caller).
+    progress : bool
+        One line per epoch on stderr.
+
+    Attributes
+    ----------
+    history : dict
+        ``"heat_up"``: train loss per epoch; ``"search"``: list of ``{"epoch", "phase"
+        ("weights"|"arch"), "loss", "val_loss"}``; ``"alpha"``: ``softmax(alpha)`` after every
+        search epoch (list of ``(n_edges, n_ops)`` nested lists), ``"alpha_initial"``.
+    """
+
+    def __init__(self, supernet: SuperNet, head, loss_fn: Callable, *, learning_rate: float = 1e-3,
+                 arch_learning_rate: float = 3e-3, batch_size: int = 256, turn: int = 3,
+                 seed: SeedLike = None, progress: bool = True):
+        import keras
+
+        if not isinstance(supernet, SuperNet):
+            raise ValueError(f"supernet must be a SuperNet, got {type(supernet).__name__}")
+        for name, v in (("learning_rate", learning_rate), ("arch_learning_rate", arch_learning_rate)):
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(turn, (int, np.integer)) or turn < 1:
+            raise ValueError(f"turn must be a positive integer, got {turn!r}")
+        self.supernet = supernet
+        self.head = head
+        self.loss_fn = loss_fn
+        self.batch_size = int(batch_size)
+        self.turn = int(turn)
+        self.progress = progress
+        self.rng = as_generator(seed)
+        self.weight_optimizer = keras.optimizers.Adam(learning_rate)
+        self.arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.0, epsilon=1e-8)
+        self.history: dict = {"heat_up": [], "search": [], "alpha": [],
+                              "alpha_initial": supernet.probabilities().tolist(), "seconds": {}}
+        self._steps = None
+
+    # ------------------------------------------------------------------ compiled steps
+    def _build(self, input_dim: int) -> None:
+        if self._steps is not None:
+            return
+        import tensorflow as tf
+
+        net, head, loss_fn = self.supernet, self.head, self.loss_fn
+        gates0 = tf.constant(net.argmax_gates())
+        head(net(tf.zeros((1, input_dim)), gates0))       # build every layer eagerly
+        weights = list(net.weight_variables) + list(head.trainable_variables)
+        alpha = net.alpha
+        self.weight_optimizer.build(weights)
+        self.arch_optimizer.build([alpha])
+        w_opt, a_opt = self.weight_optimizer, self.arch_optimizer
+        sig = [tf.TensorSpec((None, input_dim), tf.float32), tf.TensorSpec((None, None), tf.float32),
+               tf.TensorSpec((net.n_edges, net.n_ops), tf.float32)]
+
+        @tf.function(input_signature=sig)
+        def weight_step(x, y, g):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, head(net(x, g)))
+            grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            w_opt.apply(grads, weights)
+            return loss
+
+        @tf.function(input_signature=sig)
+        def arch_step(x, y, g):
+            with tf.GradientTape() as tape:
+                tape.watch(g)
+                loss = loss_fn(y, head(net(x, g)))
+            dg = tape.gradient(loss, g, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            probs = tf.nn.softmax(tf.convert_to_tensor(alpha), axis=-1)
+            a_opt.apply([arch_gradient(dg, probs)], [alpha])
+            return loss
+
+        @tf.function(input_signature=sig)
+        def eval_step(x, y, g):
+            return loss_fn(y, head(net(x, g)))
+
+        self._weights = weights
+        self._steps = (weight_step, arch_step, eval_step)
+
+    # ------------------------------------------------------------------ loops
+    def _log(self, msg: str) -> None:
+        if self.progress:
+            print(f"[search] {msg}", file=sys.stderr, flush=True)
+
+    def _epoch(self, x: np.ndarray, y: np.ndarray, step) -> float:
+        m = len(x)
+        perm = self.rng.permutation(m)
+        total, count = 0.0, 0
+        for start in range(0, m, self.batch_size):
+            idx = perm[start:start + self.batch_size]
+            gates = self.supernet.sample_gates(self.rng)
+            loss = float(step(x[idx], y[idx], gates))
+            if not np.isfinite(loss):
+                return float("nan")
+            total += loss * len(idx)
+            count += len(idx)
+        return total / count
+
+    def evaluate(self, xy, gates: np.ndarray | None = None, batch_size: int = 8192) -> float:
+        """Mean loss on ``xy`` with fixed gates (default: the most probable operation per edge)."""
+        x, y = _check_xy(xy, "evaluation data")
+        self._build(x.shape[1])
+        g = self.supernet.argmax_gates() if gates is None else np.asarray(gates, dtype=np.float32)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            total += float(self._steps[2](xb, yb, g)) * len(xb)
+        return total / len(x)
+
+    def _snapshot(self):
+        return [v.numpy().copy() for v in self._weights], self.supernet.alpha.numpy().copy()
+
+    def _restore(self, snap) -> None:
+        for v, val in zip(self._weights, snap[0]):
+            v.assign(val)
+        self.supernet.alpha.assign(snap[1])
+
+    def heat_up(self, train_xy, epochs: int) -> list[float]:
+        """Train the weights only, gates sampled from the (untouched) ``softmax(alpha)``."""
+        x, y = _check_xy(train_xy, "train data")
+        epochs = _check_epochs(epochs, "heat-up epochs")
+        self._build(x.shape[1])
+        t0 = time.perf_counter()
+        for ep in range(epochs):
+            snap = self._snapshot()
+            loss = self._epoch(x, y, self._steps[0])
+            if not np.isfinite(loss):
+                self._restore(snap)
+                warnings.warn(f"heat-up stopped at epoch {ep + 1}: non-finite loss; weights restored",
+                              RuntimeWarning, stacklevel=2)
+                break
+            self.history["heat_up"].append(loss)
+            self._log(f"heat-up  epoch {ep + 1}/{epochs}  train loss {loss:.4f}")
+        self.history["seconds"]["heat_up"] = time.perf_counter() - t0
+        return self.history["heat_up"]
+
+    def search(self, train_xy, val_xy, epochs: int) -> list[dict]:
+        """Alternate ``turn`` weight epochs on ``train_xy`` (``alpha`` frozen) with ``turn``
+        architecture epochs on ``val_xy`` (weights frozen), ``epochs`` epochs in total."""
+        x, y = _check_xy(train_xy, "train data")
+        xv, yv = _check_xy(val_xy, "architecture-validation data")
+        if x.shape[1] != xv.shape[1] or y.shape[1] != yv.shape[1]:
+            raise ValueError(f"train and validation widths differ: {x.shape[1:]}/{y.shape[1:]} vs "
+                             f"{xv.shape[1:]}/{yv.shape[1:]}")
+        epochs = _check_epochs(epochs, "search epochs")
+        self._build(x.shape[1])
+        weight_step, arch_step, _ = self._steps
+        t0 = time.perf_counter()
+        for ep in range(epochs):
+            phase = "weights" if (ep // self.turn) % 2 == 0 else "arch"
+            snap = self._snapshot()
+            if phase == "weights":
+                loss = self._epoch(x, y, weight_step)
+            else:
+                loss = self._epoch(xv, yv, arch_step)
+            if not np.isfinite(loss):
+                self._restore(snap)
+                warnings.warn(f"search stopped at epoch {ep + 1} ({phase}): non-finite loss; "
+                              "weights and alpha restored", RuntimeWarning, stacklevel=2)
+                break
+            val_loss = self.evaluate((xv, yv))
+            probs = self.supernet.probabilities()
+            self.history["search"].append({"epoch": ep + 1, "phase": phase, "loss": loss,
+                                           "val_loss": val_loss})
+            self.history["alpha"].append(probs.round(6).tolist())
+            self._log(f"search   epoch {ep + 1}/{epochs}  [{phase:7s}] loss {loss:.4f}  "
+                      f"val loss (argmax arch) {val_loss:.4f}  max p {probs.max(axis=1).mean():.3f}")
+        self.history["seconds"]["search"] = time.perf_counter() - t0
+        return self.history["search"]
+
+
+def _check_epochs(epochs, what: str) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {epochs!r}")
+    return int(epochs)
