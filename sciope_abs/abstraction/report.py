@@ -1,0 +1,253 @@
+"""``EvaluationReport``: the result of :func:`sciope_abs.abstraction.evaluate`.
+
+Per held-out setting, observed species and time lag it holds the emulator-vs-SSA histogram
+distances (L1, IoU) and the SSA self-distances; ``table()`` averages them over settings.
+Saved as a folder: ``report.json`` (everything but the big arrays) + ``arrays.npz``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["EvaluationReport"]
+
+_METRICS = ("l1", "iou", "self_l1", "self_iou")
+_ARRAYS = (*_METRICS, "initial_states", "rates", "samples_emulator", "samples_ssa")
+_FORMAT = "sciope_abs/evaluation-report/1"
+
+
+def _nanmean(v: np.ndarray, axis: int = 0) -> np.ndarray:
+    ok = np.isfinite(v)
+    cnt = ok.sum(axis=axis)
+    tot = np.where(ok, v, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+class EvaluationReport:
+    """Emulator-vs-SSA histogram distances next to the SSA self-distance.
+
+    Parameters
+    ----------
+    species : sequence of str
+        The ``k`` compared species.
+    lags : sequence of int
+        The ``L`` time lags (steps).
+    l1, iou, self_l1, self_iou : arrays, shape (n_settings, k, L)
+        Per-setting distances (NaN where a simulation failed).
+    initial_states : array (n_settings, S), optional
+    rates : array (n_settings, p), optional
+    param_names : sequence of str
+    samples_emulator, samples_ssa : arrays (n_settings, r, k, L), optional
+        The compared samples (for :meth:`plot`).
+    bins : None, int or list
+        The histogram binning used.
+    meta : dict
+        Provenance: model, dt, seed, timings.
+    """
+
+    def __init__(self, species: Sequence[str], lags: Sequence[int], l1, iou, self_l1, self_iou, *,
+                 initial_states=None, rates=None, param_names: Sequence[str] = (), samples_emulator=None,
+                 samples_ssa=None, bins=None, meta: Mapping | None = None) -> None:
+        self.species = tuple(str(s) for s in species)
+        self.lags = tuple(int(v) for v in lags)
+        shape = None
+        for name, v in zip(_METRICS, (l1, iou, self_l1, self_iou)):
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.ndim != 3 or arr.shape[1:] != (len(self.species), len(self.lags)):
+                raise ValueError(f"EvaluationReport: {name} must have shape (n_settings, {len(self.species)}, "
+                                 f"{len(self.lags)}), got {arr.shape}")
+            if shape is not None and arr.shape != shape:
+                raise ValueError(f"EvaluationReport: {name} has shape {arr.shape}, others {shape}")
+            shape = arr.shape
+            setattr(self, name, arr)
+        self.initial_states = None if initial_states is None else np.asarray(initial_states)
+        self.rates = None if rates is None else np.asarray(rates, dtype=np.float64)
+        self.param_names = tuple(param_names)
+        self.samples_emulator = None if samples_emulator is None else np.asarray(samples_emulator)
+        self.samples_ssa = None if samples_ssa is None else np.asarray(samples_ssa)
+        self.bins = bins
+        self.meta = dict(meta or {})
+
+    @property
+    def n_settings(self) -> int:
+        return int(self.l1.shape[0])
+
+    # ------------------------------------------------------------------ tables
+    def table(self):
+        """Mean over settings per (species, lag): ``l1, iou, self_l1, self_iou, ratio, ratio_iou``.
+
+        ``ratio = l1 / self_l1`` (1 = as good as SSA), ``ratio_iou`` likewise; ``n_settings`` =
+        settings with a finite value.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        import pandas as pd
+
+        means = {m: _nanmean(getattr(self, m)) for m in _METRICS}
+        counts = np.isfinite(self.l1).sum(axis=0)
+        rows = []
+        for j, s in enumerate(self.species):
+            for t, lag in enumerate(self.lags):
+                r = {"species": s, "lag": lag, **{m: float(means[m][j, t]) for m in _METRICS}}
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r["ratio"] = float(np.float64(r["l1"]) / r["self_l1"]) if r["self_l1"] > 0 else np.nan
+                    r["ratio_iou"] = float(np.float64(r["iou"]) / r["self_iou"]) if r["self_iou"] > 0 else np.nan
+                r["n_settings"] = int(counts[j, t])
+                rows.append(r)
+        return pd.DataFrame(rows, columns=["species", "lag", *_METRICS, "ratio", "ratio_iou", "n_settings"])
+
+    to_pandas = table
+
+    def per_setting(self):
+        """Long table: one row per (setting, species, lag) with the four distances."""
+        import pandas as pd
+
+        n, k, L = self.l1.shape
+        s_idx, j_idx, t_idx = np.meshgrid(np.arange(n), np.arange(k), np.arange(L), indexing="ij")
+        df = pd.DataFrame({"setting": s_idx.ravel(), "species": np.array(self.species)[j_idx.ravel()],
+                           "lag": np.array(self.lags)[t_idx.ravel()]})
+        for m in _METRICS:
+            df[m] = getattr(self, m).ravel()
+        return df
+
+    def summary(self) -> str:
+        """A few lines: settings, sizes, and per species/lag emulator vs self distance."""
+        lines = [f"Evaluation of {self.meta.get('emulator', 'emulator')} on model {self.meta.get('model', '?')}: "
+                 f"{self.n_settings} settings x {self.meta.get('n_traj', '?')} trajectories, "
+                 f"dt={self.meta.get('dt', '?')}"]
+        for r in self.table().itertuples(index=False):
+            lines.append(f"  {r.species:>10s} lag {r.lag:>3d}: L1 {r.l1:.3f} (self {r.self_l1:.3f}, ratio "
+                         f"{r.ratio:.2f})   IoU {r.iou:.3f} (self {r.self_iou:.3f})")
+        return "\n".join(lines)
+
+    def card_entry(self) -> dict:
+        """Compact fidelity table for an emulator's model card."""
+        return {"n_settings": self.n_settings, "n_traj": self.meta.get("n_traj"), "bins": self.meta.get("bins"),
+                "table": self.table().to_dict(orient="records")}
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: species, lags, per-setting distances, the mean table, meta."""
+        d = {"format": _FORMAT, "species": list(self.species), "lags": list(self.lags),
+             "param_names": list(self.param_names), "bins": self.bins if self.bins is None or np.isscalar(self.bins)
+             else np.asarray(self.bins).tolist(), "meta": self.meta,
+             "table": self.table().to_dict(orient="records")}
+        for m in _METRICS:
+            d[m] = [[[None if not np.isfinite(v) else float(v) for v in row] for row in mat]
+                    for mat in getattr(self, m)]
+        return d
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> Path:
+        """Write ``report.json`` and ``arrays.npz`` into the folder ``path``; returns it."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
+        np.savez_compressed(path / "arrays.npz", **arrays)
+        d = self.to_dict()
+        for m in _METRICS:  # the arrays carry them exactly
+            d.pop(m)
+        (path / "report.json").write_text(json.dumps(d, indent=1, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "EvaluationReport":
+        """Read a report written by :meth:`save`."""
+        path = Path(path)
+        jf, af = path / "report.json", path / "arrays.npz"
+        for f in (jf, af):
+            if not f.exists():
+                raise FileNotFoundError(f"no evaluation report at {path} (missing {f.name})")
+        d = json.loads(jf.read_text())
+        if d.get("format") != _FORMAT:
+            raise ValueError(f"{jf} is not an evaluation report (format {d.get('format')!r})")
+        with np.load(af) as z:
+            arrays = {k: z[k] for k in z.files}
+        missing = [m for m in _METRICS if m not in arrays]
+        if missing:
+            raise ValueError(f"{af} lacks arrays {missing}")
+        return cls(d["species"], d["lags"], *(arrays[m] for m in _METRICS),
+                   initial_states=arrays.get("initial_states"), rates=arrays.get("rates"),
+                   param_names=d.get("param_names", ()), samples_emulator=arrays.get("samples_emulator"),
+                   samples_ssa=arrays.get("samples_ssa"), bins=d.get("bins"), meta=d.get("meta"))
+
+    # ------------------------------------------------------------------ plots
+    def plot(self, setting: int = 0, species: str | None = None, kind: str = "l1"):
+        """Bokeh figures: the overlaid emulator/SSA histograms of one setting at every lag, and
+        the mean distance vs lag with the SSA self-distance.
+
+        Parameters
+        ----------
+        setting : int
+            Which held-out setting's histograms to show.
+        species : str, optional
+            Default: the first compared species.
+        kind : {"l1", "iou"}
+
+        Returns
+        -------
+        bokeh layout (``bokeh.io.show`` / ``save`` it)
+        """
+        from bokeh.layouts import column, row
+        from bokeh.models import Range1d
+        from bokeh.plotting import figure
+
+        from .histograms import histogram_pair
+
+        if kind not in ("l1", "iou"):
+            raise ValueError(f"kind must be 'l1' or 'iou', got {kind!r}")
+        species = self.species[0] if species is None else species
+        if species not in self.species:
+            raise ValueError(f"species {species!r} not in the report ({list(self.species)})")
+        j = self.species.index(species)
+        if not 0 <= setting < self.n_settings:
+            raise ValueError(f"setting must be in [0, {self.n_settings}), got {setting}")
+
+        hist_figs = []
+        if self.samples_emulator is not None and self.samples_ssa is not None:
+            for t, lag in enumerate(self.lags):
+                x = self.samples_emulator[setting, :, j, t]
+                y = self.samples_ssa[setting, :, j, t]
+                f = figure(title=f"{species}, {lag} step(s), setting {setting}", width=300, height=240,
+                           x_axis_label="count", y_axis_label="probability")
+                if np.isfinite(x).all() and np.isfinite(y).all():
+                    p, q, edges = histogram_pair(x, y, self.bins if self.bins is None or np.isscalar(self.bins)
+                                                 else np.asarray(self.bins))
+                    f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=q, fill_alpha=0.4, color="#1f77b4",
+                           line_alpha=0, legend_label="SSA")
+                    f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=p, fill_alpha=0.4, color="#ff7f0e",
+                           line_alpha=0, legend_label="emulator")
+                    f.legend.label_text_font_size = "8pt"
+                hist_figs.append(f)
+
+        tab = self.table()
+        sub = tab[tab.species == species]
+        g = figure(title=f"{species}: mean {kind.upper()} histogram distance", width=420, height=300,
+                   x_axis_label="time lag (steps)", y_axis_label=f"{kind.upper()} distance")
+        g.line(sub.lag.to_numpy(), sub[kind].to_numpy(), line_width=2, color="#ff7f0e", legend_label="emulator vs SSA")
+        g.scatter(sub.lag.to_numpy(), sub[kind].to_numpy(), size=6, color="#ff7f0e")
+        g.line(sub.lag.to_numpy(), sub[f"self_{kind}"].to_numpy(), line_width=2, line_dash="dashed",
+               color="#1f77b4", legend_label="SSA self-distance")
+        top = np.nanmax(np.r_[sub[kind].to_numpy(), sub[f"self_{kind}"].to_numpy(), 0.01])
+        g.y_range = Range1d(0, 1.15 * top)
+        g.legend.location = "bottom_right"
+        return column(row(*hist_figs), g) if hist_figs else column(g)
+
+    def __repr__(self) -> str:
+        return (f"EvaluationReport(species={list(self.species)}, lags={list(self.lags)}, "
+                f"settings={self.n_settings})")
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,197 @@
+"""Fidelity evaluation: histogram distances (paper eqs. 5-6), evaluate(), EvaluationReport, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sciope_abs.abstraction.evaluation import evaluate
+from sciope_abs.abstraction.histograms import histogram_distance, histogram_edges, histogram_pair
+from sciope_abs.abstraction.report import EvaluationReport
+from sciope_abs.crn import CRN, Reaction
+
+LAGS = (1, 2, 4)
+
+
+def tiny_crn(k_d: float = 1.0) -> CRN:
+    """A two-state gene (G1 + G2 = 1 conserved) producing A; k_p may vary per setting."""
+    return CRN(
+        name="tiny_switch", species=("A", "G1", "G2"),
+        parameters={"k_on": 0.5, "k_off": 0.5, "k_p": 10.0, "k_d": k_d},
+        reactions=[Reaction("switch_on", {"G1": 1}, {"G2": 1}, rate="k_on"),
+                   Reaction("switch_off", {"G2": 1}, {"G1": 1}, rate="k_off"),
+                   Reaction("produce", {"G1": 1}, {"G1": 1, "A": 1}, rate="k_p"),
+                   Reaction("degrade", {"A": 1}, {}, rate="k_d")],
+        initial_state={"A": 5, "G1": 1, "G2": 0}, initial_ranges={"A": (0, 20), "G1": (0, 1)},
+        complements={"G2": ("G1", 1)}, rate_ranges={"k_p": (5.0, 15.0)}, dt=0.5, n_steps=4, observed=("A",))
+
+
+def ssa(crn: CRN, n_steps: int = 4):
+    from sciope_abs.simulators import make_simulator
+
+    return make_simulator(crn, param_names=("k_p",), timespan=np.arange(n_steps + 1) * crn.dt)
+
+
+class RolloutSSA:
+    """An 'emulator' with the rollout interface whose transitions are exact SSA."""
+
+    def __init__(self, crn: CRN) -> None:
+        self.model = crn
+        self.dt = crn.dt
+        self.param_names = ("k_p",)
+        self.species = crn.species
+
+    def rollout(self, initial_states, rates, n_steps, n_traj, seed):
+        return ssa(self.model, n_steps).simulate(rates, n_traj=n_traj, seed=seed, initial_state=initial_states)
+
+
+# ---------------------------------------------------------------------------- histograms
+def test_histogram_distance_hand_computed():
+    a, b = [0, 0, 1, 2], [0, 1, 1, 1]
+    # unit bins {0, 1, 2}: p = (1/2, 1/4, 1/4), q = (1/4, 3/4, 0)
+    assert histogram_distance(a, b, "l1") == pytest.approx(0.25 + 0.5 + 0.25)
+    # IoU: sum min = 1/4 + 1/4 + 0 = 1/2, sum max = 1/2 + 3/4 + 1/4 = 3/2 -> 1 - 1/3
+    assert histogram_distance(a, b, "iou") == pytest.approx(2 / 3)
+    assert histogram_distance(a, b, "l1") == histogram_distance(b, a, "l1")
+    # different sample sizes: a = {0: 1/2, 1: 1/2}, b = {1: 1/3, 3: 2/3}
+    assert histogram_distance([0, 1], [1, 3, 3], "l1") == pytest.approx(0.5 + 1 / 6 + 2 / 3)
+    # disjoint supports: the maxima
+    assert histogram_distance([0, 0], [5, 6], "l1") == pytest.approx(2.0)
+    assert histogram_distance([0, 0], [5, 6], "iou") == pytest.approx(1.0)
+
+
+def test_histogram_distance_zero_for_identical_samples():
+    x = np.random.default_rng(0).poisson(40, size=500)
+    for kind in ("l1", "iou"):
+        for bins in (None, 10, 100):
+            assert histogram_distance(x, x.copy(), kind, bins) == 0.0
+    assert histogram_distance(x, np.random.default_rng(0).permutation(x), "l1") == 0.0
+
+
+def test_histogram_bins_are_shared_and_integer_aligned():
+    edges = histogram_edges([0, 10], [3, 250], bins=100)
+    widths = np.diff(edges)
+    assert np.all(widths == 3) and edges[0] == -0.5 and edges[-1] >= 250.5
+    assert len(edges) - 1 <= 100
+    np.testing.assert_array_equal(histogram_edges([2, 5], [4], None), [1.5, 2.5, 3.5, 4.5, 5.5])
+    p, q, e = histogram_pair([0.1, 0.2, 0.9], [0.5, 0.6], bins=4)  # real-valued: equal-width bins
+    assert p.sum() == pytest.approx(1) and q.sum() == pytest.approx(1) and len(e) == 5
+    # coarser bins can only merge differences: distance does not increase
+    rng = np.random.default_rng(1)
+    a, b = rng.poisson(50, 300), rng.poisson(52, 300)
+    assert histogram_distance(a, b, bins=10) <= histogram_distance(a, b, bins=None) + 1e-12
+
+
+def test_histogram_distance_bad_input():
+    with pytest.raises(ValueError, match="kind"):
+        histogram_distance([1], [1], "kl")
+    with pytest.raises(ValueError, match="empty"):
+        histogram_distance([], [1])
+    with pytest.raises(ValueError, match="non-finite"):
+        histogram_distance([1, np.nan], [1])
+    with pytest.raises(ValueError, match="integer-valued"):
+        histogram_distance([0.5], [1.0])
+    with pytest.raises(ValueError, match="positive integer"):
+        histogram_distance([1], [2], bins=0)
+
+
+# ---------------------------------------------------------------------------- evaluate
+@pytest.fixture(scope="module")
+def exact_report():
+    crn = tiny_crn()
+    return evaluate(ssa(crn), model=crn, n_settings=8, n_traj=300, lags=LAGS, seed=3, client="sync",
+                    progress=False)
+
+
+def test_exact_simulator_reaches_self_distance(exact_report):
+    rep = exact_report
+    assert rep.l1.shape == (8, 1, 3) and np.isfinite(rep.l1).all()
+    # emulator-vs-SSA and SSA-vs-SSA are exchangeable here: their mean difference is within
+    # 4 standard errors of zero (standard error from the per-setting spread, 8 x 3 values)
+    diff = (rep.l1 - rep.self_l1).ravel()
+    se = diff.std(ddof=1) / np.sqrt(diff.size)
+    assert abs(diff.mean()) < 4 * se
+    tab = rep.table()
+    assert list(tab.columns[:7]) == ["species", "lag", "l1", "iou", "self_l1", "self_iou", "ratio"]
+    assert tab.species.tolist() == ["A"] * 3 and tab.lag.tolist() == list(LAGS)
+    assert np.all(np.abs(tab.ratio - 1) < 0.35)
+    # the self-distance is a finite-sample effect: positive but far from disjoint (2.0)
+    assert np.all((tab.self_l1 > 0.05) & (tab.self_l1 < 0.6))
+
+
+def test_wrong_simulator_is_clearly_worse(exact_report):
+    crn = tiny_crn()
+    wrong = ssa(tiny_crn(k_d=2.0))  # twice the degradation: half the protein
+    rep = evaluate(wrong, model=crn, n_settings=8, n_traj=300, lags=LAGS, seed=3, client="sync", progress=False)
+    tab = rep.table()
+    # same settings and SSA ensembles as the exact run (same seed): only the 'emulator' differs
+    np.testing.assert_array_equal(rep.self_l1, exact_report.self_l1)
+    np.testing.assert_array_equal(rep.initial_states, exact_report.initial_states)
+    assert np.all(tab.ratio > 2.0)
+    assert np.all(tab.iou > 2 * tab.self_iou)
+
+
+def test_rollout_interface_and_dataset_settings(tmp_path):
+    from sciope_abs.abstraction.dataset import build_dataset
+
+    crn = tiny_crn()
+    ds = build_dataset(crn, n_settings=14, n_traj=2, vary_params=("k_p",), seed=4, client="sync", progress=False)
+    rep = evaluate(RolloutSSA(crn), n_settings=2, n_traj=100, lags=(1, 4), seed=5, client="sync",
+                   dataset=ds, progress=False)
+    test_idx = ds.splits["test"][:2]
+    np.testing.assert_array_equal(rep.initial_states, ds.initial_states[test_idx])
+    np.testing.assert_array_equal(rep.rates, ds.rates[test_idx])
+    assert rep.meta["model"] == "tiny_switch" and rep.samples_emulator.shape == (2, 100, 1, 2)
+    # reproducible under the seed
+    again = evaluate(RolloutSSA(crn), n_settings=2, n_traj=100, lags=(1, 4), seed=5, client="sync",
+                     dataset=ds, progress=False)
+    np.testing.assert_array_equal(again.l1, rep.l1)
+    # explicit settings, all species
+    rep2 = evaluate(RolloutSSA(crn), n_traj=50, lags=(2,), seed=1, client="sync", species=("A", "G1"),
+                    initial_states=[[3, 1, 0], [10, 0, 1]], rates=[[6.0], [12.0]], progress=False)
+    assert rep2.l1.shape == (2, 2, 1) and rep2.table().species.tolist() == ["A", "G1"]
+
+
+def test_evaluate_bad_input():
+    crn = tiny_crn()
+    emu = RolloutSSA(crn)
+    kw = dict(n_traj=10, client="sync", progress=False, seed=0)
+    with pytest.raises(ValueError, match="lags"):
+        evaluate(emu, lags=(0, 1), **kw)
+    with pytest.raises(ValueError, match="unknown species"):
+        evaluate(emu, species=("Z",), **kw)
+    with pytest.raises(ValueError, match="initial_states must have shape"):
+        evaluate(emu, initial_states=[[1, 2]], rates=[[6.0]], **kw)
+    with pytest.raises(ValueError, match="rates must have shape"):
+        evaluate(emu, initial_states=[[1, 1, 0]], rates=[[6.0, 1.0]], **kw)
+    with pytest.raises(ValueError, match="does not cover"):
+        evaluate(ssa(crn, n_steps=2), model=crn, lags=(3,), **kw)
+    bare = RolloutSSA(crn)
+    bare.model = None  # nothing to compare against
+    with pytest.raises(ValueError, match="pass model="):
+        evaluate(bare, **kw)
+
+
+# ---------------------------------------------------------------------------- report
+def test_report_save_load_plot(exact_report, tmp_path):
+    rep = exact_report
+    path = rep.save(tmp_path / "rep")
+    back = EvaluationReport.load(path)
+    for m in ("l1", "iou", "self_l1", "self_iou", "initial_states", "rates", "samples_emulator"):
+        np.testing.assert_array_equal(getattr(back, m), getattr(rep, m))
+    assert back.species == rep.species and back.lags == rep.lags and back.meta == json.loads(json.dumps(rep.meta))
+    assert back.table().equals(rep.table())
+    d = rep.to_dict()
+    json.dumps(d)
+    assert len(d["l1"]) == 8 and d["table"][0]["species"] == "A"
+    assert "lag   4" in rep.summary() and "self" in rep.summary()
+    assert rep.per_setting().shape[0] == 8 * 3
+    layout = back.plot(setting=1)
+    hist_row, curve = layout.children
+    assert len(hist_row.children) == len(LAGS)
+    assert curve.title.text.startswith("A: mean L1")
+    with pytest.raises(ValueError, match="setting"):
+        rep.plot(setting=99)
+    with pytest.raises(FileNotFoundError, match="no evaluation report"):
+        EvaluationReport.load(tmp_path / "nothing")
