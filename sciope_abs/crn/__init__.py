@@ -1,5 +1,6 @@
 """Reaction-network models: the library of case studies and SBML import."""
 from .library import list_models, load_model
 from .model import CRN, Reaction
+from .sbml import from_sbml
 
-__all__ = ["CRN", "Reaction", "load_model", "list_models"]
+__all__ = ["CRN", "Reaction", "load_model", "list_models", "from_sbml"]
