@@ -1,1 +1,10 @@
-"""sciope_abs.inference (see DESIGN.md)."""
+"""Likelihood-free inference: ABC rejection, SMC-ABC and the Posterior result (see DESIGN.md §6)."""
+from ._stream import ABCWarning
+from .kernels import MultivariateNormalKernel
+from .posterior import Posterior, weighted_quantile
+from .rejection import ABCRejection
+from .smc import SMCABC
+from .tasks import ProposalBatch, SimulateSummarise
+
+__all__ = ["ABCRejection", "SMCABC", "Posterior", "ABCWarning", "MultivariateNormalKernel",
+           "SimulateSummarise", "ProposalBatch", "weighted_quantile"]

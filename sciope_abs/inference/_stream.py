@@ -1,0 +1,231 @@
+"""Shared machinery of the ABC methods: input checks, seeds, and the streaming batch loop.
+
+The loop hands simulated batches to the caller **in batch order**, whatever order they complete
+in on the cluster, so acceptance and stopping decisions (and hence the posterior) depend only on
+the seed, never on the number of workers or on timing.  Results that arrive after the stopping
+batch are discarded, not counted.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from ..seeding import SeedLike, as_seed_sequence
+from .tasks import ProposalBatch, SimulateSummarise
+
+__all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult",
+           "ABCWarning", "default_distance", "auto_batch_size"]
+
+
+class ABCWarning(UserWarning):
+    """An ABC run ended before reaching its target (budget or time limit)."""
+
+
+def child_seed(seed: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
+    """The child of ``seed`` at path ``keys``: the same as spawning, but stateless and unbounded.
+
+    ``child_seed(s, k)`` equals the ``k``-th child ``s.spawn(k + 1)[k]`` of a fresh ``s``.
+    """
+    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in keys),
+                                  pool_size=seed.pool_size)
+
+
+def root_seed(seed: SeedLike) -> np.random.SeedSequence:
+    """A SeedSequence with its entropy fixed (``None`` draws fresh entropy once)."""
+    return as_seed_sequence(seed)
+
+
+def check_prior(prior: Any, simulator: Any):
+    """The prior, ordered as the simulator's ``param_names``; one-line ValueError on a mismatch."""
+    from ..priors import JointPrior, as_prior
+
+    names = list(getattr(simulator, "param_names", []))
+    if not names:
+        raise ValueError("the simulator has no param_names; ABC needs to know which parameters it infers")
+    if isinstance(prior, (JointPrior, dict)):
+        try:
+            return as_prior(prior, names=names)
+        except ValueError as exc:
+            raise ValueError(f"prior does not match the simulator: {exc}") from None
+    pnames = list(getattr(prior, "names", []))
+    if pnames != names:
+        raise ValueError(f"prior parameters {pnames} do not match the simulator's param_names {names} "
+                         "(same names in the same order)")
+    for attr in ("sample", "log_prob"):
+        if not callable(getattr(prior, attr, None)):
+            raise ValueError(f"prior must have a {attr}() method")
+    return prior
+
+
+def observed_summary(observed: Any, simulator: Any, summary: Any) -> np.ndarray:
+    """The observed summary vector (F,) from raw traces (r, S, T) / (1, r, S, T) or a vector (F,)."""
+    if observed is None:
+        raise ValueError("observed data are required: raw traces (r, S, T) or (1, r, S, T), or summaries (F,)")
+    try:
+        obs = np.asarray(observed, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("observed data must be a numeric array") from None
+    S, T = len(simulator.species), len(simulator.timespan)
+    if obs.ndim == 1:
+        s = obs
+    elif obs.ndim in (3, 4):
+        if obs.ndim == 4:
+            if obs.shape[0] != 1:
+                raise ValueError(f"observed traces must be one data set, shape (r, S, T) or (1, r, S, T); "
+                                 f"got {obs.shape}")
+            obs = obs[0]
+        if obs.shape[1:] != (S, T):
+            raise ValueError(f"observed traces have shape {obs.shape} but the simulator produces (r, {S}, {T}) "
+                             f"(species {list(simulator.species)}, {T} time points)")
+        if not np.isfinite(obs).all():
+            raise ValueError("observed traces contain NaN or inf")
+        s = np.asarray(summary(obs[None]), dtype=np.float64).reshape(-1)
+    else:
+        raise ValueError(f"observed data must be traces (r, S, T) / (1, r, S, T) or a summary vector (F,); "
+                         f"got an array of shape {obs.shape}")
+    if s.size == 0:
+        raise ValueError("observed summaries are empty")
+    if not np.isfinite(s).all():
+        bad = np.flatnonzero(~np.isfinite(s))
+        names = list(getattr(summary, "names", []) or [])
+        which = [names[i] for i in bad] if len(names) == s.size else bad.tolist()
+        raise ValueError(f"observed summaries are not finite for features {which[:5]}")
+    names = getattr(summary, "names", None)
+    if obs.ndim == 1 and names is not None:
+        try:
+            F = len(names)
+        except TypeError:
+            F = None
+        if F and F != s.size:
+            raise ValueError(f"observed summary vector has {s.size} values but the summary has {F} features")
+    return s
+
+
+def default_distance():
+    from ..distances import Euclidean
+
+    return Euclidean()
+
+
+def prepare_distance(distance: Any):
+    """A private copy of the distance (fitting never changes the caller's object)."""
+    if distance is None:
+        return default_distance()
+    if not callable(distance):
+        raise ValueError(f"distance must be callable as distance(s_obs (F,), s_sim (n, F)), got {distance!r}")
+    return copy.deepcopy(distance)
+
+
+def compute_distances(distance: Any, s_obs: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Distances (n,), ``inf`` where the summaries (or the distance) are not finite."""
+    n = s.shape[0]
+    if s.shape[1] != s_obs.size:
+        raise ValueError(f"simulated summaries have {s.shape[1]} features but the observed have {s_obs.size}")
+    d = np.full(n, np.inf)
+    ok = np.isfinite(s).all(axis=1)
+    if ok.any():
+        dd = np.asarray(distance(s_obs, s[ok]), dtype=np.float64).reshape(-1)
+        if dd.shape[0] != int(ok.sum()):
+            raise ValueError(f"distance returned {dd.shape[0]} values for {int(ok.sum())} simulations")
+        d[ok] = np.where(np.isfinite(dd), dd, np.inf)
+    return d
+
+
+def fit_distance(distance: Any, s: np.ndarray) -> None:
+    """Fit the distance's scale on the finite rows of ``s`` (no-op for distances without ``fit``)."""
+    fit = getattr(distance, "fit", None)
+    if callable(fit):
+        ok = s[np.isfinite(s).all(axis=1)]
+        if ok.shape[0] >= 2:
+            fit(ok)
+
+
+def auto_batch_size(batch_size: Any, target: int) -> int:
+    """Proposals per task: an int, or ``"auto"`` (about a tenth of the target, within [10, 500])."""
+    if isinstance(batch_size, str):
+        if batch_size != "auto":
+            raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
+        return int(np.clip(int(np.ceil(target / 10)), 10, 500))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
+    return int(batch_size)
+
+
+@dataclass
+class StreamResult:
+    """What :func:`stream_batches` did."""
+
+    reason: str            # "target", "budget" or "time"
+    n_batches: int         # batches processed (in order)
+    n_proposals: int       # proposals simulated and processed
+    n_discarded: int       # proposals simulated but discarded (arrived after the stop)
+    wall_time: float
+
+
+def stream_batches(task: SimulateSummarise, propose: Callable[[int, int], ProposalBatch],
+                   consume: Callable[[ProposalBatch, np.ndarray], bool], *, batch_size: int,
+                   max_proposals: Optional[int], deadline: Optional[float], client: Any,
+                   progress: bool = False, desc: str = "abc") -> StreamResult:
+    """Simulate batches ``0, 1, 2, ...`` in parallel and hand them to ``consume`` in order.
+
+    Parameters
+    ----------
+    task : SimulateSummarise
+    propose : callable (k, m) -> ProposalBatch
+        Batch ``k`` of ``m`` proposals (deterministic in ``k``).
+    consume : callable (batch, summaries (m, F)) -> bool
+        Called in batch order; returns True when the target is met.
+    batch_size : int
+    max_proposals : int or None
+        No more proposals than this are made (the last batch is cut to fit).
+    deadline : float or None
+        ``time.perf_counter()`` value after which the run stops at the next result.
+    client : Dask client, address, "sync" or None
+    """
+    from ..engine.parallel import imap_unordered
+
+    t0 = time.perf_counter()
+
+    def items() -> Iterator[ProposalBatch]:
+        k, made = 0, 0
+        while max_proposals is None or made < max_proposals:
+            m = batch_size if max_proposals is None else min(batch_size, max_proposals - made)
+            yield propose(k, m)
+            k += 1
+            made += m
+
+    buffered: dict[int, np.ndarray] = {}
+    batches: dict[int, ProposalBatch] = {}
+
+    def tracked() -> Iterator[ProposalBatch]:
+        for b in items():
+            batches[b.index] = b
+            yield b
+
+    next_k, n_prop, reason = 0, 0, "budget"
+    gen = imap_unordered(task, tracked(), client=client, chunk_size=1, progress=progress, desc=desc)
+    try:
+        for k, s in gen:
+            buffered[k] = s
+            stop = False
+            while next_k in buffered:
+                s_k = buffered.pop(next_k)
+                b = batches.pop(next_k)
+                n_prop += b.theta.shape[0]
+                next_k += 1
+                if consume(b, s_k):
+                    stop, reason = True, "target"
+                    break
+            if stop:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                reason = "time"
+                break
+    finally:
+        gen.close()
+    n_disc = int(sum(batches[k].theta.shape[0] for k in buffered if k in batches))
+    return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)

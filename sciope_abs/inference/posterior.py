@@ -1,0 +1,312 @@
+"""The result of an ABC run: weighted parameter samples with their history.
+
+numpy inside; labelled views at the edge (:meth:`Posterior.to_pandas`, :meth:`Posterior.to_arviz`),
+a Bokeh figure from :meth:`Posterior.plot`, and a single ``.npz`` file on disk.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..seeding import SeedLike, as_generator
+
+__all__ = ["Posterior", "weighted_quantile"]
+
+
+def weighted_quantile(x: np.ndarray, q, weights: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles ``q`` of the 1-D sample ``x`` with (optional) weights.
+
+    Uses the midpoint rule: the ``i``-th sorted value sits at cumulative weight
+    ``(W_i - w_i / 2) / W``, linearly interpolated in between (equal weights give the usual
+    "hazen" quantile).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if x.size == 0:
+        return np.full(q.shape, np.nan)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], w[order]
+    cw = (np.cumsum(ws) - 0.5 * ws) / ws.sum()
+    return np.interp(q, cw, xs)
+
+
+class Posterior:
+    """Weighted samples from an ABC posterior.
+
+    Parameters
+    ----------
+    samples : array, shape (n, d)
+        Accepted parameter values.
+    names : sequence of str, length d
+        Parameter names.
+    weights : array, shape (n,), optional
+        Importance weights (normalised to sum 1 here); default: equal.
+    distances : array, shape (n,), optional
+        Distance of each accepted sample's summaries to the observed ones.
+    summaries : array, shape (n, F), optional
+        Accepted summaries.
+    summary_names : sequence of str, optional
+    observed : array, shape (F,), optional
+        The observed summaries.
+    history : list of dict, optional
+        One entry per round: ``round, tolerance, acceptance_rate, ess, n_simulations,
+        n_accepted, wall_time`` (and whatever else the method records).
+    message : str
+        How the run ended.
+    method : str
+        ``"rejection"`` or ``"smc"``.
+    info : dict, optional
+        Further JSON-serialisable facts (tolerance, total simulations, seed, ...).
+    """
+
+    def __init__(self, samples, names: Sequence[str], weights=None, distances=None, summaries=None,
+                 summary_names: Sequence[str] | None = None, observed=None,
+                 history: list[dict] | None = None, message: str = "", method: str = "",
+                 info: dict | None = None) -> None:
+        names = [str(n) for n in names]
+        d = len(names)
+        samples = np.asarray(samples, dtype=np.float64)
+        if samples.size == 0:
+            samples = samples.reshape(0, d)
+        if samples.ndim == 1 and d == 1:
+            samples = samples[:, None]
+        if samples.ndim != 2 or samples.shape[1] != d:
+            raise ValueError(f"samples must have shape (n, {d}) for parameters {names}, got {samples.shape}")
+        n = samples.shape[0]
+        if weights is None:
+            weights = np.full(n, 1.0 / n) if n else np.zeros(0)
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if weights.shape != (n,):
+            raise ValueError(f"weights must have shape ({n},), got {weights.shape}")
+        if n and (not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0):
+            raise ValueError("weights must be finite, non-negative and not all zero")
+        self.samples = samples
+        self.names = names
+        # normalise (left as is when already normalised, so save/load round-trips bit for bit)
+        self.weights = weights / weights.sum() if n and abs(weights.sum() - 1.0) > 1e-12 else weights
+        self.distances = (np.full(n, np.nan) if distances is None
+                          else np.asarray(distances, dtype=np.float64).reshape(-1))
+        if self.distances.shape != (n,):
+            raise ValueError(f"distances must have shape ({n},), got {self.distances.shape}")
+        self.summaries = (np.zeros((n, 0)) if summaries is None
+                          else np.asarray(summaries, dtype=np.float64).reshape(n, -1))
+        self.summary_names = list(summary_names) if summary_names is not None else \
+            [f"s{i}" for i in range(self.summaries.shape[1])]
+        self.observed = None if observed is None else np.asarray(observed, dtype=np.float64).reshape(-1)
+        self.history = [dict(h) for h in (history or [])]
+        self.message = str(message)
+        self.method = str(method)
+        self.info = dict(info or {})
+
+    # ------------------------------------------------------------------ basic facts
+    def __len__(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.names)
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size ``1 / sum(w**2)`` (0 for an empty posterior)."""
+        return float(1.0 / np.sum(self.weights ** 2)) if len(self) else 0.0
+
+    @property
+    def n_simulations(self) -> int:
+        """Simulations the run used (all rounds)."""
+        return int(self.info.get("n_simulations", sum(h.get("n_simulations", 0) for h in self.history)))
+
+    @property
+    def tolerance(self) -> float:
+        """The final acceptance tolerance."""
+        return float(self.info.get("tolerance", np.nan))
+
+    def __repr__(self) -> str:
+        return (f"Posterior(method={self.method!r}, n={len(self)}, params={self.names}, "
+                f"ess={self.ess:.1f}, n_simulations={self.n_simulations}, message={self.message!r})")
+
+    # ------------------------------------------------------------------ statistics
+    def mean(self) -> np.ndarray:
+        """Weighted posterior mean, shape (d,) (NaN when empty)."""
+        if not len(self):
+            return np.full(self.ndim, np.nan)
+        return self.weights @ self.samples
+
+    def std(self) -> np.ndarray:
+        """Weighted posterior standard deviation, shape (d,)."""
+        if not len(self):
+            return np.full(self.ndim, np.nan)
+        mu = self.mean()
+        return np.sqrt(np.maximum(self.weights @ (self.samples - mu) ** 2, 0.0))
+
+    def quantile(self, q) -> np.ndarray:
+        """Weighted quantiles, shape ``(len(q), d)`` (or ``(d,)`` for a scalar ``q``)."""
+        qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        if ((qs < 0) | (qs > 1)).any():
+            raise ValueError(f"quantiles must lie in [0, 1], got {q}")
+        out = np.stack([weighted_quantile(self.samples[:, j], qs, self.weights) for j in range(self.ndim)], axis=1)
+        return out[0] if np.ndim(q) == 0 else out
+
+    def credible_interval(self, level: float = 0.95) -> np.ndarray:
+        """Central weighted credible interval per parameter, shape (d, 2) (low, high)."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level}")
+        a = (1 - level) / 2
+        return self.quantile([a, 1 - a]).T
+
+    def sample(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        """``n`` draws by weighted resampling (with replacement), shape (n, d)."""
+        if int(n) < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if not len(self):
+            raise ValueError("cannot sample from an empty posterior (no accepted samples)")
+        idx = as_generator(seed).choice(len(self), size=int(n), replace=True, p=self.weights)
+        return self.samples[idx]
+
+    def describe(self, level: float = 0.95):
+        """A pandas table: mean, std and the credible interval per parameter."""
+        import pandas as pd
+
+        ci = self.credible_interval(level)
+        return pd.DataFrame({"mean": self.mean(), "std": self.std(), f"low_{level:g}": ci[:, 0],
+                             f"high_{level:g}": ci[:, 1]}, index=pd.Index(self.names, name="parameter"))
+
+    # ------------------------------------------------------------------ conversions
+    def to_pandas(self):
+        """One row per sample: the parameters, ``weight`` and ``distance``."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.samples, columns=self.names)
+        df["weight"] = self.weights
+        df["distance"] = self.distances
+        return df
+
+    def history_frame(self):
+        """The per-round history as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    def to_arviz(self, seed: SeedLike = 0):
+        """An ArviZ ``InferenceData`` (one chain).
+
+        Equal weights: the samples themselves.  Unequal weights (SMC-ABC): ``len(self)`` draws by
+        weighted resampling with ``seed`` (ArviZ has no notion of weights); the raw weights and
+        distances are kept in ``sample_stats`` of the unresampled samples in ``posterior``
+        only in the equal-weight case.
+        """
+        try:
+            import arviz as az
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("Posterior.to_arviz needs the optional dependency arviz: "
+                              "pip install arviz (or pip install sciope_abs[dev])") from None
+        if not len(self):
+            raise ValueError("cannot convert an empty posterior (no accepted samples) to ArviZ")
+        equal = np.allclose(self.weights, self.weights[0])
+        if equal:
+            draws, dist = self.samples, self.distances
+        else:
+            idx = as_generator(seed).choice(len(self), size=len(self), replace=True, p=self.weights)
+            draws, dist = self.samples[idx], self.distances[idx]
+        post = {name: draws[None, :, j] for j, name in enumerate(self.names)}
+        stats = {"distance": dist[None, :]}
+        return az.from_dict(posterior=post, sample_stats=stats)
+
+    # ------------------------------------------------------------------ persistence
+    def _meta(self) -> dict[str, Any]:
+        return {"names": self.names, "summary_names": self.summary_names, "history": self.history,
+                "message": self.message, "method": self.method, "info": self.info, "format": 1}
+
+    def save(self, path) -> Path:
+        """Write to one ``.npz`` file (arrays + JSON metadata); returns the path written."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        arrays = {"samples": self.samples, "weights": self.weights, "distances": self.distances,
+                  "summaries": self.summaries, "meta": np.array(json.dumps(self._meta(), default=_json_default))}
+        if self.observed is not None:
+            arrays["observed"] = self.observed
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Posterior":
+        """Read a file written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists() and path.with_name(path.name + ".npz").exists():
+            path = path.with_name(path.name + ".npz")
+        if not path.exists():
+            raise FileNotFoundError(f"no posterior file at {path}")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return cls(z["samples"], meta["names"], weights=z["weights"], distances=z["distances"],
+                       summaries=z["summaries"], summary_names=meta["summary_names"],
+                       observed=z["observed"] if "observed" in z.files else None, history=meta["history"],
+                       message=meta["message"], method=meta["method"], info=meta["info"])
+
+    # ------------------------------------------------------------------ plotting
+    def plot(self, truth=None, *, bins: int = 30, size: int = 180):
+        """Bokeh grid: weighted marginal histograms on the diagonal, pairwise scatter below it.
+
+        Parameters
+        ----------
+        truth : dict name -> value or array (d,), optional
+            Marked as a red line on the marginals and a red cross on the scatters.
+        """
+        from bokeh.layouts import gridplot
+        from bokeh.models import Span
+        from bokeh.plotting import figure
+
+        d = self.ndim
+        if truth is not None:
+            if isinstance(truth, dict):
+                missing = [n for n in self.names if n not in truth]
+                if missing:
+                    raise ValueError(f"truth is missing parameters {missing}")
+                truth = np.array([float(truth[n]) for n in self.names])
+            truth = np.asarray(truth, dtype=np.float64).reshape(-1)
+            if truth.shape != (d,):
+                raise ValueError(f"truth must have {d} values for {self.names}, got {truth.shape}")
+        rows = []
+        alpha = float(np.clip(30.0 / max(len(self), 1), 0.05, 0.6))
+        for i in range(d):
+            row = []
+            for j in range(d):
+                if j > i:
+                    row.append(None)
+                    continue
+                p = figure(width=size, height=size, tools="pan,wheel_zoom,box_zoom,reset,save",
+                           x_axis_label=self.names[j] if i == d - 1 else None,
+                           y_axis_label=(self.names[i] if j == 0 and i > 0 else ("density" if i == j == 0 else None)))
+                if i == j:
+                    x = self.samples[:, i]
+                    if len(x):
+                        hist, edges = np.histogram(x, bins=bins, weights=self.weights, density=True)
+                        p.quad(top=hist, bottom=0, left=edges[:-1], right=edges[1:], fill_alpha=0.6,
+                               line_color="white")
+                    if truth is not None:
+                        p.add_layout(Span(location=truth[i], dimension="height", line_color="red", line_width=2))
+                else:
+                    p.scatter(self.samples[:, j], self.samples[:, i], size=3, alpha=alpha)
+                    if truth is not None:
+                        p.scatter([truth[j]], [truth[i]], marker="x", size=12, color="red", line_width=2)
+                row.append(p)
+            rows.append(row)
+        return gridplot(rows)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

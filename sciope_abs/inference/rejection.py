@@ -1,0 +1,260 @@
+"""ABC rejection sampling, streamed over Dask."""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+
+from ..seeding import SeedLike, as_seed_sequence
+from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, compute_distances, fit_distance,
+                      observed_summary, prepare_distance, stream_batches)
+from .posterior import Posterior
+from .tasks import ProposalBatch, SimulateSummarise
+
+__all__ = ["ABCRejection", "DEFAULT_MAX_SIMULATIONS"]
+
+#: simulation budget of a tolerance-based run when neither max_simulations nor max_time is given
+DEFAULT_MAX_SIMULATIONS = 1_000_000
+
+
+def _check_positive_int(value: Any, what: str, allow_none: bool = True) -> Optional[int]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_time(max_time: Any) -> Optional[float]:
+    if max_time is None:
+        return None
+    try:
+        t = float(max_time)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_time must be a number of seconds, got {max_time!r}") from None
+    if not t > 0:
+        raise ValueError(f"max_time must be > 0 seconds, got {max_time!r}")
+    return t
+
+
+class ABCRejection:
+    """Approximate Bayesian computation by rejection.
+
+    Proposals are drawn from the prior in batches, simulated and summarised inside Dask tasks
+    (raw traces never travel), and compared with the observed summaries.  Batches are processed
+    in proposal order whatever order they complete in, so the result depends only on ``seed``
+    (and ``batch_size``), not on the number of workers.
+
+    Parameters
+    ----------
+    simulator : Simulator
+        ``simulate(theta (n, d), n_traj=, seed=) -> (n, r, S, T)``.
+    prior : JointPrior, dict name -> distribution, or an object with ``sample``, ``log_prob`` and
+        ``names``
+        Its names must be the simulator's ``param_names``.
+    summary : Summary
+        ``(n, r, S, T) -> (n, F)``.
+    distance : Distance, optional
+        ``(s_obs (F,), s_sim (n, F)) -> (n,)``; default :class:`~sciope_abs.distances.Euclidean`.
+        A distance with ``fit`` (e.g. ``Adaptive``) is fitted on the first batch of the run.
+    observed : array
+        Raw traces ``(r, S, T)`` or ``(1, r, S, T)`` (summarised with ``summary``) or a summary
+        vector ``(F,)``.
+    n_traj : int
+        Trajectories simulated per proposal.
+    initial_state : array (S,), optional
+    client : Dask client, scheduler address, ``"sync"`` or None
+        See :func:`sciope_abs.engine.get_client`.
+    """
+
+    method = "rejection"
+
+    def __init__(self, simulator: Any, prior: Any, summary: Any, distance: Any = None, observed: Any = None, *,
+                 n_traj: int = 1, initial_state: Any = None, client: Any = None) -> None:
+        self.simulator = simulator
+        self.prior = check_prior(prior, simulator)
+        if not callable(summary):
+            raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
+        self.summary = summary
+        self.distance = distance
+        self.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
+        self.initial_state = initial_state
+        self.client = client
+        self.observed = observed
+        self.s_obs = observed_summary(observed, simulator, summary)
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.simulator.param_names)
+
+    def _task(self) -> SimulateSummarise:
+        return SimulateSummarise(self.simulator, self.summary, self.n_traj, self.initial_state)
+
+    def _summary_names(self, F: int) -> list[str]:
+        names = list(getattr(self.summary, "names", []) or [])
+        return names if len(names) == F else [f"s{i}" for i in range(F)]
+
+    def infer(self, n_samples: Optional[int] = None, *, quantile: Optional[float] = None,
+              tolerance: Optional[float] = None, max_simulations: Optional[int] = None,
+              max_time: Optional[float] = None, batch_size: Any = "auto", seed: SeedLike = None,
+              progress: bool = False) -> Posterior:
+        """Run the sampler.
+
+        Give exactly one of ``tolerance`` and ``quantile``.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Accepted samples wanted (default 1000; with ``quantile`` and ``max_simulations`` and
+            no ``n_samples``, ``ceil(quantile * max_simulations)``).
+        tolerance : float, optional
+            Accept proposals with ``distance <= tolerance``; proposals stream until
+            ``n_samples`` are accepted or the budget ends the run.
+        quantile : float in (0, 1], optional
+            Simulate ``ceil(n_samples / quantile)`` proposals and accept the ``n_samples``
+            closest ones (the ``quantile`` of all distances).
+        max_simulations : int, optional
+            Simulation budget (default for ``tolerance``: ``DEFAULT_MAX_SIMULATIONS``).
+        max_time : float, optional
+            Wall-clock limit in seconds; the run stops at the next result after it.
+        batch_size : int or "auto"
+            Proposals per Dask task.
+        seed : int or SeedSequence
+        progress : bool
+            Show a progress bar of the tasks.
+
+        Returns
+        -------
+        Posterior
+            Equal weights; ``message`` says how the run ended; when the budget ended it before
+            the target an :class:`ABCWarning` is also issued.
+        """
+        if (tolerance is None) == (quantile is None):
+            raise ValueError("give exactly one of tolerance= (absolute) and quantile= (of all distances)")
+        n_samples = _check_positive_int(n_samples, "n_samples")
+        max_simulations = _check_positive_int(max_simulations, "max_simulations")
+        max_time = _check_time(max_time)
+        if tolerance is not None:
+            tol = float(tolerance)
+            if not (tol >= 0 and math.isfinite(tol)):
+                raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+            n_target = n_samples or 1000
+            budget = max_simulations if (max_simulations or max_time) else DEFAULT_MAX_SIMULATIONS
+            n_keep = n_target
+        else:
+            q = float(quantile)
+            if not 0 < q <= 1:
+                raise ValueError(f"quantile must lie in (0, 1], got {quantile!r}")
+            if n_samples is None and max_simulations is not None:
+                budget = max_simulations
+                n_keep = max(1, math.ceil(q * budget))
+            else:
+                n_keep = n_samples or 1000
+                budget = math.ceil(n_keep / q)
+                if max_simulations is not None and max_simulations < budget:
+                    budget = max_simulations
+                    n_keep = max(1, math.ceil(q * budget))
+            n_target = n_keep
+        bs = auto_batch_size(batch_size, n_target if tolerance is not None else budget)
+
+        root = as_seed_sequence(seed)
+        distance = prepare_distance(self.distance)
+        prior = self.prior
+        F = self.s_obs.size
+        acc_theta: list[np.ndarray] = []
+        acc_d: list[np.ndarray] = []
+        acc_s: list[np.ndarray] = []
+        state = {"n_sims": 0, "n_nan": 0, "n_acc": 0, "fitted": False}
+        # quantile mode: the n_keep best so far, ties broken by proposal order
+        best = {"theta": np.zeros((0, prior.ndim)), "d": np.zeros(0), "s": np.zeros((0, F)),
+                "idx": np.zeros(0, dtype=np.int64)}
+
+        def propose(k: int, m: int) -> ProposalBatch:
+            theta = np.asarray(prior.sample(m, child_seed(root, k, 0)), dtype=np.float64).reshape(m, -1)
+            return ProposalBatch(k, theta, child_seed(root, k, 1))
+
+        def consume(batch: ProposalBatch, s: np.ndarray) -> bool:
+            if s.shape[1] != F:
+                raise ValueError(f"the summary gives {s.shape[1]} features for simulations but the observed "
+                                 f"summary vector has {F}")
+            if not state["fitted"]:
+                fit_distance(distance, s)
+                state["fitted"] = True
+            d = compute_distances(distance, self.s_obs, s)
+            m = d.shape[0]
+            start = state["n_sims"]
+            state["n_sims"] += m
+            state["n_nan"] += int((~np.isfinite(s).all(axis=1)).sum())
+            if tolerance is not None:
+                acc = d <= tol
+                state["n_acc"] += int(acc.sum())
+                acc_theta.append(batch.theta[acc])
+                acc_d.append(d[acc])
+                acc_s.append(s[acc])
+                return state["n_acc"] >= n_target
+            idx = np.concatenate([best["idx"], np.arange(start, start + m)])
+            dd = np.concatenate([best["d"], d])
+            order = np.lexsort((idx, dd))[:n_keep]
+            best["theta"] = np.concatenate([best["theta"], batch.theta])[order]
+            best["s"] = np.concatenate([best["s"], s])[order]
+            best["d"], best["idx"] = dd[order], idx[order]
+            return False
+
+        t0 = time.perf_counter()
+        deadline = None if max_time is None else t0 + max_time
+        res = stream_batches(self._task(), propose, consume, batch_size=bs, max_proposals=budget,
+                             deadline=deadline, client=self.client, progress=progress, desc="abc-rejection")
+        wall = time.perf_counter() - t0
+        n_sims = state["n_sims"]
+
+        short = False
+        if tolerance is not None:
+            theta = np.concatenate(acc_theta)[:n_target] if acc_theta else np.zeros((0, prior.ndim))
+            dist = np.concatenate(acc_d)[:n_target] if acc_d else np.zeros(0)
+            summ = np.concatenate(acc_s)[:n_target] if acc_s else np.zeros((0, F))
+            n_acc = state["n_acc"]
+            final_tol = tol
+            if res.reason == "target":
+                message = f"accepted {n_target} samples at tolerance {tol:g} after {n_sims} simulations"
+            else:
+                short = True
+                limit = (f"wall-clock limit of {max_time:g} s" if res.reason == "time"
+                         else f"simulation budget of {budget} simulations")
+                message = (f"stopped by the {limit}: only {len(theta)} of {n_target} samples reached tolerance "
+                           f"{tol:g} after {n_sims} simulations (acceptance rate {n_acc / max(n_sims, 1):.3g})")
+        else:
+            keep = n_keep
+            if n_sims < budget:  # stopped by the clock before all proposals were simulated
+                keep = max(1, math.ceil(q * n_sims)) if n_sims else 0
+            finite = np.isfinite(best["d"])
+            sel = np.flatnonzero(finite)[:keep]
+            theta, dist, summ = best["theta"][sel], best["d"][sel], best["s"][sel]
+            n_acc = len(sel)
+            final_tol = float(dist.max()) if len(dist) else float("nan")
+            if n_sims < budget:
+                short = True
+                message = (f"stopped by the wall-clock limit of {max_time:g} s after {n_sims} of {budget} "
+                           f"simulations; accepted the closest {len(sel)} (quantile {q:g})")
+            elif len(sel) < keep:
+                short = True
+                message = (f"only {len(sel)} of {budget} simulations gave finite summaries; accepted those "
+                           f"(wanted {keep})")
+            else:
+                message = (f"accepted the {len(sel)} closest of {n_sims} simulations (quantile {q:g}), "
+                           f"tolerance {final_tol:g}")
+        if short:
+            warnings.warn(message, ABCWarning, stacklevel=2)
+
+        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": n_acc / max(n_sims, 1),
+                    "ess": float(len(theta)), "n_simulations": n_sims, "n_accepted": int(len(theta)),
+                    "n_nan": state["n_nan"], "n_discarded": res.n_discarded, "wall_time": wall}]
+        info = {"n_simulations": n_sims, "tolerance": final_tol, "reason": res.reason, "batch_size": bs,
+                "budget": budget, "n_nan": state["n_nan"], "n_discarded": res.n_discarded,
+                "seed_entropy": str(root.entropy), "n_traj": self.n_traj,
+                "mode": "tolerance" if tolerance is not None else "quantile"}
+        return Posterior(theta, self.param_names, distances=dist, summaries=summ,
+                         summary_names=self._summary_names(F), observed=self.s_obs, history=history,
+                         message=message, method=self.method, info=info)
