@@ -375,6 +375,31 @@ class JointPrior:
         return cls(dists)
 
     @classmethod
+    def from_model(cls, model: Any, names: Sequence[str] | None = None, log: bool = False) -> "JointPrior":
+        """``Uniform`` (``LogUniform`` if ``log``) over a model's ``rate_ranges``.
+
+        Parameters
+        ----------
+        model : CRN or str
+            A CRN (anything with a ``rate_ranges`` dict name -> (low, high)) or a library model
+            name for :func:`sciope_abs.crn.load_model`.
+        names : sequence of str, optional
+            Which rates, in this order (default: all of ``rate_ranges``).
+        """
+        if isinstance(model, str):
+            from .crn import load_model
+
+            model = load_model(model)
+        ranges = getattr(model, "rate_ranges", None)
+        if not ranges:
+            raise ValueError(f"model {getattr(model, 'name', model)!r} declares no rate_ranges to build a prior from")
+        names = list(ranges) if names is None else list(names)
+        missing = [n for n in names if n not in ranges]
+        if missing:
+            raise ValueError(f"parameters {missing} have no range in the model (variable rates are {list(ranges)})")
+        return cls.from_bounds(names, [ranges[n][0] for n in names], [ranges[n][1] for n in names], log=log)
+
+    @classmethod
     def uniform_around(cls, values: Mapping[str, float], low_factor: float = 0.1,
                        high_factor: float = 2.0) -> "JointPrior":
         """``Uniform(low_factor * v, high_factor * v)`` per parameter (the toggle-switch example

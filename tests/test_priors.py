@@ -126,3 +126,16 @@ def test_priors_pickle():
     again = pickle.loads(pickle.dumps(prior))
     x = prior.sample(5, seed=1)
     np.testing.assert_array_equal(again.log_prob(x), prior.log_prob(x))
+
+
+def test_from_model_uses_rate_ranges():
+    from sciope_abs.crn import load_model
+
+    model = load_model("toggle_switch")
+    prior = JointPrior.from_model(model)
+    assert prior.names == list(model.rate_ranges)
+    np.testing.assert_allclose(prior.bounds, [model.rate_ranges[n] for n in prior.names])
+    sub = JointPrior.from_model("toggle_switch", names=["mu", "alpha1"])
+    assert sub.names == ["mu", "alpha1"]
+    with pytest.raises(ValueError, match=r"\['nope'\] have no range"):
+        JointPrior.from_model(model, names=["nope"])

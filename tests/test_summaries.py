@@ -179,3 +179,17 @@ def test_tsfresh_minimal_columns_dropped_constant_and_stable():
         np.char.endswith(np.array(names), "variance"), 4.0, 2.0))
     with pytest.raises(ValueError, match="not fitted"):
         TSFresh().transform(x)
+
+
+def test_unknown_names_are_an_attribute_and_value_error_and_fit_binds_them():
+    from sciope_abs.summaries import NamesUnknownError
+
+    s = Mean() + MeanTrajectory()
+    assert getattr(s, "names", None) is None  # what callers probing for names rely on
+    with pytest.raises(ValueError, match="species unknown"):
+        Mean().names
+    with pytest.raises(NamesUnknownError):
+        TSFresh().names
+    x = np.ones((2, 1, 2, 3))
+    assert s.fit(x) is s
+    assert s.names == ["s0__mean", "s1__mean", "s0__t0", "s0__t1", "s0__t2", "s1__t0", "s1__t1", "s1__t2"]

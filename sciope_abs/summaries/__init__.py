@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .autocorrelation import AutoCorrelation
-from .base import CombinedSummary, RealisationSummary, SpeciesSummary, Summary, check_traces
+from .base import CombinedSummary, NamesUnknownError, RealisationSummary, SpeciesSummary, Summary, check_traces
 from .burstiness import Burstiness
 from .crosscorrelation import CrossCorrelation
 from .final_value import FinalValue
@@ -26,7 +26,7 @@ from .trajectory import Identity, MeanTrajectory
 from .tsfresh_summary import TSFresh
 
 __all__ = [
-    "Summary", "RealisationSummary", "SpeciesSummary", "CombinedSummary", "check_traces",
+    "Summary", "NamesUnknownError", "RealisationSummary", "SpeciesSummary", "CombinedSummary", "check_traces",
     "Mean", "Std", "Quantiles", "AutoCorrelation", "Burstiness", "CrossCorrelation", "FinalValue",
     "MeanTrajectory", "Identity", "TSFresh", "SUMMARIES", "get_summary", "make_summary",
 ]

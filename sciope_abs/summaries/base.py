@@ -17,9 +17,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["Summary", "RealisationSummary", "SpeciesSummary", "CombinedSummary", "check_traces", "REDUCE_MODES"]
+__all__ = ["Summary", "RealisationSummary", "SpeciesSummary", "CombinedSummary", "check_traces", "REDUCE_MODES",
+           "NamesUnknownError"]
 
 REDUCE_MODES = ("mean", "none")
+
+
+class NamesUnknownError(AttributeError, ValueError):
+    """Feature names are not known yet (no species given and no call made, or an unfitted TSFresh).
+
+    Both an ``AttributeError`` (so ``getattr(summary, "names", None)`` returns the default) and a
+    ``ValueError``.
+    """
 
 
 def check_traces(x: Any) -> np.ndarray:
@@ -84,7 +93,7 @@ class Summary(ABC):
         if self.species is not None:
             return self.species
         if self.n_species_ is None:
-            raise ValueError(f"{type(self).__name__}: species unknown; pass species=... or call the summary once")
+            raise NamesUnknownError(f"{type(self).__name__}: species unknown; pass species=... or call the summary once")
         return tuple(f"s{i}" for i in range(self.n_species_))
 
     # --- protocol -----------------------------------------------------------------------------
@@ -120,9 +129,22 @@ class Summary(ABC):
             out[bad] = np.nan
         return out
 
+    def fit(self, x: Any) -> "Summary":
+        """Learn what the summary needs from reference traces (n, r, S, T); returns ``self``.
+
+        Built-in numpy summaries only record the number of species; :class:`TSFresh` chooses its
+        columns.
+        """
+        x = check_traces(x)
+        self._bind_species(x.shape[2])
+        return self
+
     @abstractmethod
     def _compute(self, x: np.ndarray, species: tuple[str, ...]) -> np.ndarray:
-        """Features of validated traces (n, r, S, T) -> (n, F) or (n, r, F)."""
+        """Features of validated traces (n, r, S, T) -> (n, F) or (n, r, F).
+
+        ``n_species_`` and the species names are bound before this is called.
+        """
 
     @abstractmethod
     def _names(self, species: tuple[str, ...]) -> list[str]:
@@ -237,10 +259,11 @@ class CombinedSummary(Summary):
         return np.concatenate(outs, axis=-1)
 
     def fit(self, x: Any) -> "CombinedSummary":
-        """Fit every part that has a ``fit`` (e.g. :class:`TSFresh`) on reference traces."""
+        """Fit every part (e.g. a :class:`TSFresh`) on reference traces (n, r, S, T)."""
+        x = check_traces(x)
+        self._bind_species(x.shape[2])
         for p in self.parts:
-            if hasattr(p, "fit"):
-                p.fit(x)
+            p.fit(x)
         return self
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import SpeciesSummary
+from .base import NamesUnknownError, SpeciesSummary, check_traces
 
 __all__ = ["MeanTrajectory", "Identity"]
 
@@ -33,8 +33,14 @@ class MeanTrajectory(SpeciesSummary):
         if self.time_index is not None:
             return [f"t{k}" for k in self.time_index]
         if self.n_times_ is None:
-            raise ValueError("MeanTrajectory: the number of time points is known after the first call")
+            raise NamesUnknownError("MeanTrajectory: the number of time points is known after fit(x) or the first call")
         return [f"t{k}" for k in range(self.n_times_)]
+
+    def fit(self, x) -> "MeanTrajectory":
+        x = check_traces(x)
+        super().fit(x)
+        self.n_times_ = x.shape[-1] if self.time_index is None else len(self.time_index)
+        return self
 
     def _per_species(self, x: np.ndarray) -> np.ndarray:
         T = x.shape[-1]

@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import REDUCE_MODES, Summary, check_traces
+from .base import REDUCE_MODES, NamesUnknownError, Summary, check_traces
 
 __all__ = ["TSFresh"]
 
@@ -154,13 +154,13 @@ class TSFresh(Summary):
 
     def _names(self, species: tuple[str, ...]) -> list[str]:
         if self.columns_ is None:
-            raise ValueError("TSFresh feature names are known after fit(x) (or the first call)")
+            raise NamesUnknownError("TSFresh feature names are known after fit(x) (or the first call)")
         return list(self.columns_)
 
     @property
     def names(self) -> list[str]:
         if self.columns_ is None:
-            raise ValueError("TSFresh feature names are known after fit(x) (or the first call)")
+            raise NamesUnknownError("TSFresh feature names are known after fit(x) (or the first call)")
         return list(self.columns_)
 
     def _params(self):
