@@ -195,3 +195,28 @@ def test_report_save_load_plot(exact_report, tmp_path):
         rep.plot(setting=99)
     with pytest.raises(FileNotFoundError, match="no evaluation report"):
         EvaluationReport.load(tmp_path / "nothing")
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_evaluate_real_emulator_is_resumable(tmp_path, capsys):
+    from sciope_abs.abstraction.dataset import build_dataset
+    from sciope_abs.abstraction.training import train
+    from sciope_abs.cli import main
+
+    ds = build_dataset(tiny_crn(), n_settings=8, n_traj=5, vary_params=("k_p",), seed=2, client="sync",
+                       progress=False)
+    emu_dir = tmp_path / "emu"
+    train(ds, hidden=(8,), n_components=1, epochs=1, seed=0, progress=False).save(emu_dir)
+    args = ["evaluate", str(emu_dir), "--settings", "2", "--traj", "30", "--lags", "1,3", "--seed", "1",
+            "--scheduler", "sync", "--quiet"]
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    rep = EvaluationReport.load(emu_dir / "evaluation")
+    assert rep.lags == (1, 3) and rep.l1.shape == (2, 1, 2) and np.isfinite(rep.self_l1).all()
+    assert (emu_dir / "evaluation" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    card = json.loads((emu_dir / "card.json").read_text())
+    assert [row["lag"] for row in card["fidelity"]["table"]] == [1, 3]
+    assert main(args) == 0
+    assert "reusing the complete evaluation report" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "missing"), "--scheduler", "sync"]) == 1
+    assert "no emulator directory" in capsys.readouterr().err
