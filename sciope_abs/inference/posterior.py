@@ -92,8 +92,10 @@ class Posterior:
                           else np.asarray(distances, dtype=np.float64).reshape(-1))
         if self.distances.shape != (n,):
             raise ValueError(f"distances must have shape ({n},), got {self.distances.shape}")
-        self.summaries = (np.zeros((n, 0)) if summaries is None
-                          else np.asarray(summaries, dtype=np.float64).reshape(n, -1))
+        summaries = np.zeros((n, 0)) if summaries is None else np.asarray(summaries, dtype=np.float64)
+        if summaries.ndim != 2 or summaries.shape[0] != n:
+            raise ValueError(f"summaries must have shape ({n}, F), got {summaries.shape}")
+        self.summaries = summaries
         self.summary_names = list(summary_names) if summary_names is not None else \
             [f"s{i}" for i in range(self.summaries.shape[1])]
         self.observed = None if observed is None else np.asarray(observed, dtype=np.float64).reshape(-1)
