@@ -219,7 +219,9 @@ def _get_entry(crn: CRN, solver: str, grid: tuple[float, int], use_c: bool) -> t
             _SEQ[0] += 1
             path = build_root() / f"{key[0]}-{solver}-{_SEQ[0]}"
             try:
-                obj = getattr(gillespy2, c_name)(model=model, variable=True, output_directory=str(path))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    obj = getattr(gillespy2, c_name)(model=model, variable=True, output_directory=str(path))
             except Exception as exc:
                 shutil.rmtree(path, ignore_errors=True)
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -386,25 +388,10 @@ class GillespySimulator(Simulator):
             kwargs["seed"] = seed
         if self.timeout is not None:
             kwargs["timeout"] = int(np.ceil(self.timeout))
-        solver = entry.solver
-        if entry.compiled:
-            with entry.lock:
-                solver.rc = 0
-                results = solver.run(variables={**params, **counts}, **kwargs)
-                paused = solver.rc == 33
-        else:
-            with entry.lock, _PY_LOCK:
-                for p, v in params.items():
-                    solver.model.listOfParameters[p].expression = repr(v)
-                for s, v in counts.items():
-                    solver.model.listOfSpecies[s].initial_value = v
-                # GillesPy2's Python solvers never reset these between runs: a stale `result`
-                # would be returned after a timeout, a stale exception would fail every later run
-                solver.rc = 0
-                solver.result = None
-                solver.__dict__.pop("has_raised_exception", None)
-                results = solver.run(**kwargs)
-                paused = solver.rc == 33
+        with warnings.catch_warnings():
+            # GillesPy2 1.8.3 re-parses propensities on every run with a deprecated ast API
+            warnings.simplefilter("ignore", DeprecationWarning)
+            results, paused = self._call_solver(entry, entry.solver, params, counts, kwargs)
         if paused:
             raise TimeoutError(f"timed out after {self.timeout} s")
         n_grid = self._grid[1]
@@ -418,6 +405,27 @@ class GillespySimulator(Simulator):
         if runs != n_traj:
             arr = np.broadcast_to(arr, (n_traj,) + arr.shape[1:])
         return arr
+
+    @staticmethod
+    def _call_solver(entry: _Entry, solver, params: dict, counts: dict, kwargs: dict):
+        """One GillesPy2 run; returns (results, timed_out)."""
+        if entry.compiled:
+            with entry.lock:
+                solver.rc = 0
+                results = solver.run(variables={**params, **counts}, **kwargs)
+                return results, solver.rc == 33
+        with entry.lock, _PY_LOCK:
+            for p, v in params.items():
+                solver.model.listOfParameters[p].expression = repr(v)
+            for s, v in counts.items():
+                solver.model.listOfSpecies[s].initial_value = v
+            # GillesPy2's Python solvers never reset these between runs: a stale `result`
+            # would be returned after a timeout, a stale exception would fail every later run
+            solver.rc = 0
+            solver.result = None
+            solver.__dict__.pop("has_raised_exception", None)
+            results = solver.run(**kwargs)
+            return results, solver.rc == 33
 
     def __repr__(self) -> str:
         return (f"GillespySimulator({self.model.name!r}, solver={self.solver!r}, params={list(self.param_names)}, "

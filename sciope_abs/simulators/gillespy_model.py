@@ -21,6 +21,7 @@ import ast
 import hashlib
 import json
 import math
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -211,6 +212,12 @@ def to_gillespy_model(crn: CRN, timespan: np.ndarray | None = None, *, target: s
     init = {**crn.initial_state, **(initial_state or {})}
     species, pnames = list(crn.species), list(crn.parameters)
     tspan = crn.timespan() if timespan is None else np.asarray(timespan, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # GillesPy2 1.8.3 uses ast.Num
+        return _build(gillespy2, crn, params, init, species, pnames, tspan, target, species_mode)
+
+
+def _build(gillespy2, crn, params, init, species, pnames, tspan, target, species_mode):
     try:
         model = gillespy2.Model(name=f"m_{structure_hash(crn)}")
         model.add_species([gillespy2.Species(name=s, initial_value=int(init[s]), mode=species_mode)
