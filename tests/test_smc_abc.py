@@ -1,0 +1,210 @@
+"""SMC-ABC: Gaussian toy with a known posterior (1 and 2 parameters), importance weights checked
+against an independent computation, every stopping rule, resume == uninterrupted, kernel."""
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _toy_models  # noqa: E402
+from _toy_models import (GaussianSimulator, MeanStdSummary, MeanSummary, SimulatorCrash,  # noqa: E402
+                         gaussian_posterior)
+
+from sciope_abs.distances import Adaptive, Euclidean  # noqa: E402
+from sciope_abs.inference import SMCABC, ABCWarning, MultivariateNormalKernel, Posterior  # noqa: E402
+from sciope_abs.priors import JointPrior, Uniform  # noqa: E402
+
+SIGMA, T = 1.0, 16
+
+
+@pytest.fixture(scope="module")
+def toy():
+    sim = GaussianSimulator(sigma=SIGMA, T=T)
+    obs = sim.simulate([[1.3]], n_traj=1, seed=5)[0]
+    prior = JointPrior({"mu": Uniform(-2.0, 4.0)})
+    return sim, obs, prior
+
+
+def _smc(toy, **kw):
+    sim, obs, prior = toy
+    return SMCABC(sim, prior, MeanSummary(), Euclidean(), observed=obs, client="sync", **kw)
+
+
+def test_one_parameter_smc_matches_the_analytic_posterior(toy, tmp_path):
+    smc = _smc(toy)
+    n = 400
+    post = smc.infer(n, target_tolerance=0.05, max_rounds=20, seed=1, batch_size=100, run_dir=tmp_path)
+    assert "target tolerance" in post.message
+    assert post.history[-1]["tolerance"] == pytest.approx(0.05) and post.tolerance == pytest.approx(0.05)
+    mean, sd = gaussian_posterior(smc.s_obs[0], SIGMA, T, 0.05)
+    ess = post.ess
+    assert 0.3 * n < ess <= n
+    assert abs(post.mean()[0] - mean) < 4 * sd / np.sqrt(ess)
+    assert abs(post.std()[0] - sd) < 4 * sd / np.sqrt(2 * ess) + 0.02 * sd
+    lo, hi = post.credible_interval()[0]
+    assert lo < mean < hi
+    # tolerance schedule decreases; counts add up
+    tols = [h["tolerance"] for h in post.history]
+    assert tols[0] == np.inf and all(a > b for a, b in zip(tols[1:], tols[2:]))
+    assert post.n_simulations == sum(h["n_simulations"] for h in post.history)
+    # on disk: the posterior and one state file per round
+    assert Posterior.load(tmp_path / "posterior.npz").n_simulations == post.n_simulations
+    assert len(list(tmp_path.glob("round_*.npz"))) == len(post.history)
+
+
+def test_importance_weights_are_returned_and_correct(toy, tmp_path):
+    post = _smc(toy).infer(200, max_rounds=3, seed=2, batch_size=50, run_dir=tmp_path)
+    with np.load(tmp_path / "round_001.npz") as z:
+        prev_p, prev_w = z["particles"], z["weights"]
+    # independent computation: prior(θ) / Σ_j w_j N(θ; θ_j, 2 Cov_w)
+    mu = prev_w @ prev_p
+    cov = 2 * ((prev_p - mu) * prev_w[:, None]).T @ (prev_p - mu)
+    var = cov[0, 0]
+    dens = np.exp(-0.5 * (post.samples - prev_p[:, 0][None, :]) ** 2 / var) / np.sqrt(2 * np.pi * var)
+    w = (1 / 6.0) / (dens @ prev_w)
+    w /= w.sum()
+    np.testing.assert_allclose(post.weights, w, rtol=1e-8)
+    assert post.weights.max() / post.weights.min() > 1.1     # really non-uniform
+    assert post.history[-1]["ess"] == pytest.approx(1 / np.sum(w ** 2))
+
+
+def test_two_parameters_with_adaptive_distance():
+    sim = GaussianSimulator(T=64, two_params=True)
+    obs = sim.simulate([[1.0, np.log(2.0)]], seed=9)[0]
+    prior = JointPrior({"mu": Uniform(-1.0, 7.0), "log_sigma": Uniform(-2.0, 1.0)})
+    smc = SMCABC(sim, prior, MeanStdSummary(), Adaptive(), observed=obs, client="sync")
+    post = smc.infer(300, max_rounds=7, seed=4, batch_size=100)
+    xbar, s = obs.mean(), obs.std()
+    # approximate posterior under a flat prior: mu ~ N(xbar, s^2/64), log sigma ~ N(log s, 1/128)
+    truth_mean = np.array([xbar, np.log(s)])
+    truth_sd = np.array([s / 8, 1 / np.sqrt(128)])
+    err = np.abs(post.mean() - truth_mean)
+    assert (err < 0.6 * truth_sd).all(), (post.mean(), truth_mean)
+    assert (np.abs(prior.mean() - truth_mean) > 3 * truth_sd).all()   # the prior would fail
+    assert (post.std() < 2.5 * truth_sd).all() and (post.std() > 0.5 * truth_sd).all()
+    ci = post.credible_interval()
+    assert ((ci[:, 0] < truth_mean) & (truth_mean < ci[:, 1])).all()
+
+
+@pytest.mark.parametrize("rule", ["target", "min_rate", "max_rounds", "budget", "time"])
+def test_each_stopping_rule_ends_the_run(toy, rule):
+    smc = _smc(toy)
+    kw = dict(seed=5, batch_size=50, max_rounds=30, min_acceptance_rate=None, max_simulations=None)
+    if rule == "target":
+        kw.update(target_tolerance=0.3, min_acceptance_rate=0.001)
+        post = smc.infer(100, **kw)
+        assert "target tolerance" in post.message and post.tolerance == pytest.approx(0.3)
+    elif rule == "min_rate":
+        kw.update(min_acceptance_rate=0.25)
+        with pytest.warns(ABCWarning, match="min_acceptance_rate"):
+            post = smc.infer(100, **kw)
+        last = post.history[-1]
+        assert not last["complete"]
+        # the cut round used at most n / min_rate simulations; the posterior is the round before
+        assert last["n_simulations"] <= 400
+        assert len(post.history) >= 3 and post.info["n_rounds"] == len(post.history) - 1
+        assert post.tolerance == post.history[-2]["tolerance"]
+    elif rule == "max_rounds":
+        kw.update(max_rounds=3, min_acceptance_rate=0.001)
+        post = smc.infer(100, **kw)
+        assert "max_rounds=3" in post.message and len(post.history) == 3
+    elif rule == "budget":
+        kw.update(max_simulations=900)
+        post = smc.infer(100, **kw)
+        assert post.n_simulations <= 900
+        assert "budget of 900" in post.message
+    else:
+        kw.update(max_time=0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ABCWarning)   # issued only if a round was cut
+            post = smc.infer(100, **kw)
+        assert "wall-clock" in post.message
+        assert len(post) == 100 or len(post.history) == 1
+    assert len(post) > 0
+
+
+def test_resume_gives_the_uninterrupted_answer(toy, tmp_path):
+    kw = dict(max_rounds=5, seed=3, batch_size=50, quantile=0.4)
+    full = _smc(toy).infer(150, run_dir=tmp_path / "a", **kw)
+    calls = [int(np.ceil(h["n_simulations"] / 50)) for h in full.history]
+    # crash in the middle of round 3 (after rounds 0, 1, 2 were written)
+    _toy_models.CRASH_AFTER["calls"] = sum(calls[:3]) + 1
+    try:
+        with pytest.raises(SimulatorCrash):
+            _smc(toy).infer(150, run_dir=tmp_path / "b", **kw)
+    finally:
+        _toy_models.CRASH_AFTER["calls"] = None
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["round"] == 2 and state["status"] == "running"
+    resumed = SMCABC.resume(tmp_path / "b", client="sync")
+    np.testing.assert_array_equal(resumed.samples, full.samples)
+    np.testing.assert_array_equal(resumed.weights, full.weights)
+    assert resumed.n_simulations == full.n_simulations
+    assert [h["tolerance"] for h in resumed.history] == [h["tolerance"] for h in full.history]
+    # resuming a finished run returns its posterior; a used run_dir is refused for a new run
+    again = SMCABC.resume(tmp_path / "b")
+    np.testing.assert_array_equal(again.samples, full.samples)
+    with pytest.raises(ValueError, match="already holds"):
+        _smc(toy).infer(150, run_dir=tmp_path / "b", **kw)
+    with pytest.raises(FileNotFoundError):
+        SMCABC.resume(tmp_path / "nothing")
+
+
+def test_resume_with_adaptive_distance_is_exact(tmp_path):
+    sim = GaussianSimulator(T=16, two_params=True)
+    obs = sim.simulate([[0.5, 0.0]], seed=1)[0]
+    prior = JointPrior({"mu": Uniform(-3.0, 3.0), "log_sigma": Uniform(-1.0, 1.0)})
+
+    def make():
+        return SMCABC(sim, prior, MeanStdSummary(), Adaptive(), observed=obs, client="sync")
+
+    kw = dict(max_rounds=4, seed=8, batch_size=40)
+    full = make().infer(80, run_dir=tmp_path / "a", **kw)
+    calls = [int(np.ceil(h["n_simulations"] / 40)) for h in full.history]
+    _toy_models.CRASH_AFTER["calls"] = sum(calls[:2]) + 1
+    try:
+        with pytest.raises(SimulatorCrash):
+            make().infer(80, run_dir=tmp_path / "b", **kw)
+    finally:
+        _toy_models.CRASH_AFTER["calls"] = None
+    resumed = SMCABC.resume(tmp_path / "b", client="sync")
+    np.testing.assert_array_equal(resumed.samples, full.samples)
+    np.testing.assert_array_equal(resumed.distances, full.distances)
+
+
+def test_smc_bad_input(toy):
+    smc = _smc(toy)
+    with pytest.raises(ValueError, match="quantile"):
+        smc.infer(100, quantile=1.0)
+    with pytest.raises(ValueError, match="n_particles"):
+        smc.infer(1)
+    with pytest.raises(ValueError, match="needs a bound"):
+        smc.infer(100, min_acceptance_rate=None)
+    sim, obs, _ = toy
+    with pytest.raises(ValueError, match="do not match"):
+        SMCABC(sim, JointPrior({"a": Uniform(0, 1), "mu": Uniform(0, 1)}), MeanSummary(), observed=obs)
+
+
+def test_kernel_density_and_degenerate_populations():
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(40, 2)) * [1.0, 5.0]
+    w = rng.random(40)
+    k = MultivariateNormalKernel().fit(P, w)
+    th = rng.normal(size=(5, 2))
+    ref = np.array([[multivariate_normal(c, k.cov_).logpdf(t) for c in P] for t in th])
+    np.testing.assert_allclose(k.log_density(th, P), ref, rtol=1e-10, atol=1e-10)
+    wn = w / w.sum()
+    mu = wn @ P
+    np.testing.assert_allclose(k.cov_, 2 * ((P - mu) * wn[:, None]).T @ (P - mu))
+    # identical particles in 1-D: a jitter makes the kernel proper, draws move
+    k1 = MultivariateNormalKernel().fit(np.full((10, 1), 3.0))
+    assert np.isfinite(k1.log_density([[3.0]], [[3.0]])).all()
+    draws = k1.perturb(np.full((100, 1), 3.0), rng)
+    assert draws.std() > 0
+    # collinear 2-D particles: still positive definite
+    line = np.stack([np.arange(10.0), 2 * np.arange(10.0)], axis=1)
+    assert np.linalg.eigvalsh(MultivariateNormalKernel().fit(line).cov_).min() > 0
