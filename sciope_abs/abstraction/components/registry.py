@@ -1,0 +1,28 @@
+"""Registry of mixture components: one class per file, registered by name."""
+from __future__ import annotations
+
+__all__ = ["COMPONENTS", "register_component", "get_component"]
+
+#: name -> Component subclass
+COMPONENTS: dict[str, type] = {}
+
+
+def register_component(cls: type) -> type:
+    """Class decorator: add a :class:`~.base.Component` subclass to :data:`COMPONENTS`."""
+    name = getattr(cls, "name", "")
+    if not name:
+        raise ValueError(f"component class {cls.__name__} has no name")
+    COMPONENTS[name] = cls
+    return cls
+
+
+def get_component(name):
+    """A component instance from its registry name (an instance is returned as is)."""
+    if not isinstance(name, str):
+        if hasattr(name, "log_prob") and hasattr(name, "sample_from_noise"):
+            return name
+        raise ValueError(f"component must be a registry name, got {type(name).__name__}")
+    try:
+        return COMPONENTS[name]()
+    except KeyError:
+        raise ValueError(f"unknown mixture component {name!r}; known: {sorted(COMPONENTS)}") from None
