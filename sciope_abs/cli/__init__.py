@@ -17,6 +17,7 @@ from .._version import __version__
 COMMANDS: list[str] = [
     "dataset",
     "evaluate",
+    "search",
 ]
 
 

@@ -73,7 +73,12 @@ class ProxylessSearch:
     turn : int
         Epochs per block in the alternating stage (3–5 in the paper).
     seed : int or SeedSequence
-        Drives shuffling and gate sampling (weights are initialised by the caller).
+        Drives shuffling, gate sampling and dequantisation noise (weights are initialised by
+        the caller).
+    target_noise : array (S,), optional
+        Half-widths of uniform noise added to the targets, fresh every epoch (the
+        dequantisation of integer counts that :func:`~..training.fit_mdn` also uses); the
+        validation loss is computed on one fixed draw.
     progress : bool
         One line per epoch on stderr.
 
@@ -87,7 +92,7 @@ class ProxylessSearch:
 
     def __init__(self, supernet: SuperNet, head, loss_fn: Callable, *, learning_rate: float = 1e-3,
                  arch_learning_rate: float = 3e-3, batch_size: int = 256, turn: int = 3,
-                 seed: SeedLike = None, progress: bool = True):
+                 seed: SeedLike = None, target_noise=None, progress: bool = True):
         import keras
 
         if not isinstance(supernet, SuperNet):
@@ -106,6 +111,10 @@ class ProxylessSearch:
         self.turn = int(turn)
         self.progress = progress
         self.rng = as_generator(seed)
+        self.target_noise = None if target_noise is None else np.asarray(target_noise, np.float32).ravel()
+        if self.target_noise is not None and (self.target_noise < 0).any():
+            raise ValueError("target_noise half-widths must be non-negative")
+        self._eval_seed = int(self.rng.integers(2**31))
         self.weight_optimizer = keras.optimizers.Adam(learning_rate)
         self.arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.0, epsilon=1e-8)
         self.history: dict = {"heat_up": [], "search": [], "alpha": [],
@@ -113,7 +122,8 @@ class ProxylessSearch:
         self._steps = None
 
     # ------------------------------------------------------------------ compiled steps
-    def _build(self, input_dim: int) -> None:
+    def build(self, input_dim: int) -> None:
+        """Build every layer and compile the three steps (done on first use)."""
         if self._steps is not None:
             return
         import tensorflow as tf
@@ -159,8 +169,16 @@ class ProxylessSearch:
         if self.progress:
             print(f"[search] {msg}", file=sys.stderr, flush=True)
 
+    def _noisy(self, y: np.ndarray, rng) -> np.ndarray:
+        if self.target_noise is None or not self.target_noise.any():
+            return y
+        if self.target_noise.shape != (y.shape[1],):
+            raise ValueError(f"target_noise has {self.target_noise.size} half-widths for {y.shape[1]} targets")
+        return y + (rng.uniform(-1.0, 1.0, y.shape) * self.target_noise).astype(np.float32)
+
     def _epoch(self, x: np.ndarray, y: np.ndarray, step) -> float:
         m = len(x)
+        y = self._noisy(y, self.rng)
         perm = self.rng.permutation(m)
         total, count = 0.0, 0
         for start in range(0, m, self.batch_size):
@@ -176,13 +194,25 @@ class ProxylessSearch:
     def evaluate(self, xy, gates: np.ndarray | None = None, batch_size: int = 8192) -> float:
         """Mean loss on ``xy`` with fixed gates (default: the most probable operation per edge)."""
         x, y = _check_xy(xy, "evaluation data")
-        self._build(x.shape[1])
+        self.build(x.shape[1])
         g = self.supernet.argmax_gates() if gates is None else np.asarray(gates, dtype=np.float32)
         total = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             total += float(self._steps[2](xb, yb, g)) * len(xb)
         return total / len(x)
+
+    def weight_epoch(self, train_xy) -> float:
+        """One epoch of weight steps (``alpha`` untouched); returns the mean minibatch loss."""
+        x, y = _check_xy(train_xy, "train data")
+        self.build(x.shape[1])
+        return self._epoch(x, y, self._steps[0])
+
+    def arch_epoch(self, val_xy) -> float:
+        """One epoch of architecture steps (weights untouched); returns the mean minibatch loss."""
+        x, y = _check_xy(val_xy, "architecture-validation data")
+        self.build(x.shape[1])
+        return self._epoch(x, y, self._steps[1])
 
     def _snapshot(self):
         return [v.numpy().copy() for v in self._weights], self.supernet.alpha.numpy().copy()
@@ -196,7 +226,7 @@ class ProxylessSearch:
         """Train the weights only, gates sampled from the (untouched) ``softmax(alpha)``."""
         x, y = _check_xy(train_xy, "train data")
         epochs = _check_epochs(epochs, "heat-up epochs")
-        self._build(x.shape[1])
+        self.build(x.shape[1])
         t0 = time.perf_counter()
         for ep in range(epochs):
             snap = self._snapshot()
@@ -220,8 +250,9 @@ class ProxylessSearch:
             raise ValueError(f"train and validation widths differ: {x.shape[1:]}/{y.shape[1:]} vs "
                              f"{xv.shape[1:]}/{yv.shape[1:]}")
         epochs = _check_epochs(epochs, "search epochs")
-        self._build(x.shape[1])
+        self.build(x.shape[1])
         weight_step, arch_step, _ = self._steps
+        yv_eval = self._noisy(yv, np.random.default_rng(self._eval_seed))   # one fixed draw
         t0 = time.perf_counter()
         for ep in range(epochs):
             phase = "weights" if (ep // self.turn) % 2 == 0 else "arch"
@@ -235,7 +266,7 @@ class ProxylessSearch:
                 warnings.warn(f"search stopped at epoch {ep + 1} ({phase}): non-finite loss; "
                               "weights and alpha restored", RuntimeWarning, stacklevel=2)
                 break
-            val_loss = self.evaluate((xv, yv))
+            val_loss = self.evaluate((xv, yv_eval))
             probs = self.supernet.probabilities()
             self.history["search"].append({"epoch": ep + 1, "phase": phase, "loss": loss,
                                            "val_loss": val_loss})

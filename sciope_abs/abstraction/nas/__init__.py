@@ -1,0 +1,33 @@
+"""Automated architecture search for the MDN body (DESIGN.md section 5.3–5.4).
+
+``search(dataset, cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 20), seed=)``
+returns a fine-tuned :class:`~sciope_abs.abstraction.emulator.Emulator` whose body was found by a
+ProxylessNAS-style search (binary gates sampled from ``softmax(alpha)``, bi-level optimisation).
+
+Parts, one per file: :mod:`.operations` (candidate operations, ``register_operation``),
+:mod:`.cells` (the backbone), :mod:`.supernet` (mixed operations with ``alpha`` and gates),
+:mod:`.strategy` (the search loop), :mod:`.genotype` (derive, JSON, rebuild), :mod:`.draw`
+(Bokeh picture), :mod:`.search` (the pipeline).
+
+Importing this package imports Keras (it registers the custom operation layers, which
+``Emulator.load`` needs to read a searched model with ``safe_mode=True``).
+"""
+from .cells import CellSpec, build_cell_specs
+from .genotype import Genotype
+from .operations import (DEFAULT_OPS, OPERATIONS, ZERO, check_ops, get_operation, list_operations,
+                         register_operation)
+from .search import SEARCH_DEFAULTS, resolve_epochs, search
+from .strategy import ProxylessSearch, arch_gradient
+from .supernet import MixedOp, SuperNet
+
+
+def draw_genotype(genotype, **kwargs):
+    """A Bokeh figure of a genotype (see :func:`sciope_abs.abstraction.nas.draw.draw_genotype`)."""
+    from .draw import draw_genotype as _draw
+
+    return _draw(genotype, **kwargs)
+
+
+__all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs", "Genotype", "CellSpec", "build_cell_specs",
+           "SuperNet", "MixedOp", "ProxylessSearch", "arch_gradient", "OPERATIONS", "DEFAULT_OPS", "ZERO",
+           "register_operation", "get_operation", "list_operations", "check_ops", "draw_genotype"]
