@@ -1,0 +1,64 @@
+"""``make_simulator``: one entry point that picks the right simulator for a model.
+
+``solver="auto"`` uses the compiled in-process SSA (:class:`FastSSASimulator`) whenever it can
+simulate the model exactly, and GillesPy2's C++ SSA otherwise (events, rules, expressions the
+fast kernel does not know).  Every GillesPy2 solver stays selectable by name.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..crn.model import CRN
+from .base import Simulator
+
+__all__ = ["make_simulator", "SOLVER_NAMES"]
+
+_GILLESPY_SOLVERS = ("ssa", "tau", "hybrid", "ode", "numpy_ssa")
+#: Names accepted by :func:`make_simulator`.
+SOLVER_NAMES: tuple[str, ...] = ("auto", "fast_ssa") + _GILLESPY_SOLVERS
+
+
+def make_simulator(model: CRN | str, param_names: Sequence[str] | None = None,
+                   species: Sequence[str] | None = None, timespan: np.ndarray | None = None,
+                   solver: str = "auto", **options) -> Simulator:
+    """Build a simulator for ``model``.
+
+    Parameters
+    ----------
+    model : CRN or str
+        A model or a library model name.
+    param_names, species, timespan
+        As in :class:`~sciope_abs.simulators.Simulator` implementations: the parameters
+        ``theta`` sets, the species returned, the output times.
+    solver : str
+        ``"auto"`` (exact SSA: the compiled :class:`FastSSASimulator` when the model is
+        supported, else GillesPy2's ``"ssa"``), ``"fast_ssa"`` (the compiled SSA; unsupported
+        models raise ``ValueError``), or a GillesPy2 solver: ``"ssa"``, ``"tau"``, ``"hybrid"``,
+        ``"ode"``, ``"numpy_ssa"``.
+    **options
+        Passed to the chosen simulator class (e.g. ``max_events`` for the compiled SSA,
+        ``timeout`` or ``compiled`` for GillesPy2).
+
+    Returns
+    -------
+    Simulator
+    """
+    if not isinstance(solver, str) or solver not in SOLVER_NAMES:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVER_NAMES)}")
+    if isinstance(model, str):
+        from ..crn import load_model
+        model = load_model(model)
+    if solver in ("auto", "fast_ssa"):
+        from .fast_ssa import FastSSASimulator, check_supported
+        if solver == "auto":
+            try:
+                check_supported(model)
+            except ValueError:
+                solver = "ssa"
+        if solver != "ssa":
+            return FastSSASimulator(model, param_names=param_names, species=species, timespan=timespan, **options)
+    from .gillespy import GillespySimulator
+    return GillespySimulator(model, param_names=param_names, species=species, timespan=timespan,
+                             solver=solver, **options)

@@ -1,0 +1,641 @@
+"""Exact stochastic simulation (Gillespie's direct method) compiled in-process with numba.
+
+From a :class:`~sciope_abs.crn.CRN` the simulator generates the Python source of a kernel:
+propensity functions (mass action with binomial combinatorics, custom expressions translated by
+:mod:`sciope_abs.simulators.expressions`), an update function that recomputes only the
+propensities a reaction can change, and the generic direct-method loop over all points and
+trajectories.  The source is written to a cache directory under a name derived from its own
+hash — the model's *structure*, never its parameter values, which are runtime inputs — and
+compiled with ``numba.njit(cache=True)``: a second process (a Dask worker) loads the machine
+code from disk, and new parameter values never recompile.
+
+Randomness: point ``i`` uses ``point_seeds(seed, n)[i]``; its trajectory ``j`` seeds a
+xoshiro256** generator with words ``4j .. 4j+3`` of that sequence's ``generate_state``.  The
+numbers therefore depend only on (seed, point, trajectory), never on batching or workers.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Sequence
+
+import numpy as np
+
+from ..crn.model import CRN
+from ..seeding import SeedLike, point_seeds
+from .base import Simulator, check_initial_state, check_theta, report_failures
+from .expressions import parse_expression
+
+__all__ = ["FastSSASimulator", "default_cache_dir", "check_supported", "generate_kernel_source"]
+
+#: Features a CRN-like object may carry that the compiled kernel does not implement.
+_UNSUPPORTED_FIELDS = ("events", "assignment_rules", "rate_rules", "rules", "function_definitions")
+_GILLESPY_HINT = "use solver='ssa' (GillesPy2) instead"
+
+DEFAULT_MAX_EVENTS = 10**9
+
+# ------------------------------------------------------------------------------ kernel template
+# The generic part of every generated kernel.  ``_props_all`` and ``_props_update`` are the
+# model-specific functions generated above it in the same module.
+_LOOP_TEMPLATE = '''
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True, nogil=True)
+def _rotl(v, k):
+    return (v << k) | (v >> (np.uint64(64) - k))
+
+
+@njit(cache=True, nogil=True)
+def _next_u64(s):
+    """xoshiro256** step: returns 64 random bits and advances the state ``s`` (4 x uint64)."""
+    result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], np.uint64(45))
+    return result
+
+
+@njit(cache=True, nogil=True)
+def _uniform_open0(s):
+    """Uniform on (0, 1]."""
+    return (np.float64(_next_u64(s) >> np.uint64(11)) + 1.0) * _TWO_M53
+
+
+@njit(cache=True, nogil=True)
+def _uniform(s):
+    """Uniform on [0, 1)."""
+    return np.float64(_next_u64(s) >> np.uint64(11)) * _TWO_M53
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def props_batch(X, P, A):
+    """Propensities ``A[i]`` of state ``X[i]`` under parameters ``P[i]`` (compiled on first use)."""
+    for i in range(X.shape[0]):
+        _props_all(X[i], P[i], A[i])
+
+
+@njit("void(int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], "
+      "float64[::1], int64[::1], uint64[:, :, ::1], int64, float64[:, :, :, ::1], int64[::1], int64[::1])",
+      cache=True, nogil=True, error_model="numpy")
+def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, seeds, max_events, out, status, events):
+    """Direct-method SSA for every point ``i`` and trajectory ``r``.
+
+    nu_ptr, nu_idx, nu_val : stoichiometry in CSR form (reaction -> changed species, change)
+    nu (M, S): the same stoichiometry, dense
+    P (n, n_params), X0 (n, S): parameters and initial state per point
+    tgrid (T,): recording times; the value at t is the state after the last event <= t
+    out_idx (S_out,): species recorded; seeds (n, R, 4): xoshiro256** states per trajectory
+    out (n, R, S_out, T): written; status (n,): 0 ok, m + 1 bad propensity of reaction m,
+    -1 more than max_events events in one trajectory; events (n,): events fired per point
+    """
+    n = P.shape[0]
+    R = seeds.shape[1]
+    T = tgrid.shape[0]
+    S = X0.shape[1]
+    S_out = out_idx.shape[0]
+    M = nu_ptr.shape[0] - 1
+    a = np.zeros(max(M, 1))
+    c = np.zeros(max(M, 1))
+    x = np.empty(S)
+    s = np.empty(4, dtype=np.uint64)
+    inf = np.inf
+    for i in range(n):
+        p = P[i]
+        status[i] = 0
+        events[i] = 0
+        for r in range(R):
+            for q in range(4):
+                s[q] = seeds[i, r, q]
+            for q in range(S):
+                x[q] = X0[i, q]
+            t = tgrid[0]
+            k = 0
+            n_ev = 0
+            _props_all(x, p, a)
+            while True:
+                # total and running sums; "ok" stays True only for finite non-negative propensities
+                a0 = 0.0
+                ok = True
+                for m in range(M):
+                    v = a[m]
+                    ok &= v >= 0.0
+                    a0 += v
+                    c[m] = a0
+                if not ok or not (a0 < inf):
+                    for m in range(M):
+                        if not (a[m] >= 0.0 and a[m] < inf):
+                            status[i] = m + 1
+                            break
+                    break
+                if a0 > 0.0:
+                    t_next = t - math.log(_uniform_open0(s)) / a0
+                else:
+                    t_next = inf
+                while k < T and tgrid[k] < t_next:
+                    for q in range(S_out):
+                        out[i, r, q, k] = x[out_idx[q]]
+                    k += 1
+                if k >= T:
+                    break
+                if n_ev >= max_events:
+                    status[i] = -1
+                    break
+                # branch-free choice: the first m whose running sum exceeds u * a0 (a[m] > 0)
+                target = _uniform(s) * a0
+                j = 0
+                for m in range(M):
+                    j += c[m] <= target
+                if j >= M:  # u * a0 rounded up to a0: take the last reaction that can fire
+                    j = M - 1
+                    while a[j] <= 0.0:
+                        j -= 1
+                _apply(j, x, nu_ptr, nu_idx, nu_val, nu)
+                t = t_next
+                n_ev += 1
+                _props_update(j, x, p, a)
+            events[i] += n_ev
+            if status[i] != 0:
+                break
+'''
+
+
+# ------------------------------------------------------------------------------ model checks
+def _as_crn(model: CRN | str) -> CRN:
+    if isinstance(model, CRN):
+        return model
+    if isinstance(model, str):
+        from ..crn import load_model
+        return load_model(model)
+    raise ValueError(f"FastSSASimulator needs a sciope_abs CRN or a library model name, got "
+                     f"{type(model).__name__}; {_GILLESPY_HINT}")
+
+
+def check_supported(model: CRN | str) -> CRN:
+    """Return the CRN if the compiled kernel can simulate it, else raise a one-line ValueError.
+
+    Unsupported: events, assignment/rate rules, function definitions (if the model object carries
+    any), non-integer or negative stoichiometry, and propensity expressions outside the
+    whitelist of :mod:`~sciope_abs.simulators.expressions`.  The message names the GillesPy2
+    solver to use instead.
+    """
+    crn = _as_crn(model)
+    for attr in _UNSUPPORTED_FIELDS:
+        if getattr(crn, attr, None):
+            raise ValueError(f"model {crn.name!r} has {attr.replace('_', ' ')}, which the fast SSA does "
+                             f"not support; {_GILLESPY_HINT}")
+    names = set(crn.species) | set(crn.parameters)
+    for r in crn.reactions:
+        for side in (r.reactants, r.products):
+            for s, c in side.items():
+                if not float(c).is_integer() or c < 0:
+                    raise ValueError(f"model {crn.name!r}: reaction {r.name!r} has stoichiometry {c!r} for "
+                                     f"{s!r}; the fast SSA needs non-negative integers; {_GILLESPY_HINT}")
+        if r.propensity is not None:
+            try:
+                parse_expression(r.propensity, names)
+            except ValueError as exc:
+                raise ValueError(f"model {crn.name!r}, reaction {r.name!r}: {exc}; {_GILLESPY_HINT}") from None
+    return crn
+
+
+# ------------------------------------------------------------------------------ code generation
+def _mass_action_source(rate_src: str, reactants: dict[int, int]) -> str:
+    """``k * prod_i C(x_i, c_i)`` as source; ``reactants`` maps species index -> coefficient."""
+    factors = [rate_src]
+    for i, c in sorted(reactants.items()):
+        c = int(c)
+        if c == 0:
+            continue
+        terms = [f"x[{i}]"] + [f"(x[{i}] - {float(m)!r})" for m in range(1, c)]
+        term = " * ".join(terms)
+        factors.append(f"({term})" if c == 1 else f"({term} / {float(math.factorial(c))!r})")
+    return " * ".join(factors)
+
+
+_EXPENSIVE_CALLS = frozenset({"pow", "exp", "log", "sqrt"})
+#: below these sizes the kernel recomputes every propensity after each event (straight-line,
+#: branch-free code) and adds the dense stoichiometry row; above, it follows the dependency graph
+#: and the sparse row.
+_FULL_UPDATE_MAX_COST = 16
+_DENSE_APPLY_MAX_SPECIES = 16
+UPDATE_MODES = ("auto", "full", "dependency")
+
+
+def _expression_cost(tree: ast.AST) -> int:
+    """Rough cost of evaluating an expression: 1 + 8 per transcendental call or power."""
+    heavy = sum(1 for node in ast.walk(tree)
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _EXPENSIVE_CALLS)
+                or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)))
+    return 1 + 8 * heavy
+
+
+def _reaction_sources(crn: CRN) -> tuple[list[str], list[set[int]], list[int]]:
+    """Per reaction: propensity source (reading ``x[i]``, ``p[k]``), species it reads, its cost."""
+    s_pos = {s: i for i, s in enumerate(crn.species)}
+    p_pos = {p: k for k, p in enumerate(crn.parameters)}
+    lookup = {**{s: f"x[{i}]" for s, i in s_pos.items()}, **{p: f"p[{k}]" for p, k in p_pos.items()}}
+    sources, reads, costs = [], [], []
+    for r in crn.reactions:
+        if r.propensity is not None:
+            expr = parse_expression(r.propensity, lookup)
+            sources.append(expr.to_source(lookup))
+            reads.append({s_pos[nm] for nm in expr.names if nm in s_pos})
+            costs.append(_expression_cost(expr.tree))
+        else:
+            reac = {s_pos[s]: int(c) for s, c in r.reactants.items() if int(c) > 0}
+            sources.append(_mass_action_source(f"p[{p_pos[r.rate]}]", reac))
+            reads.append(set(reac))
+            costs.append(1)
+    return sources, reads, costs
+
+
+def generate_kernel_source(model: CRN | str, update: str = "auto") -> str:
+    """Python source of the compiled SSA kernel of ``model`` (no parameter values in it).
+
+    Parameters
+    ----------
+    model : CRN or str
+    update : {"auto", "full", "dependency"}
+        How propensities are refreshed after an event: all of them (cheap small networks), only
+        those reading a species the reaction changed, or chosen from the network's size and the
+        cost of its expressions.  Both give the same numbers.
+    """
+    if update not in UPDATE_MODES:
+        raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
+    crn = check_supported(model)
+    sources, reads, costs = _reaction_sources(crn)
+    nu = crn.stoichiometry()
+    M, S = nu.shape
+    changes = [set(np.flatnonzero(nu[j]).tolist()) for j in range(M)]
+    if update == "auto":
+        update = "full" if sum(costs) <= _FULL_UPDATE_MAX_COST else "dependency"
+    deco = "@njit(cache=True, nogil=True, error_model='numpy')"
+    lines = [
+        "# Generated by sciope_abs.simulators.fast_ssa from the structure of a reaction network.",
+        "# Parameters are runtime inputs; this file holds no parameter values. Do not edit.",
+        "# species: " + ", ".join(f"x[{i}]={s}" for i, s in enumerate(crn.species)),
+        "# parameters: " + ", ".join(f"p[{k}]={p}" for k, p in enumerate(crn.parameters)),
+        f"# propensity update: {update}",
+        "import math",
+        "",
+        "import numpy as np",
+        "from numba import njit",
+        "",
+        "",
+        deco,
+        "def _props_all(x, p, a):",
+    ]
+    for j, src in enumerate(sources):
+        lines.append(f"    a[{j}] = {src}  # {crn.reactions[j].name}")
+    lines.append("    return None")
+    lines += ["", "", deco, "def _props_update(j, x, p, a):"]
+    if update == "full":
+        lines.append("    _props_all(x, p, a)")
+    else:
+        branch = "if"
+        for j in range(M):
+            affected = [m for m in range(M) if reads[m] & changes[j]]
+            if not affected:
+                continue
+            lines.append(f"    {branch} j == {j}:")
+            for m in affected:
+                lines.append(f"        a[{m}] = {sources[m]}")
+            branch = "elif"
+    lines.append("    return None")
+    lines += ["", "", deco, "def _apply(j, x, nu_ptr, nu_idx, nu_val, nu):"]
+    if S <= _DENSE_APPLY_MAX_SPECIES:
+        lines += ["    for q in range(x.shape[0]):", "        x[q] += nu[j, q]"]
+    else:
+        lines += ["    for q in range(nu_ptr[j], nu_ptr[j + 1]):", "        x[nu_idx[q]] += nu_val[q]"]
+    lines.append("    return None")
+    return "\n".join(lines) + "\n" + _LOOP_TEMPLATE
+
+
+# ------------------------------------------------------------------------------ on-disk cache
+def default_cache_dir() -> Path:
+    """Where generated kernels and numba's compiled code live.
+
+    ``$SCIOPE_ABS_CACHE_DIR/fast_ssa`` if set, else ``$XDG_CACHE_HOME/sciope_abs/fast_ssa``
+    (``~/.cache/sciope_abs/fast_ssa``).
+    """
+    env = os.environ.get("SCIOPE_ABS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "fast_ssa"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "sciope_abs" / "fast_ssa"
+
+
+def _writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+        return path
+    except OSError:
+        fallback = Path(tempfile.gettempdir()) / f"sciope_abs-{os.getuid() if hasattr(os, 'getuid') else 0}" / "fast_ssa"
+        fallback.mkdir(parents=True, exist_ok=True)
+        return fallback
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Create ``path`` with ``text`` unless it already holds exactly that text.
+
+    An existing identical file is never touched (numba's cache is keyed by the source file's
+    modification time); a new one appears atomically, so concurrent processes agree.
+    """
+    if path.exists():
+        try:
+            if path.read_text() == text:
+                return
+        except OSError:
+            pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            if path.read_text() != text:  # a stale or corrupt file of the same name
+                os.replace(tmp, path)
+                tmp = ""
+        except OSError:
+            os.replace(tmp, path)
+            tmp = ""
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+_KERNELS: dict[tuple[str, str], ModuleType] = {}
+_LOCK = threading.Lock()
+
+
+def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto") -> tuple[ModuleType, str]:
+    """The compiled kernel module of ``crn`` (per-process dict, then disk cache, then compile)."""
+    source = generate_kernel_source(crn, update)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    directory = str(cache_dir if cache_dir is not None else default_cache_dir())
+    key = (digest, directory)
+    with _LOCK:
+        mod = _KERNELS.get(key)
+        if mod is not None:
+            return mod, digest
+        folder = _writable_dir(Path(directory))
+        path = folder / f"ssa_{digest}.py"
+        _write_once(path, source)
+        name = f"_sciope_abs_fast_ssa_{digest}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)  # compiles, or loads numba's on-disk cache
+        except Exception:
+            sys.modules.pop(name, None)
+            raise
+        _KERNELS[key] = mod
+        return mod, digest
+
+
+# ------------------------------------------------------------------------------ the simulator
+class FastSSASimulator(Simulator):
+    """Exact SSA (Gillespie direct method) compiled with numba, in-process.
+
+    Parameters
+    ----------
+    model : CRN or str
+        A model, or the name of a library model.
+    param_names : sequence of str, optional
+        The parameters that ``theta`` sets (columns, in order); the others keep the model's
+        defaults.  Default: the model's ``rate_ranges`` keys, or all parameters if it has none.
+    species : sequence of str, optional
+        Species recorded, in this order.  Default: all species in declared order.
+    timespan : array of shape (T,), optional
+        Recording times (strictly increasing; the simulation starts at ``timespan[0]``).
+        Default: the model's ``timespan()``.
+    max_events : int
+        Events allowed per trajectory; a point whose trajectory exceeds it fails (NaN traces and
+        a :class:`SimulationWarning`) instead of running away.
+    cache_dir : str or Path, optional
+        Folder for generated kernels and numba's cache (default :func:`default_cache_dir`).
+    update : {"auto", "full", "dependency"}
+        How propensities are refreshed after each event (see :func:`generate_kernel_source`);
+        all modes give identical numbers, only the speed differs.
+
+    Attributes
+    ----------
+    last_events_ : ndarray of shape (n,)
+        Events fired per point during the last :meth:`simulate` call.
+
+    Notes
+    -----
+    Custom propensities follow the whitelist of :mod:`~sciope_abs.simulators.expressions`.  A
+    propensity that evaluates negative, NaN or infinite makes its point fail (the batch goes
+    on).  Models with events or rules are refused with a ``ValueError`` naming the GillesPy2
+    solver to use instead.
+    """
+
+    def __init__(self, model: CRN | str, param_names: Sequence[str] | None = None,
+                 species: Sequence[str] | None = None, timespan: np.ndarray | None = None, *,
+                 max_events: int = DEFAULT_MAX_EVENTS, cache_dir: str | os.PathLike | None = None,
+                 update: str = "auto"):
+        crn = check_supported(model)
+        self.model = crn
+        if param_names is None:
+            param_names = tuple(crn.rate_ranges) or tuple(crn.parameters)
+        if isinstance(param_names, str):
+            param_names = (param_names,)
+        self.param_names = crn.check_parameter_names(param_names)
+        if len(set(self.param_names)) != len(self.param_names):
+            raise ValueError(f"param_names has duplicates: {list(self.param_names)}")
+        if isinstance(species, str):
+            species = (species,)
+        self.species = tuple(crn.species) if species is None else tuple(species)
+        self._out_idx = crn.species_index(self.species).astype(np.int64)
+        self.timespan = self._check_timespan(crn.timespan() if timespan is None else timespan)
+        if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events < 1:
+            raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
+        self.max_events = int(max_events)
+        if update not in UPDATE_MODES:
+            raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
+        self.update = update
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._p_default = np.array(list(crn.parameters.values()), dtype=np.float64)
+        self._p_cols = np.array([list(crn.parameters).index(p) for p in self.param_names], dtype=np.intp)
+        nu = crn.stoichiometry()
+        ptr, idx, val = [0], [], []
+        for row in nu:
+            nz = np.flatnonzero(row)
+            idx.extend(nz.tolist())
+            val.extend(row[nz].astype(np.float64).tolist())
+            ptr.append(len(idx))
+        self._nu_ptr = np.array(ptr, dtype=np.int64)
+        self._nu_idx = np.array(idx, dtype=np.int64)
+        self._nu_val = np.array(val, dtype=np.float64)
+        self._nu = np.ascontiguousarray(nu, dtype=np.float64)
+        self._module: ModuleType | None = None
+        self._kernel = None
+        self.kernel_hash: str | None = None
+        self.last_events_ = np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _check_timespan(timespan) -> np.ndarray:
+        try:
+            ts = np.asarray(timespan, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"timespan must be a 1-D array of times, got {type(timespan).__name__}") from None
+        if ts.ndim != 1 or ts.size < 1:
+            raise ValueError(f"timespan must be a non-empty 1-D array, got shape {ts.shape}")
+        if not np.isfinite(ts).all():
+            raise ValueError("timespan holds non-finite times")
+        if ts.size > 1 and not (np.diff(ts) > 0).all():
+            raise ValueError("timespan must be strictly increasing")
+        return np.ascontiguousarray(ts)
+
+    # ------------------------------------------------------------------ compilation
+    def compile(self) -> "FastSSASimulator":
+        """Load (or compile, first time on this machine) the kernel now; returns ``self``."""
+        if self._kernel is None:
+            mod, digest = _load_kernel(self.model, self.cache_dir, self.update)
+            self._module = mod
+            self._kernel = mod.ssa_run
+            self.kernel_hash = digest
+        return self
+
+    @property
+    def kernel(self):
+        """The numba dispatcher of the compiled direct-method loop."""
+        return self.compile()._kernel
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_module"] = None
+        state["_kernel"] = None  # reloaded from the per-process dict / disk cache on the worker
+        return state
+
+    # ------------------------------------------------------------------ simulation
+    def trajectory_seeds(self, n: int, n_traj: int, seed: SeedLike | Sequence[np.random.SeedSequence]) -> np.ndarray:
+        """The xoshiro256** states, shape ``(n, n_traj, 4)`` uint64, for each point and trajectory."""
+        seeds = np.empty((n, n_traj, 4), dtype=np.uint64)
+        for i, ss in enumerate(point_seeds(seed, n)):
+            words = ss.generate_state(4 * n_traj, dtype=np.uint64).reshape(n_traj, 4)
+            zero = ~words.any(axis=1)
+            words[zero, 0] = np.uint64(0x9E3779B97F4A7C15)  # the all-zero state is a fixed point
+            seeds[i] = words
+        return seeds
+
+    def simulate(self, theta: np.ndarray, *, n_traj: int = 1, seed: SeedLike = None,
+                 initial_state: np.ndarray | None = None) -> np.ndarray:
+        """Simulate ``n_traj`` trajectories at each of the ``n`` parameter points.
+
+        Parameters
+        ----------
+        theta : array, shape (n, d)
+            Values of :attr:`param_names`.
+        n_traj : int
+            Trajectories per point.
+        seed : int, SeedSequence or list of n SeedSequence
+            Point ``i`` uses ``point_seeds(seed, n)[i]``.
+        initial_state : array, shape (S,) or (n, S), optional
+            Initial counts in the order of :attr:`species` (species not recorded keep their
+            default count); an array over all model species (declared order) is accepted too.
+
+        Returns
+        -------
+        ndarray of shape (n, n_traj, S, T), float64
+            ``S`` = :attr:`species`, ``T`` = :attr:`timespan`; failed points are NaN.
+        """
+        theta = check_theta(theta, self.param_names)
+        n = theta.shape[0]
+        if not isinstance(n_traj, (int, np.integer)) or isinstance(n_traj, bool) or n_traj < 1:
+            raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
+        n_traj = int(n_traj)
+        x0 = self._initial_states(initial_state, n)
+        P = np.tile(self._p_default, (n, 1))
+        P[:, self._p_cols] = theta
+        seeds = self.trajectory_seeds(n, n_traj, seed)
+        out = np.empty((n, n_traj, len(self.species), self.timespan.size), dtype=np.float64)
+        status = np.zeros(n, dtype=np.int64)
+        events = np.zeros(n, dtype=np.int64)
+        if n > 0:
+            self.kernel(self._nu_ptr, self._nu_idx, self._nu_val, self._nu, P, x0,
+                        self.timespan, self._out_idx, seeds, np.int64(self.max_events), out, status, events)
+        self.last_events_ = events
+        failed = np.flatnonzero(status)
+        if failed.size:
+            out[failed] = np.nan
+            report_failures({int(i): self._describe_failure(int(status[i])) for i in failed}, n)
+        return out
+
+    def propensities(self, state: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Evaluate the compiled propensity functions.
+
+        Parameters
+        ----------
+        state : array, shape (n, S_model) or (S_model,)
+            Counts of all model species in declared order.
+        theta : array, shape (n, d) or (d,), optional
+            Values of :attr:`param_names` (default: the model's).
+
+        Returns
+        -------
+        ndarray of shape (n, M)
+            One column per reaction, in the model's order.
+        """
+        x = np.asarray(state, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        S = self.model.n_species
+        if x.ndim != 2 or x.shape[1] != S:
+            raise ValueError(f"state must have shape (n, {S}) for species {list(self.model.species)}, got {np.shape(state)}")
+        n = x.shape[0]
+        P = np.tile(self._p_default, (n, 1))
+        if theta is not None:
+            th = check_theta(theta, self.param_names)
+            if th.shape[0] == 1 and n > 1:
+                th = np.repeat(th, n, axis=0)
+            if th.shape[0] != n:
+                raise ValueError(f"theta has {th.shape[0]} rows for {n} states")
+            P[:, self._p_cols] = th
+        out = np.zeros((n, len(self.model.reactions)), dtype=np.float64)
+        self.compile()._module.props_batch(np.ascontiguousarray(x), P, out)
+        return out
+
+    def _initial_states(self, initial_state, n: int) -> np.ndarray:
+        """Initial counts of all model species, shape (n, S_model), float64 (C order)."""
+        default = self.model.default_initial_state()
+        if initial_state is None:
+            return np.ascontiguousarray(np.tile(default, (n, 1)), dtype=np.float64)
+        width = np.shape(initial_state)[-1] if np.ndim(initial_state) else -1
+        if width == len(self.species):
+            given = check_initial_state(initial_state, n, self.species, default[self._out_idx])
+            x0 = np.tile(default, (n, 1))
+            x0[:, self._out_idx] = given
+        else:
+            x0 = check_initial_state(initial_state, n, self.model.species, default)
+        return np.ascontiguousarray(x0, dtype=np.float64)
+
+    def _describe_failure(self, code: int) -> str:
+        if code < 0:
+            return f"more than max_events={self.max_events} events in one trajectory"
+        r = self.model.reactions[code - 1]
+        return f"propensity of reaction {r.name!r} became negative, NaN or infinite"
+
+    def __repr__(self) -> str:
+        return (f"FastSSASimulator({self.model.name!r}, params={list(self.param_names)}, "
+                f"species={list(self.species)}, T={self.timespan.size})")
+

@@ -1,0 +1,411 @@
+"""FastSSASimulator: the compiled in-process direct-method SSA.
+
+Statistical equivalence with GillesPy2's C++ SSA (X16, toggle switch, Gene, SIR, bees), a wrong
+rate that the same tests reject, exact propensities, reproducibility and batching, the
+on-disk kernel cache, and clear errors.
+"""
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sciope_abs.crn import CRN, Reaction, load_model
+from sciope_abs.seeding import point_seeds
+from sciope_abs.simulators import SimulationWarning
+from sciope_abs.simulators.fast_ssa import FastSSASimulator, check_supported, generate_kernel_source
+from sciope_abs.simulators.factory import make_simulator
+
+# ----------------------------------------------------------------------------- a toy network
+# One structure (one compilation) serves the exact tests: every rate is a parameter that a test
+# sets (others at zero switch their reactions off).
+TOY = CRN(
+    name="toy",
+    species=["A", "B", "C", "D"],
+    parameters={"k0": 1.0, "k1": 1.0, "k2": 1.0, "k3": 1.0, "k4": 1.0, "Vm": 1.0, "Km": 10.0, "h1": 1.0,
+                "h2": 0.0},
+    reactions=[
+        Reaction("birth", {}, {"A": 1}, rate="k0"),
+        Reaction("death", {"A": 1}, {}, rate="k1"),
+        Reaction("bind", {"A": 1, "B": 1}, {"C": 1}, rate="k2"),
+        Reaction("dimer", {"A": 2}, {"D": 1}, rate="k3"),
+        Reaction("trimer", {"A": 3}, {"D": 1, "B": 1}, rate="k4"),
+        Reaction("mm", {"C": 1}, {"B": 1}, propensity="Vm * C / (Km + C)"),
+        Reaction("diff", {}, {"B": 1}, propensity="h1 - h2"),
+    ],
+    initial_state={"A": 10, "B": 5, "C": 0, "D": 0},
+    dt=0.5, n_steps=10,
+)
+TOY_PARAMS = list(TOY.parameters)
+
+
+def toy_theta(**values):
+    base = dict.fromkeys(TOY_PARAMS, 0.0)
+    base.update(Km=10.0)
+    base.update(values)
+    return np.array([[base[p] for p in TOY_PARAMS]])
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return FastSSASimulator(TOY, param_names=TOY_PARAMS).compile()
+
+
+# ----------------------------------------------------------------------------- exact propensities
+def test_mass_action_combinatorics_and_custom_laws(toy):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 8, size=(200, 4)).astype(float)
+    x[:4, 0] = [0, 1, 2, 3]  # the edges of the binomials
+    th = rng.uniform(0.1, 3.0, size=(200, len(TOY_PARAMS)))
+    th[:, TOY_PARAMS.index("h2")] = 0.5 * th[:, TOY_PARAMS.index("h1")]
+    a = toy.propensities(x, th)
+    v = dict(zip(TOY_PARAMS, th.T))
+    A, B, C = x[:, 0], x[:, 1], x[:, 2]
+    ref = np.column_stack([
+        v["k0"] * np.ones_like(A), v["k1"] * A, v["k2"] * A * B,
+        v["k3"] * A * (A - 1) / 2, v["k4"] * A * (A - 1) * (A - 2) / 6,
+        v["Vm"] * C / (v["Km"] + C), v["h1"] - v["h2"],
+    ])
+    np.testing.assert_allclose(a, ref, rtol=1e-13, atol=0)
+    assert (a[:4, 3] == [0, 0, 1 * th[2, 3], 3 * th[3, 3]]).all()
+
+
+def test_hill_and_sigmoid_laws_of_the_library_models():
+    tog = FastSSASimulator("toggle_switch")
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 40, size=(100, 2)).astype(float)
+    th = rng.uniform(0.2, 3.0, size=(100, len(tog.param_names)))
+    a = tog.propensities(x, th)
+    v = {**load_model("toggle_switch").parameters}
+    v.update(dict(zip(tog.param_names, th.T)))
+    U, V = x[:, 0], x[:, 1]
+    np.testing.assert_allclose(a[:, 0], v["alpha1"] / (1 + V ** v["beta"]), rtol=1e-13)
+    np.testing.assert_allclose(a[:, 1], v["alpha2"] / (1 + U ** v["gamma"]), rtol=1e-13)
+    np.testing.assert_allclose(a[:, 2:], np.column_stack([v["mu"] * U, v["mu"] * V]), rtol=1e-13)
+
+    bees = FastSSASimulator("bees")
+    m = load_model("bees")
+    xb = rng.integers(0, 30, size=(100, 4)).astype(float)
+    ab = bees.propensities(xb)
+    p = m.parameters
+    Bee, BeeA, P = (xb[:, m.species.index(s)] for s in ("Bee", "BeeA", "P"))
+    sig = p["become_aggressive_rate"] * Bee * (p["L"] / (1 + np.exp(-p["s"] * P)) - p["L"] / 2)
+    names = [r.name for r in m.reactions]
+    np.testing.assert_allclose(ab[:, names.index("become_aggressive")], sig, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ab[:, names.index("p_stinging")], p["p_stinging_rate"] * BeeA * P, rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- semantics
+def test_recorded_value_is_state_after_last_event_before_the_grid_time(toy):
+    # pure death from A = 1: P(A(t) = 1) = exp(-k t); a state recorded one event late or early
+    # would shift these probabilities
+    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, species=["A"], timespan=[0.0, 0.5, 1.0, 2.0])
+    n = 4000
+    x = sim.simulate(toy_theta(k1=1.0), n_traj=n, seed=11, initial_state=[1, 0, 0, 0])[0, :, 0, :]
+    assert (x[:, 0] == 1).all()
+    p_hat = x.mean(axis=0)[1:]
+    p = np.exp(-np.array([0.5, 1.0, 2.0]))
+    assert np.all(np.abs(p_hat - p) < 4.5 * np.sqrt(p * (1 - p) / n))
+    assert ((np.diff(x, axis=1) <= 0)).all()  # never comes back
+
+
+def test_absorbing_state_holds_to_the_end(toy):
+    x = toy.simulate(toy_theta(k1=50.0), n_traj=5, seed=1)
+    assert (x[0, :, 0, -1] == 0).all()
+    assert (x[0, :, 1, :] == 5).all()  # B is untouched
+
+
+def test_full_and_dependency_updates_give_identical_numbers():
+    th = np.array([[0.5, 0.3, 0.02, 0.01, 0.001, 2.0, 10.0, 0.4, 0.1]])
+    full = FastSSASimulator(TOY, param_names=TOY_PARAMS, update="full", timespan=np.linspace(0, 20, 21))
+    dep = FastSSASimulator(TOY, param_names=TOY_PARAMS, update="dependency", timespan=np.linspace(0, 20, 21))
+    assert full.simulate(th, n_traj=20, seed=5).tolist() == dep.simulate(th, n_traj=20, seed=5).tolist()
+    assert full.last_events_.sum() > 200
+
+
+def test_conserved_total_of_x16_stays_constant():
+    m = load_model("x16")
+    sim = FastSSASimulator(m, timespan=np.linspace(0, 40, 21))
+    x0 = m.sample_initial_states(8, seed=2)
+    th = m.sample_rates(8, seed=3)
+    x = sim.simulate(th, n_traj=3, seed=4, initial_state=x0)
+    g = x[:, :, sim.species.index("G1")] + x[:, :, sim.species.index("G2")]
+    assert (g == 4).all()
+    assert (x[:, :, :, 0] == x0[:, None, :]).all()
+    switched = (x[:, :, sim.species.index("G1")] != x0[:, None, [0]]).any()
+    assert switched  # the gene states do move
+
+
+def test_species_subset_order_and_initial_state_in_that_order():
+    m = load_model("gene")
+    sim = FastSSASimulator(m, species=["P", "G0"], timespan=[0.0, 0.1])
+    x = sim.simulate([[300.0, 0.001, 1.0]], n_traj=2, seed=1, initial_state=[650, 1])
+    assert x.shape == (1, 2, 2, 2)
+    assert (x[0, :, :, 0] == [650, 1]).all()
+    full = sim.simulate([[300.0, 0.001, 1.0]], n_traj=2, seed=1, initial_state=[1, 0, 3, 650])
+    assert (full[0, :, :, 0] == [650, 1]).all()
+
+
+# ----------------------------------------------------------------------------- seeds and batching
+def test_same_seed_same_numbers_and_different_seed_different():
+    sim = FastSSASimulator("toggle_switch")
+    th = np.array([[1.0, 1.0, 2.0, 2.0, 1.0], [1.5, 0.5, 2.5, 1.5, 0.8]])
+    a = sim.simulate(th, n_traj=4, seed=7)
+    assert np.array_equal(a, sim.simulate(th, n_traj=4, seed=7))
+    assert not np.array_equal(a, sim.simulate(th, n_traj=4, seed=8))
+    assert not np.array_equal(a[:, 0], a[:, 1])  # trajectories differ
+
+
+def test_batch_one_by_one_and_chunks_agree():
+    m = load_model("gene")
+    sim = FastSSASimulator(m, timespan=np.linspace(0, 2, 5))
+    th = m.sample_rates(7, seed=1)
+    x0 = m.sample_initial_states(7, seed=2)
+    together = sim.simulate(th, n_traj=3, seed=42, initial_state=x0)
+    seeds = point_seeds(42, 7)
+    one_by_one = np.concatenate([sim.simulate(th[i:i + 1], n_traj=3, seed=[seeds[i]], initial_state=x0[i:i + 1])
+                                 for i in range(7)])
+    chunks = np.concatenate([sim.simulate(th[a:b], n_traj=3, seed=seeds[a:b], initial_state=x0[a:b])
+                             for a, b in [(0, 3), (3, 4), (4, 7)]])
+    assert np.array_equal(together, one_by_one)
+    assert np.array_equal(together, chunks)
+    # the first trajectories of a point do not depend on how many are asked for
+    more = sim.simulate(th, n_traj=5, seed=42, initial_state=x0)
+    assert np.array_equal(more[:, :3], together)
+
+
+def test_pickled_simulator_gives_the_same_numbers():
+    sim = FastSSASimulator("sir", timespan=np.linspace(0, 5, 11))
+    a = sim.simulate([[3.0, 1.0]], n_traj=3, seed=9)
+    blob = pickle.dumps(sim)
+    assert len(blob) < 20_000  # no compiled code travels
+    clone = pickle.loads(blob)
+    assert np.array_equal(clone.simulate([[3.0, 1.0]], n_traj=3, seed=9), a)
+
+
+def test_new_theta_never_recompiles():
+    sim = FastSSASimulator("sir", timespan=np.linspace(0, 5, 11))
+    sim.simulate([[3.0, 1.0]], seed=1)
+    for n, r in [(1, 1), (5, 2), (3, 7)]:
+        sim.simulate(np.full((n, 2), 2.0) + np.arange(n)[:, None], n_traj=r, seed=n)
+    assert len(sim.kernel.signatures) == 1
+
+
+def test_kernel_source_has_no_parameter_values():
+    m = load_model("x16")
+    src = generate_kernel_source(m)
+    assert generate_kernel_source(m.with_parameters(a11=123.456)) == src
+    assert "123.456" not in src and "p[" in src
+
+
+def test_second_process_loads_the_compiled_kernel_from_disk(tmp_path):
+    script = textwrap.dedent("""
+        import json, sys, numpy as np
+        from sciope_abs.crn import CRN, Reaction
+        from sciope_abs.simulators.fast_ssa import FastSSASimulator
+        m = CRN(name="bd", species=["X"], parameters={"kb": 5.0, "kd": 0.5},
+                reactions=[Reaction("b", {}, {"X": 1}, rate="kb"), Reaction("d", {"X": 1}, {}, rate="kd")],
+                initial_state={"X": 0}, dt=1.0, n_steps=5)
+        sim = FastSSASimulator(m, cache_dir=sys.argv[1])
+        x = sim.simulate([[5.0, 0.5]], n_traj=2, seed=3)
+        st = sim.kernel.stats
+        print(json.dumps({"hits": sum(st.cache_hits.values()), "misses": sum(st.cache_misses.values()),
+                          "x": x.tolist()}))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": ""}
+    env.pop("NUMBA_CACHE_DIR")
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        import json
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0]["hits"] == 0 and runs[0]["misses"] >= 1
+    assert runs[1]["hits"] >= 1 and runs[1]["misses"] == 0
+    assert runs[0]["x"] == runs[1]["x"]
+    assert len(list(tmp_path.glob("ssa_*.py"))) == 1
+
+
+# ----------------------------------------------------------------------------- failures and errors
+def test_negative_propensity_fails_that_point_only(toy):
+    th = np.vstack([toy_theta(h1=1.0, h2=0.5), toy_theta(h1=0.5, h2=1.0), toy_theta(h1=2.0)])
+    with pytest.warns(SimulationWarning, match="1 of 3.*'diff'"):
+        x = toy.simulate(th, n_traj=2, seed=1)
+    assert np.isnan(x[1]).all()
+    assert np.isfinite(x[[0, 2]]).all()
+
+
+def test_runaway_trajectory_stops_at_max_events():
+    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, max_events=1000)
+    th = np.vstack([toy_theta(k0=1e6), toy_theta(k0=1.0)])
+    with pytest.warns(SimulationWarning, match="max_events=1000"):
+        x = sim.simulate(th, seed=1)
+    assert np.isnan(x[0]).all() and np.isfinite(x[1]).all()
+    assert sim.last_events_[0] == 1000
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"param_names": ["nope"]}, "unknown parameter"),
+    ({"species": ["Q"]}, "unknown species"),
+    ({"timespan": [0.0, 2.0, 1.0]}, "strictly increasing"),
+    ({"timespan": [[0.0, 1.0]]}, "1-D"),
+    ({"timespan": [0.0, np.nan]}, "non-finite"),
+    ({"max_events": 0}, "max_events"),
+    ({"update": "sometimes"}, "update must be"),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FastSSASimulator("sir", **kwargs)
+
+
+@pytest.mark.parametrize("theta, kw, match", [
+    ([[1.0, 2.0, 3.0]], {}, "shape"),
+    ([[-1.0, 1.0]], {}, "negative"),
+    ([[np.nan, 1.0]], {}, "non-finite"),
+    ([[1.0, 1.0]], {"n_traj": 0}, "n_traj"),
+    ([[1.0, 1.0]], {"initial_state": [1, 2]}, "initial_state"),
+    ([[1.0, 1.0]], {"initial_state": [1.5, 2, 3]}, "integer"),
+])
+def test_bad_simulate_arguments(theta, kw, match):
+    sim = FastSSASimulator("sir")
+    with pytest.raises(ValueError, match=match):
+        sim.simulate(theta, **kw)
+
+
+@dataclass(frozen=True)
+class _CRNWithEvents(CRN):
+    events: tuple = ()
+
+
+def test_unsupported_models_name_the_gillespy2_solver():
+    bad_fn = CRN(name="badfn", species=["X"], parameters={"k": 1.0},
+                 reactions=[Reaction("r", {}, {"X": 1}, propensity="k * sin(X)")], initial_state={})
+    with pytest.raises(ValueError, match=r"unknown function 'sin'.*solver='ssa'"):
+        FastSSASimulator(bad_fn)
+    with pytest.raises(ValueError, match=r"Attribute.*solver='ssa'"):
+        check_supported(CRN(name="attr", species=["X"], parameters={"k": 1.0},
+                            reactions=[Reaction("r", {}, {"X": 1}, propensity="k.real")], initial_state={}))
+    with_events = _CRNWithEvents(name="ev", species=["X"], parameters={"k": 1.0},
+                                 reactions=[Reaction("r", {}, {"X": 1}, rate="k")], initial_state={},
+                                 events=("X > 5",))
+    with pytest.raises(ValueError, match=r"events.*solver='ssa' \(GillesPy2\)"):
+        FastSSASimulator(with_events)
+    with pytest.raises(ValueError, match="solver='ssa'"):
+        FastSSASimulator(object())
+    # "auto" falls back to GillesPy2 for what the fast kernel refuses
+    from sciope_abs.simulators import GillespySimulator
+    assert isinstance(make_simulator(with_events, solver="auto"), GillespySimulator)
+    with pytest.raises(ValueError, match="events"):
+        make_simulator(with_events, solver="fast_ssa")
+
+
+def test_factory_picks_fast_ssa_by_default_and_passes_other_names_to_gillespy2():
+    from sciope_abs.simulators import GillespySimulator
+    sim = make_simulator("toggle_switch", species=["U"], timespan=np.linspace(0, 5, 6))
+    assert isinstance(sim, FastSSASimulator) and sim.species == ("U",) and sim.timespan.size == 6
+    assert isinstance(make_simulator("toggle_switch", solver="fast_ssa", max_events=10), FastSSASimulator)
+    g = make_simulator("toggle_switch", solver="ode")
+    assert isinstance(g, GillespySimulator) and g.solver == "ode"
+    with pytest.raises(ValueError, match="unknown solver 'magic'"):
+        make_simulator("toggle_switch", solver="magic")
+    with pytest.raises(ValueError, match="unknown model"):
+        make_simulator("no_such_model")
+
+
+# ----------------------------------------------------------------------------- equivalence with GillesPy2
+# Per species and time point: z-scores of the difference of means and of variances (standard
+# errors from both samples; the variance's from the fourth central moment), two-sided, with a
+# Bonferroni threshold for a family-wise level ALPHA per model; two-sample KS tests on the final
+# marginals at ALPHA / S.  ALPHA is small so that correct code fails with probability ~1e-3 per
+# model; the wrong-rate tests below show these tests still have the power to reject.
+ALPHA = 1e-3
+
+
+def _moment_z(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores (S, T) of mean and variance differences of samples a, b of shape (n, S, T)."""
+    def mv(x):
+        n = x.shape[0]
+        m = x.mean(axis=0)
+        v = x.var(axis=0, ddof=1)
+        m4 = ((x - m) ** 4).mean(axis=0)
+        se_v2 = np.maximum(m4 - v ** 2 * (n - 3) / (n - 1), 0.0) / n
+        return m, v, v / n, se_v2
+    ma, va, sma, sva = mv(a)
+    mb, vb, smb, svb = mv(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zm = np.where(ma == mb, 0.0, (ma - mb) / np.sqrt(sma + smb))
+        zv = np.where(va == vb, 0.0, (va - vb) / np.sqrt(sva + svb))
+    return zm, zv
+
+
+def equivalence(a: np.ndarray, b: np.ndarray) -> dict:
+    """Outcome of the moment and KS tests for samples (n, S, T) of two simulators."""
+    zm, zv = _moment_z(a[:, :, 1:], b[:, :, 1:])  # t = 0 is the (equal) initial state
+    k = zm.size
+    zcrit = stats.norm.isf(ALPHA / (2 * 2 * k))  # mean and variance tests, two-sided
+    S = a.shape[1]
+    ks_p = np.array([stats.ks_2samp(a[:, s, -1], b[:, s, -1]).pvalue if np.ptp(np.r_[a[:, s, -1], b[:, s, -1]]) > 0
+                     else 1.0 for s in range(S)])
+    return {"max_z_mean": float(np.max(np.abs(zm))), "max_z_var": float(np.max(np.abs(zv))), "zcrit": zcrit,
+            "ks_min_p": float(ks_p.min()), "ks_level": ALPHA / S,
+            "moments_ok": bool(np.max(np.abs(zm)) < zcrit and np.max(np.abs(zv)) < zcrit),
+            "ks_ok": bool(ks_p.min() > ALPHA / S)}
+
+
+# model, theta (None: defaults of param_names), timespan, initial state, trajectories
+CASES = {
+    "x16": (np.linspace(0.0, 10.0, 6), 400),
+    "toggle_switch": (np.linspace(0.0, 20.0, 11), 1000),
+    "gene": (np.linspace(0.0, 10.0, 6), 400),
+    "sir": (np.linspace(0.0, 5.0, 11), 1000),
+    "bees": (np.linspace(0.0, 20.0, 11), 1000),
+}
+
+
+def _default_theta(sim):
+    return np.array([[sim.model.parameters[p] for p in sim.param_names]])
+
+
+@pytest.fixture(scope="module")
+def gillespy_samples():
+    from sciope_abs.simulators import GillespySimulator
+    out = {}
+    for name, (ts, n) in CASES.items():
+        g = GillespySimulator(name, timespan=ts, solver="ssa")
+        out[name] = g.simulate(_default_theta(g), n_traj=n, seed=2024)[0]
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_statistically_equivalent_to_gillespy2_ssa(name, gillespy_samples):
+    ts, n = CASES[name]
+    sim = FastSSASimulator(name, timespan=ts)
+    x = sim.simulate(_default_theta(sim), n_traj=n, seed=77)[0]
+    ref = gillespy_samples[name]
+    assert x.shape == ref.shape
+    res = equivalence(x, ref)
+    assert res["moments_ok"], res
+    assert res["ks_ok"], res
+    # and not trivially: the trajectories move
+    assert np.ptp(x[:, :, -1], axis=0).max() > 0
+
+
+@pytest.mark.parametrize("name, param, factor", [
+    ("toggle_switch", "mu", 1.25),
+    ("sir", "beta", 1.2),
+    ("gene", "Kd2", 1.2),
+])
+def test_a_wrong_rate_is_rejected_by_the_same_tests(name, param, factor, gillespy_samples):
+    ts, n = CASES[name]
+    m = load_model(name)
+    sim = FastSSASimulator(m.with_parameters(**{param: m.parameters[param] * factor}), timespan=ts)
+    x = sim.simulate(_default_theta(sim), n_traj=n, seed=77)[0]
+    res = equivalence(x, gillespy_samples[name])
+    assert not (res["moments_ok"] and res["ks_ok"]), res
