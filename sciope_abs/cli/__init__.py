@@ -18,6 +18,7 @@ COMMANDS: list[str] = [
     "dataset",
     "evaluate",
     "search",
+    "infer",
 ]
 
 

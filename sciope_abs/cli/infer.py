@@ -1,0 +1,323 @@
+"""``sciope-abs infer CONFIG.yaml`` / ``sciope-abs infer --resume RUN_DIR``: ABC inference from a
+config file, writing a run directory (config copy, posterior, history, plot)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIG_HELP = """\
+CONFIG (YAML) keys:
+  model: toggle_switch          library model name (sciope_abs.crn.list_models()) or an SBML file
+  solver: auto                  auto | fast_ssa | ssa | tau | hybrid | ode | numpy_ssa
+  species: [U, V]               observed species (default: all, declared order)
+  n_traj: 20                    trajectories simulated per proposal
+  observed:                     one of
+    synthetic: {truth: {alpha1: 1.5, mu: 0.6}, n_traj: 20, seed: 1}
+                                  simulate the data at a known truth (other parameters: model
+                                  defaults); the truth is marked on the plot
+    file: data.npy                traces (r, S, T) or (1, r, S, T), or a summary vector (F,)
+    file: sims.zarr               a store from sciope_abs.store.save_simulations;
+    index: 0                      its point `index` is the data set
+  prior:                        one entry per inferred parameter (their order = theta's columns):
+    alpha1: {uniform: [0.1, 2.0]}
+    beta: {loguniform: [0.2, 4.0]}
+    mu: {normal: [1.0, 0.3], low: 0.0}
+                                or Uniform(low*v, high*v) around values v:
+    uniform_around: {low: 0.1, high: 2.0, params: [alpha1, mu], around: model}
+                                  around: model (defaults) | truth (synthetic truth) | {name: v}
+  summaries: [mean, std, {name: autocorrelation, lags: [1, 2]}]
+                                names from sciope_abs.summaries.SUMMARIES (concatenated)
+  distance: adaptive            euclidean | manhattan | adaptive
+  method: smc                   rejection | smc
+  settings: {...}               keyword arguments of the method's infer():
+                                  rejection: n_samples, tolerance | quantile, max_simulations,
+                                             max_time, batch_size
+                                  smc: n_particles, quantile, target_tolerance,
+                                       min_acceptance_rate, max_rounds, max_simulations,
+                                       max_time, batch_size
+  seed: 0                       seed of the inference (same seed, same posterior)
+  scheduler: null               Dask scheduler address, "sync" (in-process) or null (local cluster)
+  run_dir: runs/toggle          output folder (default: CONFIG's name + "_run"; --out overrides)
+
+RUN_DIR gets: config.yaml (copy), observed.npy, posterior.npz (Posterior.load), history.json,
+posterior.csv, summary.txt, posterior.html (Bokeh), and for smc the per-round state in smc/, from
+which `sciope-abs infer --resume RUN_DIR` continues an interrupted run to the same answer.
+See examples/infer_toggle.yaml.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "infer", help="ABC inference (rejection or SMC-ABC) from a YAML config, resumable",
+        description="Infer kinetic parameters of a reaction network from observed (or synthetic) data "
+                    "with ABC rejection or SMC-ABC, parallel on Dask.",
+        epilog=CONFIG_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="YAML config file (keys below)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the run in RUN_DIR (or report it if it is complete)")
+    p.add_argument("--out", metavar="RUN_DIR", default=None, help="output folder (overrides run_dir)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address or 'sync' (overrides the config's scheduler)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar per round")
+    p.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- config pieces
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config {path} must be a mapping of keys (see `sciope-abs infer --help`)")
+    known = {"model", "solver", "species", "n_traj", "observed", "prior", "summaries", "distance", "method",
+             "settings", "seed", "scheduler", "run_dir", "timespan"}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
+    for key in ("model", "observed", "prior", "summaries"):
+        if key not in cfg:
+            raise ValueError(f"config is missing the key {key!r} (see `sciope-abs infer --help`)")
+    return cfg
+
+
+def _model(spec: str):
+    from ..crn import load_model
+
+    path = Path(str(spec))
+    if path.suffix.lower() in (".xml", ".sbml"):
+        if not path.exists():
+            raise FileNotFoundError(f"SBML file {spec} not found")
+        from ..crn import from_sbml
+
+        return from_sbml(path)
+    return load_model(str(spec))
+
+
+def _one_prior(name: str, spec: Any):
+    from ..priors import LogUniform, Normal, Uniform
+
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError(f"prior of {name!r} must be a mapping such as {{uniform: [low, high]}}, got {spec!r}")
+    kinds = [k for k in ("uniform", "loguniform", "normal") if k in spec]
+    if len(kinds) != 1:
+        raise ValueError(f"prior of {name!r} needs exactly one of uniform, loguniform, normal; got {sorted(spec)}")
+    kind = kinds[0]
+    vals = spec[kind]
+    if not isinstance(vals, (list, tuple)) or len(vals) != 2:
+        raise ValueError(f"prior of {name!r}: {kind} takes two numbers, got {vals!r}")
+    try:
+        a, b = float(vals[0]), float(vals[1])
+        if kind == "uniform":
+            return Uniform(a, b)
+        if kind == "loguniform":
+            return LogUniform(a, b)
+        return Normal(a, b, low=spec.get("low"), high=spec.get("high"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"prior of {name!r}: {exc}") from None
+
+
+def _prior(spec: Any, crn, truth: dict | None):
+    from ..priors import JointPrior
+
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError("prior must be a mapping: parameter -> {uniform: [low, high]} or uniform_around: {...}")
+    if "uniform_around" in spec:
+        if len(spec) != 1:
+            raise ValueError("prior: uniform_around cannot be combined with per-parameter entries")
+        ua = dict(spec["uniform_around"] or {})
+        params = ua.get("params") or list(crn.rate_ranges) or list(crn.parameters)
+        around = ua.get("around", "model")
+        if around == "model":
+            base = dict(crn.parameters)
+        elif around == "truth":
+            if truth is None:
+                raise ValueError("prior uniform_around: around: truth needs observed: synthetic: {truth: ...}")
+            base = {**crn.parameters, **truth}
+        elif isinstance(around, dict):
+            base = {**crn.parameters, **{k: float(v) for k, v in around.items()}}
+        else:
+            raise ValueError(f"prior uniform_around: around must be model, truth or a mapping, got {around!r}")
+        unknown = [p for p in params if p not in base]
+        if unknown:
+            raise ValueError(f"prior uniform_around names unknown parameters {unknown} of model {crn.name!r}")
+        return JointPrior.uniform_around({p: base[p] for p in params}, float(ua.get("low", 0.1)),
+                                         float(ua.get("high", 2.0)))
+    unknown = [p for p in spec if p not in crn.parameters]
+    if unknown:
+        raise ValueError(f"prior names unknown parameters {unknown}; model {crn.name!r} has {list(crn.parameters)}")
+    return JointPrior({name: _one_prior(name, s) for name, s in spec.items()})
+
+
+def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict | None]:
+    """The observed array and the synthetic truth (or None)."""
+    if not isinstance(spec, dict):
+        raise ValueError("observed must be a mapping: {synthetic: {truth: ...}} or {file: PATH}")
+    if ("synthetic" in spec) == ("file" in spec):
+        raise ValueError("observed needs exactly one of synthetic: and file:")
+    if "synthetic" in spec:
+        syn = dict(spec["synthetic"] or {})
+        truth = {k: float(v) for k, v in dict(syn.get("truth") or {}).items()}
+        unknown = [k for k in truth if k not in crn.parameters]
+        if unknown:
+            raise ValueError(f"synthetic truth names unknown parameters {unknown} of model {crn.name!r}")
+        theta = np.array([[truth.get(p, crn.parameters[p]) for p in simulator.param_names]])
+        full_truth = {p: float(theta[0, j]) for j, p in enumerate(simulator.param_names)}
+        x = simulator.simulate(theta, n_traj=int(syn.get("n_traj", 1)), seed=int(syn.get("seed", 0)))
+        if not np.isfinite(x).all():
+            raise ValueError("the synthetic data set failed to simulate (NaN traces)")
+        return x[0], full_truth
+    path = Path(str(spec["file"]))
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise FileNotFoundError(f"observed data file {path} not found")
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False), None
+    from ..store import is_store, load_simulations
+
+    if is_store(path):
+        ss = load_simulations(path)
+        idx = int(spec.get("index", 0))
+        if not 0 <= idx < ss.traces.shape[0]:
+            raise ValueError(f"observed index {idx} out of range: the store holds {ss.traces.shape[0]} points")
+        if tuple(ss.species) != tuple(simulator.species):
+            pos = [list(ss.species).index(s) for s in simulator.species if s in ss.species]
+            if len(pos) != len(simulator.species):
+                raise ValueError(f"the store's species {list(ss.species)} lack some of {list(simulator.species)}")
+            return ss.traces[idx][:, pos, :], None
+        return ss.traces[idx], None
+    raise ValueError(f"observed file {path} must be a .npy array or a zarr store of simulations")
+
+
+def _build(cfg: dict, base: Path):
+    """Simulator, prior, summary, distance, observed array, truth from a config dict."""
+    from ..distances import get_distance
+    from ..simulators import make_simulator
+    from ..summaries import make_summary
+
+    crn = _model(cfg["model"])
+    truth_spec = ((cfg.get("observed") or {}).get("synthetic") or {}).get("truth") if isinstance(
+        cfg.get("observed"), dict) else None
+    truth_spec = {k: float(v) for k, v in (truth_spec or {}).items()}
+    prior = _prior(cfg["prior"], crn, truth_spec or None)
+    timespan = cfg.get("timespan")
+    if isinstance(timespan, dict):
+        timespan = np.linspace(float(timespan["start"]), float(timespan["stop"]), int(timespan["num"]))
+    simulator = make_simulator(crn, param_names=prior.names, species=cfg.get("species"),
+                               timespan=None if timespan is None else np.asarray(timespan, dtype=float),
+                               solver=cfg.get("solver", "auto"))
+    summary = make_summary(cfg["summaries"], species=tuple(simulator.species))
+    dspec = cfg.get("distance", "euclidean")
+    distance = get_distance(dspec) if isinstance(dspec, str) else get_distance(**dict(dspec))
+    observed, truth = _observed(cfg["observed"], simulator, crn, base)
+    return simulator, prior, summary, distance, observed, truth
+
+
+def _settings(cfg: dict, method: str) -> dict:
+    settings = dict(cfg.get("settings") or {})
+    allowed = {"rejection": {"n_samples", "tolerance", "quantile", "max_simulations", "max_time", "batch_size"},
+               "smc": {"n_particles", "quantile", "target_tolerance", "min_acceptance_rate", "max_rounds",
+                       "max_simulations", "max_time", "batch_size"}}[method]
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ValueError(f"settings {unknown} are not options of method {method!r}; allowed: {sorted(allowed)}")
+    return settings
+
+
+# --------------------------------------------------------------------------- outputs
+def _write_outputs(run_dir: Path, post, truth: dict | None) -> None:
+    post.save(run_dir / "posterior.npz")
+    (run_dir / "history.json").write_text(json.dumps(post.history, indent=1, default=float))
+    post.to_pandas().to_csv(run_dir / "posterior.csv", index=False)
+    lines = [f"method: {post.method}", f"message: {post.message}", f"samples: {len(post)} (ESS {post.ess:.1f})",
+             f"simulations: {post.n_simulations}", f"tolerance: {post.tolerance:g}", ""]
+    if len(post):
+        table = post.describe()
+        if truth:
+            table["truth"] = [truth.get(n, np.nan) for n in post.names]
+        lines.append(table.to_string())
+    (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
+    if len(post):
+        from bokeh.embed import file_html
+        from bokeh.resources import CDN
+
+        html = file_html(post.plot(truth=truth if truth else None), CDN, f"posterior ({post.method})")
+        (run_dir / "posterior.html").write_text(html)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import SMCABC, ABCRejection, Posterior
+
+    if (args.config is None) == (args.resume is None):
+        raise ValueError("give either CONFIG.yaml or --resume RUN_DIR")
+    if args.resume is not None:
+        run_dir = Path(args.resume)
+        cfg_path = run_dir / "config.yaml"
+        if not cfg_path.exists():
+            raise FileNotFoundError(f"{run_dir} is not an infer run directory (no config.yaml)")
+        cfg = _load_yaml(cfg_path)
+        if (run_dir / "posterior.npz").exists():
+            post = Posterior.load(run_dir / "posterior.npz")
+            print(f"{run_dir}: the run is complete ({post.message})")
+            print((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else repr(post))
+            return 0
+        base = Path(json.loads((run_dir / "run.json").read_text())["config_dir"]) if (run_dir / "run.json").exists() \
+            else run_dir
+    else:
+        cfg_file = Path(args.config)
+        cfg = _load_yaml(cfg_file)
+        base = cfg_file.resolve().parent
+        out = args.out or cfg.get("run_dir") or f"{cfg_file.with_suffix('')}_run"
+        run_dir = Path(out)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ValueError(f"run directory {run_dir} is not empty; continue it with --resume {run_dir} "
+                             "or choose another with --out")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cfg_file, run_dir / "config.yaml")
+        (run_dir / "run.json").write_text(json.dumps({"config_dir": str(base), "config": str(cfg_file)}))
+
+    method = str(cfg.get("method", "smc")).lower()
+    if method not in ("rejection", "smc"):
+        raise ValueError(f"method must be 'rejection' or 'smc', got {method!r}")
+    settings = _settings(cfg, method)
+    client = args.scheduler or cfg.get("scheduler") or None
+    seed = int(cfg.get("seed", 0))
+
+    smc_dir = run_dir / "smc"
+    truth = None
+    if method == "smc" and args.resume is not None and (smc_dir / "config.pkl").exists():
+        print(f"resuming SMC-ABC from {smc_dir}", file=sys.stderr)
+        post = SMCABC.resume(smc_dir, client=client, progress=args.progress)
+        if (run_dir / "truth.json").exists():
+            truth = json.loads((run_dir / "truth.json").read_text())
+    else:
+        simulator, prior, summary, distance, observed, truth = _build(cfg, base)
+        np.save(run_dir / "observed.npy", np.asarray(observed, dtype=np.float64))
+        if truth:
+            (run_dir / "truth.json").write_text(json.dumps(truth))
+        n_traj = int(cfg.get("n_traj", 1))
+        if method == "rejection":
+            abc = ABCRejection(simulator, prior, summary, distance, observed=observed, n_traj=n_traj,
+                               client=client)
+            if "tolerance" not in settings and "quantile" not in settings:
+                raise ValueError("rejection settings need tolerance: or quantile:")
+            post = abc.infer(seed=seed, progress=args.progress, **settings)
+        else:
+            smc = SMCABC(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
+            post = smc.infer(seed=seed, run_dir=smc_dir, progress=args.progress, **settings)
+    _write_outputs(run_dir, post, truth)
+    print(f"wrote {run_dir}: {post.message}")
+    print((run_dir / "summary.txt").read_text())
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,122 @@
+"""``sciope-abs infer``: config -> run directory, resume, observed files, bad configs."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sciope_abs.cli import main
+from sciope_abs.inference import Posterior
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "model": "toggle_switch",
+    "species": ["U", "V"],
+    "n_traj": 5,
+    "observed": {"synthetic": {"truth": {"alpha1": 1.5, "mu": 0.6}, "n_traj": 5, "seed": 1}},
+    "prior": {"alpha1": {"uniform": [0.1, 2.0]}, "mu": {"uniform": [0.1, 2.0]}},
+    "summaries": ["mean", "std"],
+    "distance": "adaptive",
+    "method": "smc",
+    "settings": {"n_particles": 60, "max_rounds": 4, "batch_size": 30},
+    "seed": 3,
+    "scheduler": "sync",
+}
+
+
+def _write(tmp_path, cfg, name="cfg.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_smc_run_writes_the_run_directory_and_resumes(tmp_path, capsys):
+    cfg = _write(tmp_path, BASE)
+    out = tmp_path / "run"
+    assert main(["infer", str(cfg), "--out", str(out)]) == 0
+    for f in ("config.yaml", "observed.npy", "posterior.npz", "history.json", "posterior.csv", "summary.txt",
+              "posterior.html", "truth.json", "smc/state.json"):
+        assert (out / f).exists(), f
+    post = Posterior.load(out / "posterior.npz")
+    assert post.names == ["alpha1", "mu"] and len(post) == 60 and post.method == "smc"
+    assert len(json.loads((out / "history.json").read_text())) == 4
+    assert "truth" in (out / "summary.txt").read_text()
+    assert json.loads((out / "truth.json").read_text()) == {"alpha1": 1.5, "mu": 0.6}
+    assert np.load(out / "observed.npy").shape == (5, 2, 101)
+
+    # a finished run: --resume reports it
+    capsys.readouterr()
+    assert main(["infer", "--resume", str(out)]) == 0
+    assert "complete" in capsys.readouterr().out
+
+    # an interrupted run: put the SMC state back to the end of round 1 (what a crash in round 2
+    # leaves on disk) and resume: the same posterior as the uninterrupted run
+    smc = out / "smc"
+    st = json.loads((smc / "state.json").read_text())
+    hist = st["history"][:2]
+    st.update(round=1, history=hist, status="running", tolerance=hist[1]["tolerance"],
+              n_simulations=sum(h["n_simulations"] for h in hist))
+    (smc / "state.json").write_text(json.dumps(st))
+    for f in ("round_002.npz", "round_003.npz", "distance_002.pkl", "distance_003.pkl", "posterior.npz"):
+        (smc / f).unlink()
+    (out / "posterior.npz").unlink()
+    assert main(["infer", "--resume", str(out)]) == 0
+    again = Posterior.load(out / "posterior.npz")
+    np.testing.assert_array_equal(again.samples, post.samples)
+    np.testing.assert_array_equal(again.weights, post.weights)
+    assert again.n_simulations == post.n_simulations
+
+    # a non-empty output folder is refused for a new run
+    assert main(["infer", str(cfg), "--out", str(out)]) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_rejection_from_an_observed_file(tmp_path):
+    from sciope_abs.simulators import make_simulator
+
+    sim = make_simulator("toggle_switch", param_names=["alpha1", "mu"])
+    x = sim.simulate([[1.5, 0.6]], n_traj=5, seed=2)[0]
+    np.save(tmp_path / "data.npy", x)
+    cfg = dict(BASE, method="rejection", observed={"file": "data.npy"},
+               settings={"n_samples": 40, "quantile": 0.2, "batch_size": 50})
+    path = _write(tmp_path, cfg)
+    out = tmp_path / "rej"
+    assert main(["infer", str(path), "--out", str(out)]) == 0
+    post = Posterior.load(out / "posterior.npz")
+    assert len(post) == 40 and post.n_simulations == 200 and post.method == "rejection"
+    assert not (out / "truth.json").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"prior": {"nope": {"uniform": [0, 1]}}}, "unknown parameters ['nope']"),
+    ({"method": "mcmc"}, "method must be"),
+    ({"settings": {"n_samples": 3}}, "not options of method 'smc'"),
+    ({"observed": {"file": "missing.npy"}}, "not found"),
+    ({"summaries": ["nonsense"]}, "unknown summary"),
+    ({"colour": "red"}, "unknown config keys"),
+])
+def test_bad_configs_give_one_line_errors(tmp_path, capsys, change, message):
+    cfg = dict(BASE, **change)
+    path = _write(tmp_path, cfg)
+    assert main(["infer", str(path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_observed_of_the_wrong_shape_is_refused(tmp_path, capsys):
+    np.save(tmp_path / "bad.npy", np.zeros((5, 3, 101)))
+    path = _write(tmp_path, dict(BASE, observed={"file": "bad.npy"}))
+    assert main(["infer", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert "simulator produces (r, 2, 101)" in capsys.readouterr().err
+
+
+def test_help_documents_the_config_and_the_example_parses(capsys):
+    with pytest.raises(SystemExit):
+        main(["infer", "--help"])
+    text = capsys.readouterr().out
+    for key in ("observed:", "synthetic:", "uniform_around", "summaries:", "distance:", "--resume"):
+        assert key in text
+    example = yaml.safe_load((REPO / "examples" / "infer_toggle.yaml").read_text())
+    assert example["model"] == "toggle_switch" and example["method"] in ("smc", "rejection")
