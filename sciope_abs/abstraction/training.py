@@ -86,7 +86,8 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
     n_in = int(model.inputs[0].shape[-1]) if getattr(model, "inputs", None) else None
     x_tr, y_tr = _check_xy(train_xy, "train_xy", n_in, D)
     x_va, y_va = _check_xy(val_xy, "val_xy", x_tr.shape[1], D)
-    for name, arr in (("train inputs", x_tr), ("validation inputs", x_va), ("validation targets", y_va)):
+    for name, arr in (("train inputs", x_tr), ("train targets", y_tr), ("validation inputs", x_va),
+                      ("validation targets", y_va)):
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contain NaN or inf")
     epochs, batch_size, patience = int(epochs), int(batch_size), int(patience)

@@ -1,0 +1,383 @@
+"""The trained MDN as a :class:`~sciope_abs.simulators.base.Simulator`.
+
+The emulator advances all ``n x r`` trajectories together: at each step one batched network
+call inside a compiled ``tf.function`` gives the mixture parameters of every trajectory, a draw
+is taken from per-trajectory noise, mapped back to counts (round, clip at 0) and projected onto
+the conserved totals (for a pair ``G1 + G2 = T``: ``G1`` clipped to ``[0, T]``, ``G2 = T - G1``, with
+``T`` each trajectory's own initial total, as the exact process keeps it; an initial total other
+than the model's declared one lies outside the training data and warns).
+
+The noise of parameter point ``i`` comes from ``point_seeds(seed, n)[i]`` (a uniform for the
+component choice and ``S`` standard normals per trajectory and step), so a point's trajectories
+do not depend on which other points share the batch.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..seeding import SeedLike, as_generator, point_seeds
+from ..simulators.base import Simulator, check_initial_state, check_theta
+from .targets import Scaling
+
+__all__ = ["Emulator", "EmulatorRangeWarning", "package_versions", "EMULATOR_FILES"]
+
+EMULATOR_FILES = {"model": "model.keras", "config": "config.json", "scaler": "scaler.json", "card": "card.json",
+                  "genotype": "genotype.json"}
+
+#: counts are capped here so a diverging rollout cannot overflow float32
+_COUNT_CAP = 1e9
+
+
+class EmulatorRangeWarning(UserWarning):
+    """Rates (or states) outside the range the emulator was trained on."""
+
+
+def package_versions() -> dict:
+    """Versions recorded in a model card."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("sciope_abs", "numpy", "tensorflow-cpu", "tensorflow", "keras", "gillespy2"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+class Emulator(Simulator):
+    """A deep-abstraction emulator of a CRN at a fixed time step.
+
+    Parameters
+    ----------
+    keras_model : keras.Model
+        The MDN (scaled ``(state || rates)`` (b, S + p) -> flat mixture parameters).
+    scaler : StateScaler
+        The dataset's scaler (fitted on its train split).
+    model : CRN
+        The emulated network; its species order is the state order.
+    vary_params : sequence of str
+        Rates the network is conditioned on (``param_names``); may be empty.
+    dt, n_steps : float, int
+        Time step of the network and default rollout length.
+    n_components, component : the mixture the network outputs.
+    card : dict
+        Model card (hashes, settings, history, fidelity, versions).
+    target : str
+        Target parametrisation the network was trained with (:mod:`~.targets`).
+    rate_bounds : array (p, 2), optional
+        Trained rate ranges; rates outside them warn (or raise with ``strict=True``).
+    genotype : dict, optional
+        The searched architecture (NAS), stored beside the model.
+    strict : bool
+        Raise ``ValueError`` instead of warning for rates outside ``rate_bounds``.
+    """
+
+    def __init__(self, keras_model, scaler, model, vary_params: Sequence[str], dt: float, n_steps: int,
+                 n_components: int, component, card: dict | None = None, *, target: str = "delta",
+                 rate_bounds=None, genotype: dict | None = None, strict: bool = False):
+        from .mixture import resolve_components
+
+        self.keras_model = keras_model
+        self.scaler = scaler
+        self.model = model
+        self.param_names = tuple(model.check_parameter_names(vary_params))
+        self.species = tuple(model.species)
+        self.dt = float(dt)
+        self.n_steps = int(n_steps)
+        if not self.dt > 0 or self.n_steps < 1:
+            raise ValueError(f"dt must be > 0 and n_steps >= 1, got dt={dt}, n_steps={n_steps}")
+        self.timespan = np.arange(self.n_steps + 1, dtype=np.float64) * self.dt
+        self.n_components = int(n_components)
+        self.component = component if isinstance(component, str) else list(component)
+        resolve_components(self.component, self.n_components)
+        self.card = dict(card or {})
+        self.target = target
+        self.scaling = Scaling.from_scaler(scaler, target)
+        S, p = len(self.species), len(self.param_names)
+        if self.scaling.n_species != S or self.scaling.n_inputs != S + p:
+            raise ValueError(f"scaler has {self.scaling.n_inputs} inputs / {self.scaling.n_species} outputs, "
+                             f"expected {S + p} / {S} for species {list(self.species)} and rates {list(self.param_names)}")
+        if rate_bounds is None:
+            self.rate_bounds = np.array([model.rate_ranges.get(q, (0.0, np.inf)) for q in self.param_names],
+                                        dtype=np.float64).reshape(p, 2)
+        else:
+            self.rate_bounds = np.asarray(rate_bounds, dtype=np.float64).reshape(p, 2)
+        self.genotype = genotype
+        self.strict = bool(strict)
+        self._step_fn = None
+        self.n_network_calls = 0
+
+    # ------------------------------------------------------------------ the compiled step
+    def _complement_plan(self):
+        idx = {s: i for i, s in enumerate(self.species)}
+        return [(idx[s], idx[other], float(total)) for s, (other, total) in self.model.complements.items()]
+
+    def _totals(self, states: np.ndarray) -> np.ndarray:
+        """Per-row conserved totals ``s_i + s_j`` of the initial states, shape (n, n_laws)."""
+        plan = self._complement_plan()
+        return np.array([[row[i] + row[j] for i, j, _ in plan] for row in states], dtype=np.float64).reshape(
+            len(states), len(plan))
+
+    def _build_step(self):
+        import tensorflow as tf
+
+        from .mixture import mixture_sample_from_noise
+
+        S, p = len(self.species), len(self.param_names)
+        K, comp, scaling, net = self.n_components, self.component, self.scaling, self.keras_model
+        plan = self._complement_plan()
+        L = len(plan)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, S), tf.float32), tf.TensorSpec((None, p), tf.float32),
+                                      tf.TensorSpec((None, L), tf.float32), tf.TensorSpec((None,), tf.float32),
+                                      tf.TensorSpec((None, S), tf.float32)])
+        def step(state, rates, totals, u, eps):
+            x = scaling.encode_inputs_tf(tf.concat([state, rates], axis=1))
+            head = net(x, training=False)                      # one batched call for all n*r rows
+            z = mixture_sample_from_noise(head, K, S, comp, u, eps)
+            y = scaling.decode_tf(state, z)
+            y = tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))
+            y = tf.clip_by_value(tf.round(y), 0.0, _COUNT_CAP)
+            if plan:
+                cols = tf.unstack(y, num=S, axis=1)
+                for law, (i, j, _) in enumerate(plan):        # s_i = total - clip(s_j, 0, total)
+                    total = totals[:, law]
+                    cols[j] = tf.minimum(tf.maximum(cols[j], 0.0), total)
+                    cols[i] = total - cols[j]
+                y = tf.stack(cols, axis=1)
+            return y
+
+        return step
+
+    # ------------------------------------------------------------------ checks
+    def _check_rates(self, rates: np.ndarray) -> None:
+        if rates.shape[1] == 0:
+            return
+        lo, hi = self.rate_bounds[:, 0], self.rate_bounds[:, 1]
+        out = (rates < lo) | (rates > hi)
+        if out.any():
+            i, j = np.argwhere(out)[0]
+            msg = (f"{int(out.any(axis=1).sum())} of {len(rates)} points have rates outside the trained range; "
+                   f"first: {self.param_names[j]}={rates[i, j]:g} at point {i}, trained on [{lo[j]:g}, {hi[j]:g}]")
+            if self.strict:
+                raise ValueError(msg)
+            warnings.warn(msg, EmulatorRangeWarning, stacklevel=3)
+
+    def _check_conservation(self, states: np.ndarray) -> None:
+        for i, j, total in self._complement_plan():
+            bad = states[:, i] + states[:, j] != total
+            if bad.any():
+                k = int(np.argmax(bad))
+                warnings.warn(f"{int(bad.sum())} of {len(states)} initial states have {self.species[j]} + "
+                              f"{self.species[i]} = {states[k, i] + states[k, j]:g}, not the trained total "
+                              f"{total:g}; the emulator keeps their own total but was not trained there",
+                              EmulatorRangeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ simulation
+    def rollout(self, initial_states, rates, n_steps: int | None = None, n_traj: int = 1,
+                seed: SeedLike | Sequence = None) -> np.ndarray:
+        """Roll out ``n_traj`` trajectories from each of ``n`` settings.
+
+        Parameters
+        ----------
+        initial_states : array (n, S) or (S,)
+            Counts in the order of :attr:`species`.
+        rates : array (n, p) or (p,)
+            Values of :attr:`param_names` (p may be 0: pass ``np.empty((n, 0))`` or ``None``).
+        n_steps : int, optional
+            Steps of ``dt`` (default: :attr:`n_steps`).
+        n_traj : int
+        seed : int, SeedSequence or list of n SeedSequences
+
+        Returns
+        -------
+        array (n, n_traj, S, n_steps + 1), float64 integer counts
+        """
+        S, p = len(self.species), len(self.param_names)
+        n_steps = self.n_steps if n_steps is None else int(n_steps)
+        if n_steps < 0:
+            raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+        r = int(n_traj)
+        if r < 1:
+            raise ValueError(f"n_traj must be >= 1, got {n_traj}")
+        st = np.asarray(initial_states, dtype=np.float64)
+        if st.ndim == 1:
+            st = st[None, :]
+        if st.ndim != 2 or st.shape[1] != S:
+            raise ValueError(f"initial states must have shape (n, {S}) for species {list(self.species)}, "
+                             f"got {np.shape(initial_states)}")
+        n = st.shape[0]
+        states = check_initial_state(st, n, self.species, self.model.default_initial_state())
+        if rates is None:
+            rates = np.empty((n, 0))
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.ndim == 1 and rates.shape[0] == p:
+            rates = np.tile(rates, (n, 1))
+        if rates.shape != (n, p):
+            raise ValueError(f"rates must have shape ({n}, {p}) for {list(self.param_names)}, got {rates.shape}")
+        rates = check_theta(rates, self.param_names)
+        self._check_rates(rates)
+        self._check_conservation(states)
+        out = np.empty((n, r, S, n_steps + 1), dtype=np.float64)
+        out[:, :, :, 0] = states[:, None, :]
+        if n == 0 or n_steps == 0:
+            return out
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        import tensorflow as tf
+
+        gens = [as_generator(s) for s in point_seeds(seed, n)]
+        state = tf.constant(np.repeat(states, r, axis=0), tf.float32)
+        rate_t = tf.constant(np.repeat(rates, r, axis=0), tf.float32)
+        totals = tf.constant(np.repeat(self._totals(states), r, axis=0), tf.float32)
+        for t in range(1, n_steps + 1):
+            u = np.empty(n * r, dtype=np.float32)
+            eps = np.empty((n * r, S), dtype=np.float32)
+            for i, g in enumerate(gens):  # per-point noise: independent of the batch composition
+                u[i * r:(i + 1) * r] = g.random(r, dtype=np.float32)
+                eps[i * r:(i + 1) * r] = g.standard_normal((r, S), dtype=np.float32)
+            state = self._step_fn(state, rate_t, totals, tf.constant(u), tf.constant(eps))
+            self.n_network_calls += 1
+            out[:, :, :, t] = state.numpy().reshape(n, r, S)
+        return out
+
+    def simulate(self, theta, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
+                 initial_state=None) -> np.ndarray:
+        """Simulator protocol: ``theta`` (n, p) -> traces (n, n_traj, S, n_steps + 1).
+
+        ``initial_state`` is (S,) or (n, S); default: the model's default initial state.
+        """
+        theta = check_theta(theta, self.param_names)
+        n = theta.shape[0]
+        states = check_initial_state(initial_state, n, self.species, self.model.default_initial_state())
+        return self.rollout(states, theta, self.n_steps, n_traj, seed)
+
+    # ------------------------------------------------------------------ persistence
+    def _config(self) -> dict:
+        return {"format": "sciope_abs.emulator/1", "model": self.model.to_dict(), "vary_params": list(self.param_names),
+                "dt": self.dt, "n_steps": self.n_steps, "n_components": self.n_components,
+                "component": self.component, "target": self.target, "rate_bounds": self.rate_bounds.tolist(),
+                "scaling": self.scaling.to_dict(), "strict": self.strict}
+
+    def save(self, path) -> Path:
+        """Write the emulator to directory ``path`` (created): ``model.keras``, ``config.json``,
+        ``scaler.json``, ``card.json`` and ``genotype.json`` when there is one."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.keras_model.save(path / EMULATOR_FILES["model"])
+        scaler = self.scaler.to_dict() if hasattr(self.scaler, "to_dict") else self.scaling.to_dict()
+        files = {"scaler": scaler, "card": self.card, "config": self._config()}
+        if self.genotype is not None:
+            files["genotype"] = self.genotype
+        for key, obj in files.items():  # config last: its presence marks a complete save
+            (path / EMULATOR_FILES[key]).write_text(json.dumps(_jsonable(obj), indent=1, sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, path, *, strict: bool | None = None) -> "Emulator":
+        """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``)."""
+        import keras
+
+        from ..crn.model import CRN
+        from . import mixture  # noqa: F401  (registers MixtureHead)
+
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no emulator directory at {path}")
+        for key in ("model", "config", "scaler"):
+            if not (path / EMULATOR_FILES[key]).is_file():
+                raise FileNotFoundError(f"emulator at {path} is incomplete: missing {EMULATOR_FILES[key]}")
+        cfg = json.loads((path / EMULATOR_FILES["config"]).read_text())
+        card = json.loads((path / EMULATOR_FILES["card"]).read_text()) if (path / EMULATOR_FILES["card"]).is_file() else {}
+        genotype = None
+        if (path / EMULATOR_FILES["genotype"]).is_file():
+            genotype = json.loads((path / EMULATOR_FILES["genotype"]).read_text())
+            try:  # registers the searched cell layers before deserialising
+                import sciope_abs.abstraction.nas  # noqa: F401
+            except ImportError:
+                pass
+        scaler = _load_scaler(json.loads((path / EMULATOR_FILES["scaler"]).read_text()), cfg)
+        net = keras.saving.load_model(path / EMULATOR_FILES["model"], compile=False, safe_mode=True)
+        return cls(net, scaler, CRN.from_dict(cfg["model"]), cfg["vary_params"], cfg["dt"], cfg["n_steps"],
+                   cfg["n_components"], cfg["component"], card, target=cfg["target"],
+                   rate_bounds=cfg["rate_bounds"], genotype=genotype,
+                   strict=cfg.get("strict", False) if strict is None else strict)
+
+    # ------------------------------------------------------------------ pickling (Dask)
+    def to_bytes(self) -> bytes:
+        """The saved directory as zip bytes."""
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save(tmp)
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+                for f in sorted(os.listdir(tmp)):
+                    zf.write(os.path.join(tmp, f), f)
+            return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "Emulator":
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+                zf.extractall(tmp)
+            return cls.load(tmp)
+
+    def __reduce__(self):
+        return (_emulator_from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return (f"Emulator({self.model.name!r}, params={list(self.param_names)}, species={list(self.species)}, "
+                f"dt={self.dt:g}, n_steps={self.n_steps}, {self.n_components} x {self.component!r})")
+
+
+def _emulator_from_bytes(blob: bytes) -> Emulator:
+    return Emulator.from_bytes(blob)
+
+
+def _load_scaler(d: dict, cfg: dict):
+    """The dataset's StateScaler when it can be rebuilt, else the stored scaling statistics."""
+    try:
+        from .scaling import StateScaler
+
+        return StateScaler.from_dict(d)
+    except (ImportError, KeyError, TypeError, ValueError):
+        return _StatsScaler(cfg["scaling"])
+
+
+class _StatsScaler:
+    """Holds the six fitted statistics when the original scaler class cannot be rebuilt."""
+
+    def __init__(self, scaling: dict):
+        self.in_mean_, self.in_scale_ = np.asarray(scaling["in_mean"]), np.asarray(scaling["in_scale"])
+        self.out_mean_, self.out_scale_ = np.asarray(scaling["out_mean"]), np.asarray(scaling["out_scale"])
+        self.delta_mean_, self.delta_scale_ = np.asarray(scaling["delta_mean"]), np.asarray(scaling["delta_scale"])
+
+    def to_dict(self) -> dict:
+        return {k: np.asarray(getattr(self, k)).tolist() for k in
+                ("in_mean_", "in_scale_", "out_mean_", "out_scale_", "delta_mean_", "delta_scale_")}

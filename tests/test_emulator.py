@@ -1,0 +1,156 @@
+"""Emulator: counts (integer, non-negative, conserved), seeding, batched compiled steps,
+persistence (save/load, pickle), bad input, and what it learned from a known kernel."""
+import json
+import pickle
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _synthetic_kernel import p1_mean, synthetic_dataset  # noqa: E402
+
+from sciope_abs.abstraction.emulator import Emulator, EmulatorRangeWarning  # noqa: E402
+from sciope_abs.abstraction.training import train  # noqa: E402
+from sciope_abs.simulators.base import Simulator  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return synthetic_dataset(n_settings=60, n_traj=10, n_steps=5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def emulator(dataset):
+    return train(dataset, hidden=(32, 32), n_components=4, epochs=40, batch_size=128, learning_rate=3e-3,
+                 patience=8, seed=1, progress=False)
+
+
+STATES = np.array([[4, 0, 300], [0, 4, 300], [2, 2, 700]])
+RATES = np.full((3, 1), 100.0)
+
+
+def test_emulator_is_a_simulator_with_the_dataset_grid(emulator, dataset):
+    assert isinstance(emulator, Simulator)
+    assert emulator.param_names == ("a11",)
+    assert emulator.species == ("G1", "G2", "P1")
+    np.testing.assert_allclose(emulator.timespan, np.arange(6) * 20.0)
+    card = emulator.card
+    assert card["model_hash"] == dataset.model.content_hash()
+    assert card["dataset_hash"] == dataset.content_hash()
+    assert card["training"]["n_components"] == 4 and card["training"]["target"] == "delta"
+    assert "tensorflow" in "".join(card["versions"]) and card["history"]["epochs_run"] >= 1
+
+
+def test_outputs_are_non_negative_integer_counts_with_conserved_totals(emulator):
+    x = emulator.simulate(RATES, n_traj=200, seed=3, initial_state=STATES)
+    assert x.shape == (3, 200, 3, 6) and x.dtype == np.float64
+    assert np.isfinite(x).all() and (x >= 0).all()
+    np.testing.assert_array_equal(x, np.round(x))
+    np.testing.assert_array_equal(x[:, :, 0] + x[:, :, 1], 4.0)      # G1 + G2 = 4 at every step
+    np.testing.assert_array_equal(x[:, :, :, 0], np.repeat(STATES[:, None, :], 200, axis=1))
+    assert set(np.unique(x[:, :, 0])) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert x[:, :, 2, 1:].std() > 0                                    # stochastic, not a point mass
+
+
+def test_reproducible_under_a_seed_and_independent_of_batch_composition(emulator):
+    a = emulator.simulate(RATES, n_traj=50, seed=11, initial_state=STATES)
+    b = emulator.simulate(RATES, n_traj=50, seed=11, initial_state=STATES)
+    c = emulator.simulate(RATES, n_traj=50, seed=12, initial_state=STATES)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # point 1 simulated alone with its own per-point seed gives the same trajectories
+    from sciope_abs.seeding import point_seeds
+
+    alone = emulator.simulate(RATES[1:2], n_traj=50, seed=[point_seeds(11, 3)[1]], initial_state=STATES[1:2])
+    mismatch = np.mean(alone[0] != a[1])
+    assert mismatch < 0.01, f"{mismatch:.3%} of values differ between batched and single-point runs"
+
+
+def test_one_compiled_batched_network_call_per_step(emulator):
+    emulator.simulate(RATES[:1], n_traj=3, seed=0, initial_state=STATES[:1])   # build + trace once
+    calls0 = emulator.n_network_calls
+    traced0 = emulator._step_fn.experimental_get_tracing_count()
+    emulator.simulate(RATES, n_traj=400, seed=1, initial_state=STATES)          # 1200 trajectories
+    emulator.rollout(STATES[:2], RATES[:2], n_steps=7, n_traj=5, seed=2)
+    assert emulator.n_network_calls - calls0 == 5 + 7                           # steps, not trajectories
+    assert emulator._step_fn.experimental_get_tracing_count() == traced0 == 1  # no retracing per batch size
+
+
+def test_learned_one_step_law_matches_the_known_kernel(emulator, dataset):
+    x = emulator.rollout(STATES, RATES, n_steps=1, n_traj=2000, seed=5)
+    g1, p1 = x[:, :, 0, 1], x[:, :, 2, 1]
+    want = p1_mean(g1, dataset.model, 100.0).mean(axis=1)        # true conditional mean given the drawn G1
+    got = p1.mean(axis=1)
+    np.testing.assert_allclose(got, want, rtol=0.2)
+    # a model that ignored the gene state would predict one pooled mean; the truth spans 40..1000
+    assert got[1] > 5 * got[0]
+    # G1 mostly stays (p=0.8 in the interior, 0.9 at the ends), moving at most one step
+    stay = (x[:, :, 0, 1] == STATES[:, None, 0]).mean(axis=1)
+    assert (stay > 0.65).all()
+
+
+def test_save_and_load_give_identical_samples(emulator, tmp_path):
+    path = emulator.save(tmp_path / "emu")
+    assert {"model.keras", "config.json", "scaler.json", "card.json"} <= {p.name for p in path.iterdir()}
+    card = json.loads((path / "card.json").read_text())
+    assert card["dataset_hash"] == emulator.card["dataset_hash"]
+    back = Emulator.load(path)
+    assert back.param_names == emulator.param_names and back.species == emulator.species
+    a = emulator.simulate(RATES, n_traj=30, seed=4, initial_state=STATES)
+    b = back.simulate(RATES, n_traj=30, seed=4, initial_state=STATES)
+    np.testing.assert_array_equal(a, b)
+    c = pickle.loads(pickle.dumps(emulator)).simulate(RATES, n_traj=30, seed=4, initial_state=STATES)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_load_missing_directory_or_file_is_a_one_line_file_not_found(emulator, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no emulator directory at"):
+        Emulator.load(tmp_path / "nothing")
+    path = emulator.save(tmp_path / "emu")
+    (path / "model.keras").unlink()
+    with pytest.raises(FileNotFoundError, match="missing model.keras") as info:
+        Emulator.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_input_errors_and_range_warnings(emulator):
+    with pytest.raises(ValueError, match=r"initial_state must have shape \(3,\)"):
+        emulator.simulate(RATES[:1], initial_state=[1, 2])
+    with pytest.raises(ValueError, match=r"initial states must have shape \(n, 3\)"):
+        emulator.rollout(np.zeros((2, 4)), RATES[:2], n_steps=1)
+    with pytest.raises(ValueError, match=r"theta must have shape \(n, 1\)"):
+        emulator.simulate(np.ones((2, 3)), initial_state=STATES[0])
+    with pytest.raises(ValueError, match="non-negative integer counts"):
+        emulator.simulate(RATES[:1], initial_state=[2, 2, -1])
+    with pytest.warns(EmulatorRangeWarning, match=r"a11=500 at point 0, trained on \[60, 140\]"):
+        emulator.simulate([[500.0]], n_traj=2, seed=0, initial_state=STATES[0])
+    emulator.strict = True
+    try:
+        with pytest.raises(ValueError, match="outside the trained range"):
+            emulator.simulate([[500.0]], n_traj=2, seed=0, initial_state=STATES[0])
+    finally:
+        emulator.strict = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # in-range rates and trained totals: silent
+        emulator.simulate(RATES, n_traj=2, seed=0, initial_state=STATES)
+
+
+def test_an_untrained_total_warns_and_is_kept_per_trajectory(emulator):
+    with pytest.warns(EmulatorRangeWarning, match="G1 \\+ G2 = 2, not the trained total 4"):
+        x = emulator.simulate(RATES[:1], n_traj=50, seed=0, initial_state=[1, 1, 800])
+    np.testing.assert_array_equal(x[:, :, 0] + x[:, :, 1], 2.0)
+
+
+def test_lognormal_component_trains_on_the_positive_target(dataset):
+    emu = train(dataset, hidden=(16,), n_components=2, component="lognormal", epochs=2, seed=0, progress=False)
+    assert emu.target == "positive"
+    x = emu.simulate(RATES, n_traj=20, seed=0, initial_state=STATES)
+    assert (x >= 0).all() and np.array_equal(x, np.round(x))
+    np.testing.assert_array_equal(x[:, :, 0] + x[:, :, 1], 4.0)
+    with pytest.raises(ValueError, match="positive support"):
+        train(dataset, component="lognormal", target="delta", epochs=1, progress=False)

@@ -1,0 +1,113 @@
+"""fit_mdn / train: best-validation checkpoint, early stopping, NaN safety, seeding, bad input."""
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from sciope_abs.abstraction.bodies import mlp_body  # noqa: E402
+from sciope_abs.abstraction.network import build_mdn, find_head  # noqa: E402
+from sciope_abs.abstraction.training import fit_mdn  # noqa: E402
+
+
+def _overfit_data(seed=0):
+    """32 training targets with sd 0.1 against validation targets with sd 1: the head's scale
+    first grows towards the validation spread, then shrinks onto the training points, so the
+    validation loss has an interior minimum."""
+    rng = np.random.default_rng(seed)
+    x_tr = rng.uniform(-1, 1, (32, 2)).astype(np.float32)
+    y_tr = (0.1 * rng.standard_normal((32, 1))).astype(np.float32)
+    x_va = rng.uniform(-1, 1, (256, 2)).astype(np.float32)
+    y_va = rng.standard_normal((256, 1)).astype(np.float32)
+    return (x_tr, y_tr), (x_va, y_va)
+
+
+def _mdn(seed=1):
+    return build_mdn(mlp_body(2, (32, 32), seed=seed), 2, 1, "diag_normal", seed=seed + 1)
+
+
+class Snapshots:
+    """Callback keeping the weights after every epoch."""
+
+    def __init__(self):
+        self.weights = []
+
+    def __call__(self, epoch, logs, model):
+        self.weights.append([w.copy() for w in model.get_weights()])
+
+
+def _same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_returned_weights_are_the_best_validation_epoch_not_the_last():
+    train_xy, val_xy = _overfit_data()
+    model, snaps = _mdn(), Snapshots()
+    hist = fit_mdn(model, train_xy, val_xy, epochs=60, batch_size=8, learning_rate=1e-2, patience=60,
+                   seed=0, callbacks=[snaps], progress=False)
+    best = int(np.argmin(hist["val_loss"]))
+    assert hist["best_epoch"] == best
+    assert hist["best_val_loss"] == pytest.approx(min(hist["val_loss"]))
+    assert best < hist["epochs_run"] - 5, "the setup must overfit: validation minimum well before the end"
+    assert hist["val_loss"][-1] > hist["best_val_loss"] + 0.1
+    final = model.get_weights()
+    assert _same(final, snaps.weights[best])
+    assert not _same(final, snaps.weights[-1])
+    # training loss kept falling past the validation minimum: the checkpoint is not chosen on it
+    assert hist["loss"][-1] < hist["loss"][best]
+
+
+def test_early_stopping_after_patience_epochs_without_improvement():
+    train_xy, val_xy = _overfit_data()
+    hist = fit_mdn(_mdn(), train_xy, val_xy, epochs=200, batch_size=8, learning_rate=1e-2, patience=3,
+                   seed=0, progress=False)
+    assert hist["stop_reason"] == "early_stopping"
+    assert hist["epochs_run"] == hist["best_epoch"] + 1 + 3
+    assert hist["epochs_run"] < 200
+
+
+def test_nan_loss_stops_and_restores_the_best_weights():
+    train_xy, val_xy = _overfit_data()
+    model, snaps = _mdn(), Snapshots()
+
+    def poison(epoch, logs, m):
+        if epoch == 2:  # corrupt the head: every later loss is NaN
+            head = find_head(m)
+            head.kernel.assign(np.full(head.kernel.shape, np.nan, np.float32))
+
+    hist = fit_mdn(model, train_xy, val_xy, epochs=20, batch_size=8, learning_rate=1e-3, patience=20,
+                   seed=0, callbacks=[snaps, poison], progress=False)
+    assert hist["stop_reason"] == "nan"
+    assert hist["epochs_run"] == 4 and np.isnan(hist["loss"][3])
+    assert hist["best_epoch"] <= 2
+    final = model.get_weights()
+    assert all(np.isfinite(w).all() for w in final)
+    assert _same(final, snaps.weights[hist["best_epoch"]])
+
+
+def test_same_seed_same_weights_and_another_seed_differs():
+    train_xy, val_xy = _overfit_data()
+    runs = []
+    for seed in (7, 7, 8):
+        model = _mdn()
+        fit_mdn(model, train_xy, val_xy, epochs=3, batch_size=8, patience=5, seed=seed, progress=False,
+                target_noise=[0.05])
+        runs.append(model.get_weights())
+    assert _same(runs[0], runs[1])
+    assert not _same(runs[0], runs[2])
+
+
+def test_bad_training_input_is_a_one_line_value_error():
+    train_xy, val_xy = _overfit_data()
+    model = _mdn()
+    with pytest.raises(ValueError, match="inputs have 3 columns, the network takes 2"):
+        fit_mdn(model, (np.zeros((4, 3)), np.zeros((4, 1))), val_xy, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="targets have 2 columns, the head models 1"):
+        fit_mdn(model, (np.zeros((4, 2)), np.zeros((4, 2))), val_xy, epochs=1, progress=False)
+    bad = train_xy[1].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="train targets contain NaN"):
+        fit_mdn(model, (train_xy[0], bad), val_xy, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="val_xy is empty"):
+        fit_mdn(model, train_xy, (np.zeros((0, 2)), np.zeros((0, 1))), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        fit_mdn(model, train_xy, val_xy, epochs=1, patience=0, progress=False)
