@@ -208,3 +208,66 @@ def test_kernel_density_and_degenerate_populations():
     # collinear 2-D particles: still positive definite
     line = np.stack([np.arange(10.0), 2 * np.arange(10.0)], axis=1)
     assert np.linalg.eigvalsh(MultivariateNormalKernel().fit(line).cov_).min() > 0
+
+
+# --------------------------------------------------------------------------- toggle switch
+TOGGLE_IDENTIFIED = ("alpha1", "alpha2", "mu")   # beta, gamma: the data barely constrain them
+
+
+def _toggle_problem(truth, n_traj):
+    from sciope_abs.crn import load_model
+    from sciope_abs.simulators import FastSSASimulator
+    from sciope_abs.summaries import AutoCorrelation, Mean, Std
+
+    model = load_model("toggle_switch")
+    sim = FastSSASimulator(model)
+    names = list(sim.param_names)
+    theta0 = np.array([model.parameters[p] for p in names])
+    # the toolbox example's prior: Uniform(0.1 theta, 2 theta) around the model's values
+    prior = JointPrior.uniform_around(dict(zip(names, theta0)), 0.1, 2.0)
+    truth = np.array([truth.get(p, model.parameters[p]) for p in names])
+    obs = sim.simulate(truth[None], n_traj=n_traj, seed=1)[0]
+    sp = ("U", "V")
+    summary = Mean(species=sp) + Std(species=sp) + AutoCorrelation(lags=(1, 2), species=sp)
+    return sim, prior, summary, obs, truth, names
+
+
+def _check_toggle(post, prior, truth, names):
+    idx = [names.index(p) for p in TOGGLE_IDENTIFIED]
+    post_err = np.abs(post.mean() - truth)[idx]
+    prior_err = np.abs(prior.mean() - truth)[idx]
+    assert (post_err <= 0.5 * prior_err).all(), (post.mean(), truth)
+    ci = post.credible_interval(0.95)
+    assert ((ci[:, 0] <= truth) & (truth <= ci[:, 1])).all(), (ci, truth)
+
+
+def test_toggle_switch_smc_fast():
+    """Truth away from the prior mean (the example's truth sits at 0.95x the prior mean, where the
+    prior mean alone would pass): alpha1=1.5, alpha2=0.6, mu=0.6, beta=gamma=2."""
+    sim, prior, summary, obs, truth, names = _toggle_problem({"alpha1": 1.5, "alpha2": 0.6, "mu": 0.6}, 10)
+    smc = SMCABC(sim, prior, summary, Adaptive(), observed=obs, n_traj=10, client="sync")
+    post = smc.infer(150, max_rounds=5, seed=3)
+    _check_toggle(post, prior, truth, names)
+
+
+@pytest.mark.slow
+def test_toggle_switch_smc_full():
+    """More data and particles, and the example's own truth (the model's defaults): coverage,
+    and the identified parameters' posterior is far tighter and closer than the prior."""
+    sim, prior, summary, obs, truth, names = _toggle_problem({"alpha1": 1.5, "alpha2": 0.6, "mu": 0.6}, 20)
+    smc = SMCABC(sim, prior, summary, Adaptive(), observed=obs, n_traj=20, client="sync")
+    _check_toggle(smc.infer(400, max_rounds=7, seed=3), prior, truth, names)
+
+    sim, prior, summary, obs, truth, names = _toggle_problem({}, 20)
+    post = SMCABC(sim, prior, summary, Adaptive(), observed=obs, n_traj=20, client="sync").infer(
+        500, max_rounds=8, seed=3)
+    ci = post.credible_interval(0.95)
+    assert ((ci[:, 0] <= truth) & (truth <= ci[:, 1])).all()
+    idx = [names.index(p) for p in TOGGLE_IDENTIFIED]
+    assert (post.std()[idx] <= 0.5 * prior.std()[idx]).all()
+    # expected absolute error of a draw: posterior vs prior
+    draws = post.sample(4000, seed=0)
+    prior_draws = prior.sample(4000, seed=0)
+    post_mae = np.abs(draws - truth).mean(axis=0)[idx]
+    prior_mae = np.abs(prior_draws - truth).mean(axis=0)[idx]
+    assert (post_mae <= 0.5 * prior_mae).all()
