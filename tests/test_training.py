@@ -111,3 +111,39 @@ def test_bad_training_input_is_a_one_line_value_error():
         fit_mdn(model, train_xy, (np.zeros((0, 2)), np.zeros((0, 1))), epochs=1, progress=False)
     with pytest.raises(ValueError, match="patience"):
         fit_mdn(model, train_xy, val_xy, epochs=1, patience=0, progress=False)
+
+
+def test_cli_train_logs_epochs_saves_and_skips_a_finished_run(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _synthetic_kernel import synthetic_dataset
+
+    from sciope_abs.abstraction.emulator import Emulator
+    from sciope_abs.cli import main
+
+    ds = synthetic_dataset(n_settings=10, n_traj=4, n_steps=3, seed=0)
+    ds.save(tmp_path / "ds.zarr")
+    out = tmp_path / "emu"
+    argv = ["train", str(tmp_path / "ds.zarr"), "--out", str(out), "--epochs", "2", "--hidden", "8",
+            "--components", "2", "--seed", "3"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/2" in text and "epoch 2/2" in text and f"wrote {out}" in text
+    emu = Emulator.load(out)
+    assert emu.card["dataset_hash"] == ds.content_hash() and emu.n_components == 2
+    stamp = (out / "model.keras").stat().st_mtime_ns
+
+    assert main(argv) == 0
+    assert "already holds an emulator trained on this dataset" in capsys.readouterr().out
+    assert (out / "model.keras").stat().st_mtime_ns == stamp
+
+    assert main(argv[:-2] + ["--seed", "4"]) == 0          # other settings: trains again
+    assert "epoch 1/2" in capsys.readouterr().out
+    assert (out / "model.keras").stat().st_mtime_ns != stamp
+
+    assert main(["train", str(tmp_path / "ds.zarr"), "--out", str(out), "--hidden", "8,x"]) == 1
+    assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.zarr"), "--out", str(out)]) == 1
+    assert "no abstraction dataset at" in capsys.readouterr().err

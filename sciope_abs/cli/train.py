@@ -1,0 +1,94 @@
+"""``sciope-abs train DATASET --out DIR``: train an MDN emulator on an abstraction dataset.
+
+Prints one line per epoch.  Resumable: when ``DIR`` already holds a finished emulator trained on
+the same dataset (content hash) with the same settings, it says so and does nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train an MDN emulator on a dataset (resumable)",
+        description="Train a mixture density network emulator (fixed MLP body) on the train split of "
+                    "DATASET, choosing the checkpoint on its validation split, and save it to --out. "
+                    "Rerunning with the same dataset and settings reuses a finished emulator.")
+    p.add_argument("dataset", help="abstraction dataset folder written by `sciope-abs dataset`")
+    p.add_argument("--out", required=True, metavar="DIR", help="output emulator folder")
+    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
+    p.add_argument("--components", type=int, default=6, help="mixture components (default 6)")
+    p.add_argument("--component", default="diag_normal",
+                   help="component family: diag_normal, full_normal or lognormal (default diag_normal)")
+    p.add_argument("--hidden", default="64,64", metavar="W1,W2",
+                   help="comma-separated hidden widths of the MLP body (default 64,64)")
+    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--force", action="store_true", help="retrain even if --out holds a matching emulator")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.set_defaults(func=run)
+
+
+def _hidden(spec: str) -> list[int]:
+    try:
+        widths = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--hidden must be comma-separated positive integers, got {spec!r}") from None
+    if not widths or min(widths) < 1:
+        raise ValueError(f"--hidden must be comma-separated positive integers, got {spec!r}")
+    return widths
+
+
+def _finished(out: Path) -> dict | None:
+    """The card of a complete emulator in ``out``, else None."""
+    from ..abstraction.emulator import EMULATOR_FILES
+
+    if not all((out / EMULATOR_FILES[k]).is_file() for k in ("model", "config", "scaler", "card")):
+        return None
+    try:
+        return json.loads((out / EMULATOR_FILES["card"]).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..abstraction.dataset import AbstractionDataset
+
+    hidden = _hidden(args.hidden)
+    ds = AbstractionDataset.load(args.dataset)
+    out = Path(args.out)
+    request = {"hidden": hidden, "n_components": args.components, "component": args.component,
+               "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+               "patience": args.patience, "seed": args.seed}
+    card = _finished(out)
+    if card is not None and not args.force and card.get("dataset_hash") == ds.content_hash() \
+            and card.get("request") == request:
+        print(f"{out} already holds an emulator trained on this dataset ({ds.content_hash()}) with the same "
+              f"settings; skipping (use --force to retrain)")
+        return 0
+
+    from ..abstraction.training import train
+
+    def log(epoch, logs, model):
+        if not args.quiet:
+            print(f"epoch {epoch + 1}/{args.epochs}  loss {logs['loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
+                  f"best epoch {logs['best_epoch'] + 1}", flush=True)
+
+    t0 = time.perf_counter()
+    emu = train(ds, hidden=hidden, n_components=args.components, component=args.component, epochs=args.epochs,
+                batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed,
+                progress=False, callbacks=[log])
+    emu.card["request"] = request
+    emu.card["train_seconds"] = time.perf_counter() - t0
+    emu.save(out)
+    h = emu.card["history"]
+    print(f"wrote {out}: {emu!r}; best validation NLL {h['best_val_loss']:.4f} at epoch {h['best_epoch'] + 1} "
+          f"of {h['epochs_run']} ({h['stop_reason']}), {emu.card['train_seconds']:.1f} s")
+    sys.stdout.flush()
+    return 0
