@@ -16,6 +16,7 @@ from .._version import __version__
 # module names inside sciope_abs.cli, in the order --help lists them
 COMMANDS: list[str] = [
     "dataset",
+    "train",
     "evaluate",
     "search",
     "infer",
