@@ -2,7 +2,6 @@
 reproducibility (in-process and on a real local Dask cluster), budgets and bad input."""
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np

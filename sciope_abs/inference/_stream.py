@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..seeding import SeedLike, as_seed_sequence
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult",
@@ -32,11 +31,6 @@ def child_seed(seed: np.random.SeedSequence, *keys: int) -> np.random.SeedSequen
     """
     return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in keys),
                                   pool_size=seed.pool_size)
-
-
-def root_seed(seed: SeedLike) -> np.random.SeedSequence:
-    """A SeedSequence with its entropy fixed (``None`` draws fresh entropy once)."""
-    return as_seed_sequence(seed)
 
 
 def check_prior(prior: Any, simulator: Any):

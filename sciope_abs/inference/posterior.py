@@ -194,12 +194,16 @@ class Posterior:
         return pd.DataFrame(self.history)
 
     def to_arviz(self, seed: SeedLike = 0):
-        """An ArviZ ``InferenceData`` (one chain).
+        """An ArviZ ``InferenceData`` with one chain.
 
-        Equal weights: the samples themselves.  Unequal weights (SMC-ABC): ``len(self)`` draws by
-        weighted resampling with ``seed`` (ArviZ has no notion of weights); the raw weights and
-        distances are kept in ``sample_stats`` of the unresampled samples in ``posterior``
-        only in the equal-weight case.
+        Equal weights (rejection): the samples themselves.  Unequal weights (SMC-ABC): ArviZ has
+        no notion of weights, so ``posterior`` holds ``len(self)`` draws by weighted resampling
+        with ``seed``.  ``sample_stats.distance`` holds each draw's distance.
+
+        Raises
+        ------
+        ImportError
+            arviz (an optional dependency) is not installed.
         """
         try:
             import arviz as az

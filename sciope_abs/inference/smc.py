@@ -39,7 +39,7 @@ from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, compute_distances, fit_distance,
                       observed_summary, prepare_distance, stream_batches)
 from .kernels import MultivariateNormalKernel
-from .posterior import Posterior, weighted_quantile
+from .posterior import Posterior
 from .rejection import _check_positive_int, _check_time
 from .tasks import ProposalBatch, SimulateSummarise
 
