@@ -180,6 +180,15 @@ def test_batch_one_by_one_and_chunks_agree():
     assert np.array_equal(more[:, :3], together)
 
 
+def test_trajectory_streams_start_from_numpys_generate_state_words():
+    # trajectory j of point i: words 4j..4j+3 of point_seeds(seed, n)[i].generate_state(., uint64)
+    sim = FastSSASimulator("sir")
+    got = sim.trajectory_states(3, 5, 42)
+    ref = np.stack([ss.generate_state(20, np.uint64).reshape(5, 4) for ss in point_seeds(42, 3)])
+    assert np.array_equal(got, ref)
+    assert np.array_equal(sim.trajectory_states(2, 5, point_seeds(42, 3)[1:]), ref[1:])
+
+
 def test_pickled_simulator_gives_the_same_numbers():
     sim = FastSSASimulator("sir", timespan=np.linspace(0, 5, 11))
     a = sim.simulate([[3.0, 1.0]], n_traj=3, seed=9)

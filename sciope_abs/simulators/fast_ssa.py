@@ -80,6 +80,36 @@ def _uniform(s):
     return np.float64(_next_u64(s) >> np.uint64(11)) * _TWO_M53
 
 
+@njit(cache=True, nogil=True)
+def _seed_trajectory(pool, r, s):
+    """xoshiro256** state ``s`` of trajectory ``r``: words ``4r .. 4r+3`` of
+    ``SeedSequence.generate_state(., uint64)`` for the sequence whose entropy pool is ``pool``
+    (numpy's output hash, evaluated here to avoid a Python call per point)."""
+    mask = np.uint64(0xFFFFFFFF)
+    h = np.uint64(0x8B51F9DD)
+    for _ in range(8 * r):  # advance the hash constant to output word 8r
+        h = (h * np.uint64(0x58F38DED)) & mask
+    for q in range(4):
+        w = np.uint64(0)
+        for half in range(2):
+            v = np.uint64(pool[(8 * r + 2 * q + half) % 4]) ^ h
+            h = (h * np.uint64(0x58F38DED)) & mask
+            v = (v * h) & mask
+            v ^= v >> np.uint64(16)
+            w |= v << np.uint64(32 * half)
+        s[q] = w
+    if s[0] == 0 and s[1] == 0 and s[2] == 0 and s[3] == 0:  # the all-zero state is a fixed point
+        s[0] = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True)
+def trajectory_states(pools, R, S):
+    """Generator states ``S[i, r]`` (uint64 x 4) of every point and trajectory (for checks)."""
+    for i in range(pools.shape[0]):
+        for r in range(R):
+            _seed_trajectory(pools[i], r, S[i, r])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def props_batch(X, P, A):
     """Propensities ``A[i]`` of state ``X[i]`` under parameters ``P[i]`` (compiled on first use)."""
@@ -88,21 +118,21 @@ def props_batch(X, P, A):
 
 
 @njit("void(int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], "
-      "float64[::1], int64[::1], uint64[:, :, ::1], int64, float64[:, :, :, ::1], int64[::1], int64[::1])",
+      "float64[::1], int64[::1], uint32[:, ::1], int64, int64, float64[:, :, :, ::1], int64[::1], int64[::1])",
       cache=True, nogil=True, error_model="numpy")
-def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, seeds, max_events, out, status, events):
+def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_events, out, status, events):
     """Direct-method SSA for every point ``i`` and trajectory ``r``.
 
     nu_ptr, nu_idx, nu_val : stoichiometry in CSR form (reaction -> changed species, change)
     nu (M, S): the same stoichiometry, dense
     P (n, n_params), X0 (n, S): parameters and initial state per point
     tgrid (T,): recording times; the value at t is the state after the last event <= t
-    out_idx (S_out,): species recorded; seeds (n, R, 4): xoshiro256** states per trajectory
+    out_idx (S_out,): species recorded; pools (n, 4): SeedSequence entropy pool per point,
+    from which trajectory r of R seeds its xoshiro256** generator
     out (n, R, S_out, T): written; status (n,): 0 ok, m + 1 bad propensity of reaction m,
     -1 more than max_events events in one trajectory; events (n,): events fired per point
     """
     n = P.shape[0]
-    R = seeds.shape[1]
     T = tgrid.shape[0]
     S = X0.shape[1]
     S_out = out_idx.shape[0]
@@ -117,8 +147,7 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, seeds, max_events
         status[i] = 0
         events[i] = 0
         for r in range(R):
-            for q in range(4):
-                s[q] = seeds[i, r, q]
+            _seed_trajectory(pools[i], r, s)
             for q in range(S):
                 x[q] = X0[i, q]
             t = tgrid[0]
@@ -528,15 +557,22 @@ class FastSSASimulator(Simulator):
         return state
 
     # ------------------------------------------------------------------ simulation
-    def trajectory_seeds(self, n: int, n_traj: int, seed: SeedLike | Sequence[np.random.SeedSequence]) -> np.ndarray:
-        """The xoshiro256** states, shape ``(n, n_traj, 4)`` uint64, for each point and trajectory."""
-        seeds = np.empty((n, n_traj, 4), dtype=np.uint64)
+    def trajectory_states(self, n: int, n_traj: int, seed: SeedLike | Sequence[np.random.SeedSequence]) -> np.ndarray:
+        """The xoshiro256** states, shape ``(n, n_traj, 4)`` uint64, each trajectory starts from.
+
+        Trajectory ``j`` of point ``i`` uses words ``4j .. 4j+3`` of
+        ``point_seeds(seed, n)[i].generate_state(4 * n_traj, numpy.uint64)``.
+        """
+        out = np.zeros((n, n_traj, 4), dtype=np.uint64)
+        self.compile()._module.trajectory_states(self._pools(n, seed), np.int64(n_traj), out)
+        return out
+
+    @staticmethod
+    def _pools(n: int, seed) -> np.ndarray:
+        pools = np.empty((n, 4), dtype=np.uint32)
         for i, ss in enumerate(point_seeds(seed, n)):
-            words = ss.generate_state(4 * n_traj, dtype=np.uint64).reshape(n_traj, 4)
-            zero = ~words.any(axis=1)
-            words[zero, 0] = np.uint64(0x9E3779B97F4A7C15)  # the all-zero state is a fixed point
-            seeds[i] = words
-        return seeds
+            pools[i] = ss.pool
+        return pools
 
     def simulate(self, theta: np.ndarray, *, n_traj: int = 1, seed: SeedLike = None,
                  initial_state: np.ndarray | None = None) -> np.ndarray:
@@ -565,18 +601,20 @@ class FastSSASimulator(Simulator):
             raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
         n_traj = int(n_traj)
         x0 = self._initial_states(initial_state, n)
-        P = np.tile(self._p_default, (n, 1))
+        P = np.empty((n, self._p_default.size), dtype=np.float64)
+        P[:] = self._p_default
         P[:, self._p_cols] = theta
-        seeds = self.trajectory_seeds(n, n_traj, seed)
+        pools = self._pools(n, seed)
         out = np.empty((n, n_traj, len(self.species), self.timespan.size), dtype=np.float64)
         status = np.zeros(n, dtype=np.int64)
         events = np.zeros(n, dtype=np.int64)
         if n > 0:
             self.kernel(self._nu_ptr, self._nu_idx, self._nu_val, self._nu, P, x0,
-                        self.timespan, self._out_idx, seeds, np.int64(self.max_events), out, status, events)
+                        self.timespan, self._out_idx, pools, np.int64(n_traj), np.int64(self.max_events),
+                        out, status, events)
         self.last_events_ = events
-        failed = np.flatnonzero(status)
-        if failed.size:
+        if status.any():
+            failed = np.flatnonzero(status)
             out[failed] = np.nan
             report_failures({int(i): self._describe_failure(int(status[i])) for i in failed}, n)
         return out
@@ -619,7 +657,9 @@ class FastSSASimulator(Simulator):
         """Initial counts of all model species, shape (n, S_model), float64 (C order)."""
         default = self.model.default_initial_state()
         if initial_state is None:
-            return np.ascontiguousarray(np.tile(default, (n, 1)), dtype=np.float64)
+            x0 = np.empty((n, default.size), dtype=np.float64)
+            x0[:] = default
+            return x0
         width = np.shape(initial_state)[-1] if np.ndim(initial_state) else -1
         if width == len(self.species):
             given = check_initial_state(initial_state, n, self.species, default[self._out_idx])
