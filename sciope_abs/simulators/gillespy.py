@@ -181,9 +181,16 @@ def clear_solver_cache() -> None:
 atexit.register(clear_solver_cache)
 
 
+_C_OK: dict[int, bool] = {}
+
+
 def _c_available() -> bool:
-    from gillespy2.solvers.cpp.build.build_engine import BuildEngine
-    return not BuildEngine.get_missing_dependencies()
+    """g++ and SCons found (checked once per process)."""
+    pid = os.getpid()
+    if pid not in _C_OK:
+        from gillespy2.solvers.cpp.build.build_engine import BuildEngine
+        _C_OK[pid] = not BuildEngine.get_missing_dependencies()
+    return _C_OK[pid]
 
 
 def _use_compiled(solver: str, compiled: bool | None) -> bool:
@@ -199,9 +206,10 @@ def _use_compiled(solver: str, compiled: bool | None) -> bool:
     return False
 
 
-def _get_entry(crn: CRN, solver: str, grid: tuple[float, int], use_c: bool) -> tuple[tuple, _Entry]:
+def _get_entry(crn: CRN, solver: str, grid: tuple[float, int], use_c: bool,
+               shash: str | None = None) -> tuple[tuple, _Entry]:
     c_name, py_name = SOLVERS[solver]
-    key = (structure_hash(crn), solver, use_c, grid)
+    key = (shash or structure_hash(crn), solver, use_c, grid)
     entry = _CACHE.get(key)
     if entry is not None:
         return key, entry
@@ -321,6 +329,7 @@ class GillespySimulator(Simulator):
         if timeout is not None and not (np.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
         self.timeout = timeout
+        self._structure = structure_hash(self.model)
         # fail now, not on a worker, if the model cannot be expressed in GillesPy2
         to_gillespy_model(self.model, target="python" if SOLVERS[solver][0] is None or compiled is False else "c")
         remove_stale_build_dirs()
@@ -355,7 +364,8 @@ class GillespySimulator(Simulator):
         out = np.full((n, n_traj, len(self.species), len(self.timespan)), np.nan)
         if n == 0:
             return out
-        _, entry = _get_entry(self.model, self.solver, self._grid, _use_compiled(self.solver, self.compiled))
+        _, entry = _get_entry(self.model, self.solver, self._grid, _use_compiled(self.solver, self.compiled),
+                              self._structure)
         failures: dict[int, str] = {}
         for i in range(n):
             try:
