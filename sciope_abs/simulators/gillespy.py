@@ -9,9 +9,9 @@ pickles small.
 
 Build folders: every process gets its own root ``<base>/<pid>-<start time>`` where ``<base>`` is
 ``$SCIOPE_ABS_BUILD_DIR``, else ``$GILLESPY2_TMPDIR/sciope_abs_build``, else
-``<tempdir>/sciope_abs_build``.  The root is removed at exit and when the cache is cleared, and
-roots left behind by processes that no longer exist (a crash, a kill) are removed whenever a
-simulator is created.
+``<tempdir>/sciope_abs_build``.  A solver's folder is removed when the cache is cleared or the
+solver is collected, the root at exit, and roots left behind by processes that no longer exist
+(a crash, a kill) are removed whenever a simulator is created.
 """
 from __future__ import annotations
 
@@ -266,7 +266,8 @@ def _check_grid(timespan: np.ndarray) -> tuple[tuple[float, int], np.ndarray]:
     if t[0] < 0 or abs(start - round(start)) > 1e-9 * max(1.0, start):
         raise ValueError(f"timespan must start at 0 or at a multiple of its step {inc}, got {t[0]}")
     idx = np.arange(t.size) + int(round(start))
-    return (inc, int(idx[-1]) + 1), idx
+    # 12 significant digits: grids from arange and linspace share one cache key (one compile)
+    return (float(f"{inc:.12g}"), int(idx[-1]) + 1), idx
 
 
 class GillespySimulator(Simulator):
