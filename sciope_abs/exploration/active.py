@@ -1,0 +1,138 @@
+"""Active learning: propose NEW parameter points where the behaviour classifier is least certain.
+
+:func:`suggest_points` fits a k-nearest-neighbour classifier on the parameter points (scaled to
+the unit cube of the prior bounds) and their labels (the user's labels plus the spread
+predictions), draws candidates -- Gaussian perturbations of the most uncertain existing points
+(step ``step`` times the bound width, clipped to the bounds) plus uniform draws over the bounds --
+scores each candidate by the classifier's uncertainty (entropy or margin), and returns the best
+``n`` candidates that keep a minimum distance from each other (greedy, most uncertain first).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..seeding import SeedLike, as_generator
+from .labelling import entropy, margin
+
+__all__ = ["suggest_points", "STRATEGIES", "uncertainty"]
+
+STRATEGIES = {"entropy": entropy, "margin": margin}
+
+
+def uncertainty(proba, strategy: str = "entropy") -> np.ndarray:
+    """Uncertainty of class probabilities (n, K) -> (n,) in [0, 1] by ``strategy``."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+    return STRATEGIES[strategy](proba)
+
+
+def _bounds(bounds, d: int) -> np.ndarray:
+    b = np.asarray(bounds, dtype=np.float64)
+    if b.shape != (d, 2):
+        raise ValueError(f"bounds must have shape ({d}, 2), got {b.shape}")
+    if not np.all(np.isfinite(b)) or np.any(b[:, 1] <= b[:, 0]):
+        raise ValueError("bounds must be finite with low < high in every dimension")
+    return b
+
+
+def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy", seed: SeedLike = None,
+                   point_uncertainty: Optional[np.ndarray] = None, n_candidates: int = 2000,
+                   local_fraction: float = 0.75, step: float = 0.1, n_neighbors: int = 10,
+                   n_anchors: Optional[int] = None) -> np.ndarray:
+    """Propose ``n`` new parameter points within ``bounds``.
+
+    Parameters
+    ----------
+    theta : array, shape (m, d)
+        Existing parameter points.
+    targets : array of int, shape (m,)
+        Known or predicted class per point; ``-1`` points are ignored by the classifier.
+    bounds : array, shape (d, 2)
+        Low/high per parameter (the prior's bounds); every suggestion lies inside.
+    n : int
+        Points to propose.
+    strategy : {"entropy", "margin"}
+    seed : int or SeedSequence
+    point_uncertainty : array, shape (m,), optional
+        Uncertainty of the existing points (e.g. ``1 - confidence`` of label spreading) used to
+        pick the anchors of local candidates; default: the classifier's own uncertainty.
+    n_candidates : int
+        Candidates scored.
+    local_fraction : float in [0, 1]
+        Share of candidates drawn near uncertain points (the rest uniform over the bounds).
+    step : float
+        Standard deviation of the local perturbation, as a fraction of each bound's width.
+    n_neighbors : int
+        k of the kNN classifier.
+    n_anchors : int, optional
+        Uncertain existing points used as anchors (default ``max(n, 10)``).
+
+    Returns
+    -------
+    array, shape (n, d)
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    th = np.asarray(theta, dtype=np.float64)
+    if th.ndim != 2:
+        raise ValueError(f"theta must have shape (m, d), got {th.shape}")
+    d = th.shape[1]
+    b = _bounds(bounds, d)
+    y = np.asarray(targets).astype(np.int64)
+    if y.shape != (th.shape[0],):
+        raise ValueError(f"targets must have shape ({th.shape[0]},), got {y.shape}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+    if not 0.0 <= local_fraction <= 1.0:
+        raise ValueError(f"local_fraction must be in [0, 1], got {local_fraction}")
+    rng = as_generator(seed)
+    lo, width = b[:, 0], b[:, 1] - b[:, 0]
+    u = (th - lo) / width
+    ok = (y >= 0) & np.isfinite(u).all(axis=1)
+    if not ok.any():
+        raise ValueError("no labelled or predicted points to learn from: label some points and spread first")
+    classes = np.unique(y[ok])
+    n_cand = max(int(n_candidates), 4 * int(n))
+    if classes.size < 2:
+        # one behaviour known: nothing to be uncertain about yet -- explore uniformly
+        cand = rng.random((n_cand, d))
+        score = np.zeros(n_cand)
+    else:
+        k = int(min(n_neighbors, ok.sum()))
+        clf = KNeighborsClassifier(n_neighbors=k, weights="distance").fit(u[ok], y[ok])
+        if point_uncertainty is not None:
+            pu = np.asarray(point_uncertainty, dtype=np.float64)
+            if pu.shape != (th.shape[0],):
+                raise ValueError(f"point_uncertainty must have shape ({th.shape[0]},), got {pu.shape}")
+            pu = np.where(np.isfinite(pu) & np.isfinite(u).all(axis=1), pu, -np.inf)
+        else:
+            pu = np.full(th.shape[0], -np.inf)
+            fin = np.isfinite(u).all(axis=1)
+            # leave-in kNN proba with uniform weights (distance weights make every point certain of itself)
+            uni = KNeighborsClassifier(n_neighbors=k).fit(u[ok], y[ok])
+            pu[fin] = uncertainty(uni.predict_proba(u[fin]), strategy)
+        n_anc = int(min(n_anchors or max(int(n), 10), np.isfinite(pu).sum()))
+        anchors = u[np.argsort(-pu, kind="stable")[:n_anc]] if n_anc > 0 else np.empty((0, d))
+        n_local = int(round(local_fraction * n_cand)) if len(anchors) else 0
+        local = anchors[rng.integers(0, len(anchors), n_local)] + step * rng.standard_normal((n_local, d)) \
+            if n_local else np.empty((0, d))
+        cand = np.clip(np.vstack([local, rng.random((n_cand - n_local, d))]), 0.0, 1.0)
+        score = uncertainty(clf.predict_proba(cand), strategy)
+    score = score + 1e-9 * rng.random(len(score))  # seeded tie-break
+    order = np.argsort(-score, kind="stable")
+    min_dist = 0.5 * float(n) ** (-1.0 / d)
+    chosen: list[int] = []
+    while len(chosen) < n and min_dist > 1e-6:
+        for i in order:
+            if len(chosen) >= n:
+                break
+            if i in chosen:
+                continue
+            if not chosen or np.min(np.linalg.norm(cand[chosen] - cand[i], axis=1)) >= min_dist:
+                chosen.append(int(i))
+        min_dist /= 2.0
+    return lo + cand[np.asarray(chosen[:n])] * width
