@@ -19,6 +19,7 @@ COMMANDS: list[str] = [
     "train",
     "evaluate",
     "search",
+    "explore",
     "infer",
 ]
 
