@@ -33,7 +33,8 @@ class Reaction:
         Species name -> stoichiometric coefficient.
     rate : str, optional
         Name of the parameter of a mass-action law.  Propensity ``rate * prod_i C(x_i, k_i)``
-        (for a coefficient 2: ``x (x - 1) / 2``, GillesPy2's convention).
+        (for a coefficient 2: ``x (x - 1) / 2``, the combinatorial count; GillesPy2 1.8.3 itself
+        uses ``x (x - 1)``, so its conversion writes such laws out as custom propensities).
     propensity : str, optional
         Custom propensity: an arithmetic expression of species and parameter names
         (``+ - * / **``, ``pow``, ``exp``, ``log``, ``sqrt``, ``abs``, ``min``, ``max``).
