@@ -1,0 +1,170 @@
+"""Getting a Dask client: an explicit address, ``SCIOPE_ABS_SCHEDULER``, or a cached local cluster.
+
+The local cluster runs worker *processes* with one thread each (GillesPy2's solvers and numba
+kernels are not thread-friendly, and processes sidestep the GIL).  Before it starts, the
+directory of the running Python (the virtual environment's ``bin``) is put on ``PATH`` so that
+workers find SCons and can build GillesPy2's C++ solvers without anything being activated.
+External workers (``dask worker``) need the same: start them from the environment's ``bin`` or
+with it on ``PATH``.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from typing import Any, Optional
+
+__all__ = ["get_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "CONNECT_TIMEOUT"]
+
+logger = logging.getLogger("sciope_abs.engine")
+
+#: environment variable naming the scheduler address (``tcp://host:port``)
+SCHEDULER_ENV = "SCIOPE_ABS_SCHEDULER"
+#: seconds to wait for a scheduler to answer before giving up with a ConnectionError
+CONNECT_TIMEOUT = 8.0
+
+_lock = threading.RLock()
+_remote: dict[str, Any] = {}  # address -> Client
+_local: dict[int, tuple[Any, Any]] = {}  # n_workers -> (LocalCluster, Client)
+
+
+def _usable(client: Any) -> bool:
+    return getattr(client, "status", None) == "running"
+
+
+def _ensure_bin_on_path() -> None:
+    """Put the running interpreter's directory on PATH (inherited by worker processes)."""
+    bin_dir = os.path.dirname(os.path.abspath(sys.executable))
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bin_dir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in parts if p])
+
+
+def _default_n_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS/Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores)
+
+
+def _connect(address: str, timeout: float) -> Any:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:  # OSError covers the distributed/asyncio timeouts
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise ConnectionError(f"Dask scheduler at {address!r} did not answer within {timeout:g} s "
+                              f"({reason})") from None
+    except ValueError as exc:
+        raise ValueError(f"bad Dask scheduler address {address!r}: {exc}") from None
+    logger.info("connected to Dask scheduler %s (dashboard: %s)", address, client.dashboard_link)
+    return client
+
+
+def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *,
+               timeout: float = CONNECT_TIMEOUT, verbose: bool = True) -> Any:
+    """A ``distributed.Client``: to ``address``, to ``$SCIOPE_ABS_SCHEDULER``, or to a local cluster.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address such as ``"tcp://127.0.0.1:8786"``.  Default: the environment variable
+        ``SCIOPE_ABS_SCHEDULER``; if that is unset too, a ``LocalCluster`` of worker processes
+        (one thread each) is started once per process and reused.
+    n_workers : int, optional
+        Size of the local cluster (default: the number of usable cores).  Ignored when
+        connecting to a scheduler.
+    timeout : float
+        Seconds to wait for a scheduler to answer.
+    verbose : bool
+        Print the dashboard link to stderr when a local cluster is started.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    ConnectionError
+        The scheduler at ``address`` did not answer within ``timeout`` seconds.
+    """
+    address = address or os.environ.get(SCHEDULER_ENV) or None
+    with _lock:
+        if address:
+            address = str(address).strip()
+            client = _remote.get(address)
+            if client is not None and _usable(client):
+                return client
+            client = _connect(address, timeout)
+            _remote[address] = client
+            return client
+
+        if n_workers is None:
+            n_workers = _default_n_workers()
+        n_workers = int(n_workers)
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+        cached = _local.get(n_workers)
+        if cached is not None and _usable(cached[1]):
+            return cached[1]
+        _ensure_bin_on_path()
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster, set_as_default=False)
+        _local[n_workers] = (cluster, client)
+        logger.info("started a local Dask cluster: %d workers; dashboard: %s", n_workers, client.dashboard_link)
+        if verbose:
+            print(f"sciope_abs: local Dask cluster with {n_workers} worker(s), dashboard {client.dashboard_link}",
+                  file=sys.stderr)
+        return client
+
+
+def n_workers_of(client: Any) -> int:
+    """Total worker threads of a client's cluster (at least 1)."""
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    except TypeError:  # older distributed without n_workers=
+        workers = client.scheduler_info()["workers"]
+    except Exception:  # pragma: no cover - scheduler gone
+        return 1
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def close_clients() -> None:
+    """Close every client and local cluster this process opened (also run at exit)."""
+    _close_all()
+
+
+def _close_at_exit() -> None:
+    # at interpreter exit the log streams may already be closed: silence distributed's chatter
+    for name in ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    _close_all()
+
+
+def _close_all() -> None:
+    with _lock:
+        for client in list(_remote.values()):
+            try:
+                client.close()
+            except Exception:  # pragma: no cover - best effort at shutdown
+                pass
+        _remote.clear()
+        for cluster, client in list(_local.values()):
+            for obj in (client, cluster):
+                try:
+                    obj.close()
+                except Exception:  # pragma: no cover
+                    pass
+        _local.clear()
+
+
+atexit.register(_close_at_exit)

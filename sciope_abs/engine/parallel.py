@@ -1,0 +1,465 @@
+"""Chunked parallel map on Dask: automatic chunking, per-item seeds, retries, streaming.
+
+Items are grouped into *chunks*; one chunk is one Dask task that loops over its items (the
+scheduler's per-task overhead is ~1 ms, so items that take microseconds-to-milliseconds are
+batched until a task takes ~0.5 s).  Per-item seeds are derived from ``seed`` **before** the
+chunking (item ``i`` gets ``point_seeds(seed, n)[i]``), so results depend only on the seed, never
+on the number of workers or the chunk size.
+
+``client="sync"`` runs everything in this process (no Dask import), chunk by chunk, with the same
+results; it is meant for tests, debugging and tiny jobs.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import pickle
+import time
+import traceback
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from ..seeding import SeedLike, as_seed_sequence, point_seeds
+from .progress import make_progress
+
+__all__ = ["TaskFailure", "parallel_map", "imap_unordered", "resolve_client", "TARGET_TASK_SECONDS"]
+
+#: what ``chunk_size="auto"`` aims for: seconds of work per Dask task
+TARGET_TASK_SECONDS = 0.5
+#: chunks per worker (at least) when the number of items is known, for load balance
+MIN_TASKS_PER_WORKER = 4
+
+ChunkSize = Union[int, str]
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """Placed in the result slot of an item whose function raised (``on_error="return"``).
+
+    Attributes
+    ----------
+    index : int
+        Position of the item in the input.
+    error : str
+        ``"ExceptionType: message"``.
+    traceback : str
+        The formatted traceback from the worker (empty when the task itself was lost).
+    """
+
+    index: int
+    error: str
+    traceback: str = ""
+
+    def __repr__(self) -> str:
+        return f"TaskFailure(index={self.index}, error={self.error!r})"
+
+
+# --------------------------------------------------------------------------- running one chunk
+def _portable_exception(exc: BaseException) -> BaseException:
+    """The exception itself if it pickles, else a RuntimeError carrying its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _error_record(exc: BaseException) -> tuple[BaseException, str, str]:
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return _portable_exception(exc), message, traceback.format_exc()
+
+
+def run_chunk(fn: Callable, items: Sequence, seeds: Optional[Sequence], batched: bool = False) -> dict:
+    """Run ``fn`` over one chunk of items (inside a Dask task or in-process).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(item)`` / ``fn(item, seed)``; with ``batched=True`` ``fn(items, seeds)`` returning a
+        sequence of ``len(items)`` results (a failing batch is re-run item by item so that one
+        bad item does not take the others with it).
+    items : sequence
+    seeds : sequence of SeedSequence or None
+    batched : bool
+
+    Returns
+    -------
+    dict
+        ``values`` (list, ``None`` where an item failed), ``errors`` (position -> (exception,
+        message, traceback)), ``times`` (seconds per item), ``warnings`` (unique
+        (category, message) pairs raised inside).
+    """
+    m = len(items)
+    values: list = [None] * m
+    errors: dict[int, tuple] = {}
+    times = [0.0] * m
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def one(pos: int) -> None:
+            t0 = time.perf_counter()
+            try:
+                if batched:
+                    out = fn([items[pos]], None if seeds is None else [seeds[pos]])
+                    values[pos] = out[0]
+                elif seeds is None:
+                    values[pos] = fn(items[pos])
+                else:
+                    values[pos] = fn(items[pos], seeds[pos])
+            except Exception as exc:  # one failing item never kills the chunk
+                errors[pos] = _error_record(exc)
+            times[pos] = time.perf_counter() - t0
+
+        if batched and m > 1:
+            t0 = time.perf_counter()
+            try:
+                out = fn(list(items), None if seeds is None else list(seeds))
+                if len(out) != m:
+                    raise ValueError(f"batched function returned {len(out)} results for {m} items")
+                values = list(out)
+                times = [(time.perf_counter() - t0) / m] * m
+            except Exception:
+                for pos in range(m):
+                    one(pos)
+        else:
+            for pos in range(m):
+                one(pos)
+    seen: dict[tuple, None] = {}
+    for w in caught:
+        seen.setdefault((w.category, str(w.message)), None)
+    return {"values": values, "errors": errors, "times": times, "warnings": list(seen)}
+
+
+# --------------------------------------------------------------------------- chunk planning
+class _ChunkPlanner:
+    """Decides how many items go into the next task (fixed, or adaptive for ``"auto"``)."""
+
+    def __init__(self, chunk_size: ChunkSize, total: Optional[int], n_workers: int,
+                 target: float = TARGET_TASK_SECONDS) -> None:
+        if isinstance(chunk_size, str):
+            if chunk_size != "auto":
+                raise ValueError(f"chunk_size must be a positive int or 'auto', got {chunk_size!r}")
+            self.fixed: Optional[int] = None
+        else:
+            if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+                raise ValueError(f"chunk_size must be a positive int or 'auto', got {chunk_size!r}")
+            self.fixed = int(chunk_size)
+        self.target = float(target)
+        self.cap = (max(1, math.ceil(total / (MIN_TASKS_PER_WORKER * max(1, n_workers))))
+                    if total else 10_000)
+        self._times: list[float] = []
+
+    def observe(self, times: Sequence[float]) -> None:
+        self._times.extend(float(t) for t in times)
+        del self._times[:-256]
+
+    def next_size(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        if not self._times:
+            return 1  # pilot: one item per task until a timing comes back
+        # lower quartile: robust against the first call on a worker (solver compilation)
+        per_item = max(float(np.percentile(self._times, 25)), 1e-6)
+        return int(min(self.cap, max(1, self.target // per_item)))
+
+
+# --------------------------------------------------------------------------- clients
+def resolve_client(client: Any) -> Any:
+    """``"sync"`` stays ``"sync"``; ``None`` or an address string becomes a Dask client."""
+    if isinstance(client, str):
+        if client == "sync":
+            return "sync"
+        from .client import get_client
+
+        return get_client(client)
+    if client is None:
+        from .client import get_client
+
+        return get_client()
+    return client
+
+
+def _seed_iter(seed: Any, total: Optional[int]) -> Optional[Iterator[np.random.SeedSequence]]:
+    if seed is None:
+        return None
+    if total is not None:
+        return iter(point_seeds(seed, total))
+    if isinstance(seed, (list, tuple)):
+        return iter([as_seed_sequence(s) for s in seed])
+    base = as_seed_sequence(seed)
+    # spawning one at a time gives the same children as spawning all at once
+    return (base.spawn(1)[0] for _ in itertools.count())
+
+
+# --------------------------------------------------------------------------- the streaming core
+@dataclass
+class _Chunk:
+    indices: list
+    items: list
+    seeds: Optional[list]
+    attempts: int = 0
+
+
+def _take_chunks(items: Iterator, seeds: Optional[Iterator], planner: _ChunkPlanner,
+                 counter: Iterator[int]) -> Iterator[_Chunk]:
+    """Lazily cut the item stream into chunks; the planner is asked at each cut."""
+    while True:
+        size = planner.next_size()
+        batch = list(itertools.islice(items, size))
+        if not batch:
+            return
+        idx = [next(counter) for _ in batch]
+        sds = None if seeds is None else [next(seeds) for _ in batch]
+        yield _Chunk(idx, batch, sds)
+
+
+def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any, chunk_size: ChunkSize,
+            seed: Any, retries: int, max_in_flight: Optional[int], batched: bool, desc: Optional[str]
+            ) -> Iterator[tuple[_Chunk, dict]]:
+    """Yield ``(chunk, run_chunk result)`` as chunks complete; cancels what is left on close."""
+    if retries is None or int(retries) < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    retries = int(retries)
+    seeds = _seed_iter(seed, total)
+    item_iter = iter(items)
+    counter = itertools.count()
+
+    if client == "sync":
+        planner = _ChunkPlanner(chunk_size, total, 1)
+        for chunk in _take_chunks(item_iter, seeds, planner, counter):
+            res = run_chunk(fn, chunk.items, chunk.seeds, batched)
+            planner.observe(res["times"])
+            yield chunk, res
+        return
+
+    from distributed import as_completed
+
+    from .client import n_workers_of
+
+    workers = n_workers_of(client)
+    planner = _ChunkPlanner(chunk_size, total, workers)
+    if max_in_flight is None:
+        max_in_flight = 2 * workers + 1
+    max_in_flight = int(max_in_flight)
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+
+    label = (desc or getattr(fn, "__name__", None) or type(fn).__name__).replace(" ", "_")
+    token = uuid.uuid4().hex[:8]
+
+    def scatter_fn() -> Any:
+        try:
+            return client.scatter(fn, broadcast=True, hash=False)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise ValueError(f"cannot send {label!r} to Dask workers (define it at module level in an "
+                             f"importable module): {exc}") from None
+
+    ac = as_completed(loop=client.loop)
+    fn_future = scatter_fn()
+    chunks = _take_chunks(item_iter, seeds, planner, counter)
+    pending: dict[Any, _Chunk] = {}
+    n_submitted = itertools.count()
+    exhausted = False
+
+    def submit(chunk: _Chunk) -> None:
+        nonlocal fn_future
+        if fn_future.status != "finished":  # its holders died: send it again
+            fn_future = scatter_fn()
+        fut = client.submit(run_chunk, fn_future, chunk.items, chunk.seeds, batched,
+                            key=f"sciope-{label}-{token}-{next(n_submitted)}", retries=retries, pure=False)
+        pending[fut] = chunk
+        ac.add(fut)
+
+    def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(pending) < max_in_flight:
+            chunk = next(chunks, None)
+            if chunk is None:
+                exhausted = True
+                return
+            submit(chunk)
+
+    try:
+        fill()
+        while pending:
+            fut = next(ac)
+            chunk = pending.pop(fut, None)
+            if chunk is None:
+                continue
+            try:
+                res = fut.result()
+            except Exception as exc:  # the task itself was lost (worker died too often, data lost ...)
+                chunk.attempts += 1
+                if chunk.attempts <= retries:
+                    submit(chunk)
+                    continue
+                msg = " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
+                err = (RuntimeError(f"task lost: {msg}"), f"task lost: {msg}", "")
+                res = {"values": [None] * len(chunk.items), "errors": {p: err for p in range(len(chunk.items))},
+                       "times": [], "warnings": []}
+            finally:
+                fut.release()
+            planner.observe(res["times"])
+            fill()
+            yield chunk, res
+    finally:
+        if pending:
+            client.cancel(list(pending), force=True)
+            pending.clear()
+        ac.clear()
+        try:
+            fn_future.release()
+        except Exception:  # pragma: no cover - client already closed
+            pass
+
+
+def _reemit(warns: Iterable[tuple]) -> None:
+    for category, message in warns:
+        warnings.warn(message, category, stacklevel=3)
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "return"):
+        raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+
+
+def _raise_item_error(index: int, record: tuple) -> None:
+    exc, message, _tb = record
+    try:
+        new = type(exc)(f"item {index} failed: {message}")
+    except Exception:
+        new = RuntimeError(f"item {index} failed: {message}")
+    raise new from exc
+
+
+# --------------------------------------------------------------------------- public API
+def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_size: ChunkSize = "auto",
+                 progress: bool = True, seed: SeedLike | Sequence[np.random.SeedSequence] = None,
+                 retries: int = 2, on_error: str = "raise", desc: Optional[str] = None,
+                 max_in_flight: Optional[int] = None) -> list:
+    """Apply ``fn`` to every item on a Dask cluster; results in input order.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(item)``, or ``fn(item, seed)`` when ``seed`` is given.  It must be picklable (a
+        module-level function or an object of an importable class); it is sent to the workers
+        once (scattered), not with every task.
+    items : iterable
+        The inputs (materialised into a list; ``n = len(items)``).
+    client : distributed.Client, address str, "sync" or None
+        ``None``: :func:`~sciope_abs.engine.get_client` (``$SCIOPE_ABS_SCHEDULER`` or a local
+        cluster); ``"sync"``: run in this process without Dask.
+    chunk_size : int or "auto"
+        Items per task.  ``"auto"`` times pilot tasks and then aims for ~0.5 s per task, with at
+        least 4 tasks per worker.  Results never depend on it.
+    progress : bool
+        Show a progress bar (stderr).
+    seed : int, SeedSequence or list of n SeedSequence, optional
+        Item ``i`` receives ``point_seeds(seed, n)[i]`` as second argument.
+    retries : int
+        How often a task lost with its worker (or failing outside ``fn``) is re-run.
+    on_error : {"raise", "return"}
+        An exception in ``fn`` for one item: ``"raise"`` cancels the rest and raises (the
+        message names the item index); ``"return"`` puts a :class:`TaskFailure` in that slot and
+        keeps all other results.
+    desc : str, optional
+        Progress-bar label (and Dask task-name prefix).
+    max_in_flight : int, optional
+        Tasks submitted at a time (default ``2 * workers + 1``).
+
+    Returns
+    -------
+    list, length n
+    """
+    _check_on_error(on_error)
+    items = list(items)
+    n = len(items)
+    if n == 0:
+        return []
+    client = resolve_client(client)
+    out: list = [None] * n
+    warns: dict[tuple, None] = {}
+    bar = make_progress(n, desc=desc, enabled=progress)
+    stream = _stream(fn, items, total=n, client=client, chunk_size=chunk_size, seed=seed, retries=retries,
+                     max_in_flight=max_in_flight, batched=False, desc=desc)
+    try:
+        for chunk, res in stream:
+            for pos, index in enumerate(chunk.indices):
+                record = res["errors"].get(pos)
+                if record is None:
+                    out[index] = res["values"][pos]
+                elif on_error == "raise":
+                    _raise_item_error(index, record)
+                else:
+                    out[index] = TaskFailure(index, record[1], record[2])
+            for w in res["warnings"]:
+                warns.setdefault(w, None)
+            bar.update(len(chunk.indices))
+    finally:
+        stream.close()
+        bar.close()
+    _reemit(warns)
+    return out
+
+
+def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_size: ChunkSize = 1,
+                   seed: SeedLike = None, retries: int = 2, on_error: str = "raise",
+                   max_in_flight: Optional[int] = None, progress: bool = False,
+                   desc: Optional[str] = None, total: Optional[int] = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, result)`` pairs as they complete; closing the generator cancels the rest.
+
+    ``items`` may be an endless iterator (streaming ABC draws proposals until enough are
+    accepted, then closes the generator).  At most ``max_in_flight`` tasks are outstanding, so
+    items are pulled from the iterator lazily.  Each item's result is yielded exactly once.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(item)`` or ``fn(item, seed)`` when ``seed`` is given.
+    items : iterable or iterator
+    client, chunk_size, retries, on_error, progress, desc
+        As in :func:`parallel_map` (``chunk_size`` defaults to 1 here).
+    seed : int or SeedSequence, optional
+        Item ``i`` (in input order) receives the ``i``-th child of the seed: the same child it
+        would get from :func:`parallel_map` on the first ``n`` items.
+    max_in_flight : int, optional
+        Outstanding tasks (default ``2 * workers + 1``).
+    total : int, optional
+        Length of ``items`` if known (for the progress bar and chunk planning).
+
+    Yields
+    ------
+    (int, object)
+        The item's input position and ``fn``'s result (or a :class:`TaskFailure`).
+    """
+    _check_on_error(on_error)
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    client = resolve_client(client)
+    if seed is not None and isinstance(seed, (list, tuple)) and total is None:
+        total = len(seed)
+    stream = _stream(fn, items, total=total, client=client, chunk_size=chunk_size, seed=seed, retries=retries,
+                     max_in_flight=max_in_flight, batched=False, desc=desc)
+    bar = make_progress(total, desc=desc, enabled=progress)
+    try:
+        for chunk, res in stream:
+            for w in res["warnings"]:
+                warnings.warn(w[1], w[0], stacklevel=2)
+            for pos, index in enumerate(chunk.indices):
+                record = res["errors"].get(pos)
+                if record is not None:
+                    if on_error == "raise":
+                        _raise_item_error(index, record)
+                    bar.update(1)
+                    yield index, TaskFailure(index, record[1], record[2])
+                else:
+                    bar.update(1)
+                    yield index, res["values"][pos]
+    finally:
+        stream.close()
+        bar.close()
