@@ -124,7 +124,8 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
         score = uncertainty(clf.predict_proba(cand), strategy)
     score = score + 1e-9 * rng.random(len(score))  # seeded tie-break
     order = np.argsort(-score, kind="stable")
-    min_dist = 0.5 * float(n) ** (-1.0 / d)
+    # uncertain regions are class boundaries, (d-1)-dimensional: space the picks along them
+    min_dist = 0.5 * float(n) ** (-1.0 / max(d - 1, 1))
     chosen: list[int] = []
     while len(chosen) < n and min_dist > 1e-6:
         for i in order:
