@@ -1,0 +1,132 @@
+"""The zarr store: simulation sets round-trip with their labels and provenance."""
+import numpy as np
+import pytest
+
+from sciope_abs import __version__
+from sciope_abs.crn import load_model
+from sciope_abs.store import (SimulationSet, is_store, load_simulations, read_group, save_simulations,
+                              write_group)
+
+
+def _data(n=4, r=3, S=2, T=5, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.poisson(20, size=(n, r, S, T)).astype(float), rng.uniform(0, 1, size=(n, d))
+
+
+def test_round_trip_keeps_arrays_labels_and_provenance(tmp_path):
+    traces, theta = _data()
+    traces[1] = np.nan  # a failed point survives the trip
+    model = load_model("x16")
+    path = save_simulations(tmp_path / "run.zarr", traces, theta, param_names=["a11", "b1"],
+                            species=["G1", "P1"], timespan=np.arange(5) * 20.0, model=model,
+                            seed=np.random.SeedSequence(7), solver="ssa", attrs={"design": "sobol", "n_traj": 3})
+    assert is_store(path)
+    s = load_simulations(path)
+    np.testing.assert_array_equal(s.traces, traces)
+    np.testing.assert_array_equal(s.theta, theta)
+    np.testing.assert_array_equal(s.timespan, np.arange(5) * 20.0)
+    assert s.param_names == ("a11", "b1") and s.species == ("G1", "P1")
+    a = s.attrs
+    assert a["model_name"] == "x16" and a["model_hash"] == model.content_hash()
+    assert a["solver"] == "ssa" and a["design"] == "sobol" and a["n_traj"] == 3
+    assert a["seed"] == {"entropy": "7", "spawn_key": []}
+    assert a["sciope_abs_version"] == __version__ and a["created"]
+    assert s.crn() == model  # the full model definition is stored
+    assert (s.n_points, s.n_traj, len(s)) == (4, 3, 4)
+
+
+def test_int_seed_and_model_name_only(tmp_path):
+    traces, theta = _data()
+    save_simulations(tmp_path / "a.zarr", traces, theta, param_names=["p", "q"], species=["A", "B"],
+                     timespan=np.arange(5.0), model="gene", seed=3)
+    s = load_simulations(tmp_path / "a.zarr")
+    assert s.attrs["seed"] == 3 and s.attrs["model_name"] == "gene" and s.attrs["model_hash"] is None
+    with pytest.raises(ValueError, match="does not carry its model"):
+        s.crn()
+
+
+def test_to_pandas_is_long_with_one_row_per_point_trajectory_time(tmp_path):
+    traces, theta = _data(n=2, r=3, S=2, T=4)
+    s = SimulationSet(theta=theta, traces=traces, param_names=("p", "q"), species=("A", "B"),
+                      timespan=np.array([0.0, 1, 2, 3]))
+    df = s.to_pandas()
+    assert list(df.columns) == ["point", "trajectory", "time", "p", "q", "A", "B"]
+    assert len(df) == 2 * 3 * 4
+    row = df[(df.point == 1) & (df.trajectory == 2) & (df.time == 3.0)].iloc[0]
+    assert row["A"] == traces[1, 2, 0, 3] and row["B"] == traces[1, 2, 1, 3]
+    assert row["p"] == theta[1, 0] and row["q"] == theta[1, 1]
+
+
+def test_to_xarray_labels_every_dimension():
+    traces, theta = _data(n=3, r=2, S=2, T=4)
+    s = SimulationSet(theta=theta, traces=traces, param_names=("p", "q"), species=("A", "B"),
+                      timespan=np.array([0.0, 1, 2, 3]), attrs={"model_name": "toy"})
+    ds = s.to_xarray()
+    assert ds["traces"].dims == ("point", "trajectory", "species", "time")
+    assert float(ds["traces"].sel(species="B", time=2.0, point=2, trajectory=1)) == traces[2, 1, 1, 2]
+    assert float(ds["theta"].sel(point=1, param="q")) == theta[1, 1]
+    assert ds.attrs["model_name"] == "toy"
+
+
+def test_save_method_and_atomic_overwrite(tmp_path):
+    traces, theta = _data()
+    path = tmp_path / "run.zarr"
+    save_simulations(path, traces, theta, param_names=["p", "q"], species=["A", "B"], timespan=np.arange(5.0),
+                     model="x16", seed=1, attrs={"note": "first"})
+    first = load_simulations(path)
+    traces2 = traces + 1
+    SimulationSet(theta=theta, traces=traces2, param_names=("p", "q"), species=("A", "B"),
+                  timespan=np.arange(5.0), attrs=first.attrs).save(path)
+    again = load_simulations(path)
+    np.testing.assert_array_equal(again.traces, traces2)
+    assert again.attrs["note"] == "first" and again.attrs["seed"] == 1 and again.attrs["model_name"] == "x16"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.zarr"]  # no temporary leftovers
+    with pytest.raises(ValueError, match="already exists"):
+        save_simulations(path, traces, theta, param_names=["p", "q"], species=["A", "B"],
+                         timespan=np.arange(5.0), overwrite=False)
+
+
+def test_never_overwrites_a_directory_that_is_not_a_store(tmp_path):
+    precious = tmp_path / "data"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("x")
+    traces, theta = _data()
+    with pytest.raises(ValueError, match="not a zarr store"):
+        save_simulations(precious, traces, theta, param_names=["p", "q"], species=["A", "B"],
+                         timespan=np.arange(5.0))
+    assert (precious / "keep.txt").read_text() == "x"
+
+
+def test_bad_shapes_and_paths_give_one_line_errors(tmp_path):
+    traces, theta = _data()
+    kw = dict(param_names=["p", "q"], species=["A", "B"], timespan=np.arange(5.0))
+    with pytest.raises(ValueError, match=r"traces must have shape \(n, r, S, T\)"):
+        save_simulations(tmp_path / "x.zarr", traces[0], theta, **kw)
+    with pytest.raises(ValueError, match="theta must have shape"):
+        save_simulations(tmp_path / "x.zarr", traces, theta[:3], **kw)
+    with pytest.raises(ValueError, match="species names"):
+        save_simulations(tmp_path / "x.zarr", traces, theta, **{**kw, "species": ["A"]})
+    with pytest.raises(ValueError, match="timespan"):
+        save_simulations(tmp_path / "x.zarr", traces, theta, **{**kw, "timespan": np.arange(4.0)})
+    with pytest.raises(FileNotFoundError, match="no zarr store"):
+        load_simulations(tmp_path / "missing.zarr")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="not a zarr store"):
+        load_simulations(tmp_path / "plain")
+    write_group(tmp_path / "other.zarr", {"w": np.ones(3)}, {"kind": "weights"})
+    with pytest.raises(ValueError, match="not a sciope_abs simulation store"):
+        load_simulations(tmp_path / "other.zarr")
+
+
+def test_generic_group_helpers(tmp_path):
+    arrays = {"a": np.arange(6).reshape(2, 3), "labels": np.array(["x", "yy"]), "f": np.float32([1.5])}
+    write_group(tmp_path / "g.zarr", arrays, {"n": np.int64(2), "names": ("a", "b"), "inf": float("inf")})
+    got, attrs = read_group(tmp_path / "g.zarr")
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(got[k], v)
+        assert got[k].dtype == v.dtype, k
+    assert attrs["n"] == 2 and attrs["names"] == ["a", "b"] and attrs["inf"] == "inf" and "created" in attrs
+    lazy, _ = read_group(tmp_path / "g.zarr", lazy=True)
+    assert lazy["a"][1, 2] == 5 and not isinstance(lazy["a"], np.ndarray)
+    with pytest.raises(ValueError, match="cannot be stored as JSON"):
+        write_group(tmp_path / "h.zarr", {}, {"bad": object()})
