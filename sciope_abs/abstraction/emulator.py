@@ -356,8 +356,22 @@ class Emulator(Simulator):
                 f"dt={self.dt:g}, n_steps={self.n_steps}, {self.n_components} x {self.component!r})")
 
 
+_UNPICKLED: dict[str, Emulator] = {}
+
+
 def _emulator_from_bytes(blob: bytes) -> Emulator:
-    return Emulator.from_bytes(blob)
+    """Unpickle, reusing an emulator already rebuilt in this process from the same bytes (a Dask
+    worker receiving the same emulator with every task loads it once)."""
+    import hashlib
+
+    key = hashlib.sha256(blob).hexdigest()
+    emu = _UNPICKLED.get(key)
+    if emu is None:
+        emu = Emulator.from_bytes(blob)
+        if len(_UNPICKLED) >= 4:
+            _UNPICKLED.pop(next(iter(_UNPICKLED)))
+        _UNPICKLED[key] = emu
+    return emu
 
 
 def _load_scaler(d: dict, cfg: dict):
