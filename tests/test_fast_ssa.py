@@ -418,3 +418,27 @@ def test_a_wrong_rate_is_rejected_by_the_same_tests(name, param, factor, gillesp
     x = sim.simulate(_default_theta(sim), n_traj=n, seed=77)[0]
     res = equivalence(x, gillespy_samples[name])
     assert not (res["moments_ok"] and res["ks_ok"]), res
+
+
+# larger networks (dependency-graph updates: EGFR's 47 reactions, Vilar's 18) and a longer Gene
+# horizon; same tests, same levels
+SLOW_CASES = {
+    "egfr": (np.linspace(0.0, 5.0, 11), 500),
+    "vilar": (np.linspace(0.0, 20.0, 11), 500),
+    "x40": (np.linspace(0.0, 10.0, 6), 500),
+    "gene": (np.linspace(0.0, 400.0, 11), 200),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_CASES))
+def test_statistically_equivalent_to_gillespy2_ssa_larger_cases(name):
+    from sciope_abs.simulators import GillespySimulator
+    ts, n = SLOW_CASES[name]
+    g = GillespySimulator(name, timespan=ts, solver="ssa")
+    ref = g.simulate(_default_theta(g), n_traj=n, seed=2025)[0]
+    sim = FastSSASimulator(name, timespan=ts)
+    x = sim.simulate(_default_theta(sim), n_traj=n, seed=78)[0]
+    res = equivalence(x, ref)
+    assert res["moments_ok"], res
+    assert res["ks_ok"], res
