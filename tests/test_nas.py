@@ -289,7 +289,7 @@ def cli_output(tiny_dataset, tmp_path_factory):
 
     _, path = tiny_dataset
     out = tmp_path_factory.mktemp("nas_out") / "em"
-    argv = ["search", str(path), "--out", str(out), "--cells", "2", "--cell-size", "2", "--expansion", "2",
+    argv = ["search", str(path), "--out", str(out), "--cells", "2", "--cell-size", "1", "--expansion", "2",
             "--epochs", "1", "4", "2", "--ops", ",".join(SUBSET), "--turn", "1", "--batch-size", "64",
             "--components", "2", "--seed", "3", "--quiet"]
     assert main(argv) == 0

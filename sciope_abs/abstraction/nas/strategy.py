@@ -136,33 +136,51 @@ class ProxylessSearch:
         self.weight_optimizer.build(weights)
         self.arch_optimizer.build([alpha])
         w_opt, a_opt = self.weight_optimizer, self.arch_optimizer
-        sig = [tf.TensorSpec((None, input_dim), tf.float32), tf.TensorSpec((None, None), tf.float32),
-               tf.TensorSpec((net.n_edges, net.n_ops), tf.float32)]
+        bs, n_ops = self.batch_size, net.n_ops
 
-        @tf.function(input_signature=sig)
-        def weight_step(x, y, g):
+        def gates_from_uniform(u):
+            """Inverse-CDF draw of one operation per edge from the current softmax(alpha)."""
+            cdf = tf.cumsum(tf.nn.softmax(tf.convert_to_tensor(alpha), axis=-1), axis=-1)
+            choice = tf.reduce_sum(tf.cast(u[:, None] > cdf, tf.int32), axis=-1)
+            return tf.one_hot(tf.minimum(choice, n_ops - 1), n_ops, dtype=tf.float32)
+
+        def weight_update(xb, yb, g):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, head(net(x, g)))
+                loss = loss_fn(yb, head(net(xb, g, sparse=True)))
             grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             w_opt.apply(grads, weights)
             return loss
 
-        @tf.function(input_signature=sig)
-        def arch_step(x, y, g):
+        def arch_update(xb, yb, g):
             with tf.GradientTape() as tape:
                 tape.watch(g)
-                loss = loss_fn(y, head(net(x, g)))
+                loss = loss_fn(yb, head(net(xb, g)))
             dg = tape.gradient(loss, g, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             probs = tf.nn.softmax(tf.convert_to_tensor(alpha), axis=-1)
             a_opt.apply([arch_gradient(dg, probs)], [alpha])
             return loss
 
-        @tf.function(input_signature=sig)
-        def eval_step(x, y, g):
-            return loss_fn(y, head(net(x, g)))
+        def make_epoch(update):
+            @tf.function(reduce_retracing=True)
+            def epoch(x, y, perm, u):
+                """One pass over ``perm``; gates of minibatch ``i`` drawn with ``u[i]``."""
+                m = tf.shape(perm)[0]
+                n_batches = (m + bs - 1) // bs
+                total = tf.constant(0.0, tf.float32)
+                for i in tf.range(n_batches):
+                    idx = perm[i * bs: tf.minimum((i + 1) * bs, m)]
+                    xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+                    loss = update(xb, yb, gates_from_uniform(u[i]))
+                    total += loss * tf.cast(tf.shape(idx)[0], tf.float32)
+                return total / tf.cast(m, tf.float32)
+            return epoch
+
+        @tf.function(reduce_retracing=True)
+        def eval_sum(x, y, g):
+            return loss_fn(y, head(net(x, g, sparse=True))) * tf.cast(tf.shape(x)[0], tf.float32)
 
         self._weights = weights
-        self._steps = (weight_step, arch_step, eval_step)
+        self._steps = (make_epoch(weight_update), make_epoch(arch_update), eval_sum)
 
     # ------------------------------------------------------------------ loops
     def _log(self, msg: str) -> None:
@@ -176,30 +194,24 @@ class ProxylessSearch:
             raise ValueError(f"target_noise has {self.target_noise.size} half-widths for {y.shape[1]} targets")
         return y + (rng.uniform(-1.0, 1.0, y.shape) * self.target_noise).astype(np.float32)
 
-    def _epoch(self, x: np.ndarray, y: np.ndarray, step) -> float:
+    def _epoch(self, x: np.ndarray, y: np.ndarray, epoch_fn) -> float:
+        import tensorflow as tf
+
         m = len(x)
         y = self._noisy(y, self.rng)
-        perm = self.rng.permutation(m)
-        total, count = 0.0, 0
-        for start in range(0, m, self.batch_size):
-            idx = perm[start:start + self.batch_size]
-            gates = self.supernet.sample_gates(self.rng)
-            loss = float(step(x[idx], y[idx], gates))
-            if not np.isfinite(loss):
-                return float("nan")
-            total += loss * len(idx)
-            count += len(idx)
-        return total / count
+        perm = self.rng.permutation(m).astype(np.int32)
+        u = self.rng.random((-(-m // self.batch_size), self.supernet.n_edges)).astype(np.float32)
+        loss = float(epoch_fn(tf.constant(x), tf.constant(y), tf.constant(perm), tf.constant(u)))
+        return loss if np.isfinite(loss) else float("nan")
 
     def evaluate(self, xy, gates: np.ndarray | None = None, batch_size: int = 8192) -> float:
-        """Mean loss on ``xy`` with fixed gates (default: the most probable operation per edge)."""
+        """Mean loss on ``xy`` with fixed one-hot gates (default: the most probable operation per edge)."""
         x, y = _check_xy(xy, "evaluation data")
         self.build(x.shape[1])
         g = self.supernet.argmax_gates() if gates is None else np.asarray(gates, dtype=np.float32)
         total = 0.0
         for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            total += float(self._steps[2](xb, yb, g)) * len(xb)
+            total += float(self._steps[2](x[start:start + batch_size], y[start:start + batch_size], g))
         return total / len(x)
 
     def weight_epoch(self, train_xy) -> float:

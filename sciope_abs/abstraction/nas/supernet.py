@@ -29,8 +29,10 @@ __all__ = ["MixedOp", "SuperNet"]
 class MixedOp(keras.layers.Layer):
     """All candidate operations of one edge; the output is their gate-weighted sum.
 
-    ``call(x (b, w), gate (n_ops,)) -> (b, w)``.  The ``zero`` candidate contributes nothing and
-    is not computed.
+    ``call(x (b, w), gate (n_ops,), sparse=False) -> (b, w)``.  The ``zero`` candidate contributes
+    nothing and is not computed.  With ``sparse=True`` the gate must be one-hot and only the
+    selected operation is computed (a switch): the same output and weight gradients at a fraction
+    of the cost, but no gradient with respect to the gate.
     """
 
     def __init__(self, spec: CellSpec, node: int, source: int, ops: Sequence[str], **kwargs):
@@ -43,7 +45,11 @@ class MixedOp(keras.layers.Layer):
         for layer in self.candidates.values():
             layer.build(input_shape)
 
-    def call(self, x, gate):
+    def call(self, x, gate, sparse: bool = False):
+        if sparse:   # only the gated operation runs (gate is one-hot): weight steps, evaluation
+            branches = [(lambda layer=self.candidates[op]: layer(x)) if op != ZERO
+                        else (lambda: kops.zeros_like(x)) for op in self.op_names]
+            return kops.switch(kops.cast(kops.argmax(gate), "int32"), branches)
         out = None
         for i, op in enumerate(self.op_names):
             if op == ZERO:
@@ -125,8 +131,10 @@ class SuperNet(keras.layers.Layer):
         return list(self.trainable_variables)
 
     # ------------------------------------------------------------------ forward
-    def call(self, x, gates=None):
-        """``x (b, input_dim)``, ``gates (n_edges, n_ops)``; default gates: argmax of ``alpha``."""
+    def call(self, x, gates=None, sparse: bool = False):
+        """``x (b, input_dim)``, ``gates (n_edges, n_ops)``; default gates: argmax of ``alpha``.
+
+        ``sparse=True`` (one-hot gates) computes only the selected operation of every edge."""
         if gates is None:
             gates = kops.one_hot(kops.argmax(self.alpha, axis=-1), self.n_ops)
         states = [x]
@@ -134,7 +142,7 @@ class SuperNet(keras.layers.Layer):
             c = spec.index
 
             def edge_fn(j, s, h, c=c):
-                return self.mixed[(c, j, s)](h, gates[self._edge_index[(c, j, s)]])
+                return self.mixed[(c, j, s)](h, gates[self._edge_index[(c, j, s)]], sparse=sparse)
 
             def preprocess(k, h, c=c):
                 layer = self.preprocessors.get((c, k))
