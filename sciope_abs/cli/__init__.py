@@ -15,6 +15,9 @@ from .._version import __version__
 
 # module names inside sciope_abs.cli, in the order --help lists them
 COMMANDS: list[str] = [
+    "models",
+    "simulate",
+    "demo",
     "dataset",
     "train",
     "evaluate",
