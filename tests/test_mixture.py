@@ -192,7 +192,7 @@ def test_mdn_fits_a_conditional_bimodal_1d_distribution():
         y = np.where(low, x[:, 0] - 2, x[:, 0] + 2) + 0.3 * rng.standard_normal(m)
         return x.astype(np.float32), y[:, None].astype(np.float32)
 
-    mdn, hist = _fit(*draw(4000), *draw(1000), K=2, component="diag_normal")
+    mdn, hist = _fit(*draw(3000), *draw(600), K=2, component="diag_normal")
     xq = np.array([[-0.5], [0.0], [0.5]], np.float32)
     w, loc = mixture_parameters(mdn(xq), 2, 1, "diag_normal")
     order = np.argsort(loc[:, :, 0], axis=1)
@@ -215,7 +215,7 @@ def test_full_normal_mixture_fits_a_correlated_2d_distribution():
         y = np.where(k[:, None], rng.multivariate_normal([-2, -2], c1, m), rng.multivariate_normal([2, 1], c2, m))
         return rng.uniform(-1, 1, (m, 1)).astype(np.float32), y.astype(np.float32)
 
-    mdn, _ = _fit(*draw(4000), *draw(1000), K=2, component="full_normal")
+    mdn, _ = _fit(*draw(3000), *draw(600), K=2, component="full_normal")
     head = mdn(np.zeros((1, 1), np.float32))
     w, loc = mixture_parameters(head, 2, 2, "full_normal")
     order = np.argsort(loc[0, :, 0])

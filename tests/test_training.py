@@ -89,7 +89,7 @@ def test_same_seed_same_weights_and_another_seed_differs():
     runs = []
     for seed in (7, 7, 8):
         model = _mdn()
-        fit_mdn(model, train_xy, val_xy, epochs=3, batch_size=8, patience=5, seed=seed, progress=False,
+        fit_mdn(model, train_xy, val_xy, epochs=2, batch_size=8, patience=5, seed=seed, progress=False,
                 target_noise=[0.05])
         runs.append(model.get_weights())
     assert _same(runs[0], runs[1])
