@@ -25,6 +25,8 @@ _EXPORTS = {
     "StateScaler": "scaling",
     "evaluate": "evaluation", "EvaluationReport": "report",
     "histogram_distance": "histograms",
+    # architecture search (nas/)
+    "search": "nas", "Genotype": "nas",
 }
 
 __all__ = sorted(_EXPORTS)
