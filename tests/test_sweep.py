@@ -111,14 +111,28 @@ def test_reduce_methods():
     rng = np.random.default_rng(0)
     f = np.r_[rng.normal(0, 1, (30, 5)), rng.normal(6, 1, (30, 5))]
     f[3] = np.nan
-    for method in ("pca", "tsne"):
-        z = reduce(f, method, seed=0)
+    embeddings = {m: reduce(f, m, seed=4) for m in ("pca", "tsne")}
+    for method, z in embeddings.items():
         assert z.shape == (60, 2) and np.isnan(z[3]).all()
         ok = np.isfinite(z).all(axis=1)
         # the two clusters stay apart in the embedding
         c0, c1 = z[:30][ok[:30]].mean(0), z[30:].mean(0)
         spread = max(z[:30][ok[:30]].std(0).max(), z[30:].std(0).max())
         assert np.linalg.norm(c0 - c1) > 2 * spread
-    np.testing.assert_array_equal(reduce(f, "tsne", seed=4), reduce(f, "tsne", seed=4))
+    np.testing.assert_array_equal(embeddings["tsne"], reduce(f, "tsne", seed=4))
     with pytest.raises(ValueError, match="method"):
         reduce(f, "mds")
+
+
+def test_plot_layout_renders_standalone_html(setup):
+    from bokeh.embed import file_html
+    from bokeh.resources import CDN
+
+    prior, sim = setup
+    sw = Sweep(sim, LatinHypercube(prior), _summary(), n_traj=2, seed=1, client="sync").run(10)
+    sw.label([0, 1], 1).label([2], 0)
+    layout = sw.plot("pca")
+    html = file_html(layout, CDN, "sweep")
+    # the scatter, one trajectory panel per species, and the JS link from selection to trajectories
+    assert "U: selected trajectories" in html and "V: selected trajectories" in html
+    assert "src.selected.indices" in html
