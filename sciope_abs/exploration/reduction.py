@@ -107,8 +107,12 @@ def reduce(features, method: str = "pca", seed: SeedLike = None, *, scale: str =
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
+        from threadpoolctl import threadpool_limits
+
         perp = float(min(perplexity, max(1.0, (zk.shape[0] - 1) / 3.0)))
-        emb = TSNE(n_components=2, perplexity=perp, init="pca", random_state=rs).fit_transform(zk)
+        # small embeddings: OpenMP threads cost more than they save (10x slower on a busy 2-core box)
+        with threadpool_limits(limits=1 if zk.shape[0] < 5000 else None):
+            emb = TSNE(n_components=2, perplexity=perp, init="pca", random_state=rs).fit_transform(zk)
     else:
         try:
             import umap
