@@ -174,6 +174,12 @@ def test_resume_with_adaptive_distance_is_exact(tmp_path):
     resumed = SMCABC.resume(tmp_path / "b", client="sync")
     np.testing.assert_array_equal(resumed.samples, full.samples)
     np.testing.assert_array_equal(resumed.distances, full.distances)
+    # the adaptive distance was refitted every round: new scales each round, narrower at the end
+    import pickle
+
+    scales = [pickle.loads((tmp_path / "a" / f"distance_{t:03d}.pkl").read_bytes()).scale_ for t in range(4)]
+    assert all(not np.allclose(a, b) for a, b in zip(scales[:-1], scales[1:])), scales
+    assert (scales[-1] < scales[0]).all(), scales
 
 
 def test_smc_bad_input(toy):
