@@ -120,3 +120,14 @@ def test_help_documents_the_config_and_the_example_parses(capsys):
         assert key in text
     example = yaml.safe_load((REPO / "examples" / "infer_toggle.yaml").read_text())
     assert example["model"] == "toggle_switch" and example["method"] in ("smc", "rejection")
+
+
+def test_the_example_config_runs_on_small_sizes(tmp_path):
+    cfg = yaml.safe_load((REPO / "examples" / "infer_toggle.yaml").read_text())
+    cfg.update(n_traj=3, scheduler="sync")
+    cfg["observed"]["synthetic"]["n_traj"] = 3
+    cfg["settings"].update(n_particles=40, max_rounds=2)
+    path = _write(tmp_path, cfg)
+    assert main(["infer", str(path), "--out", str(tmp_path / "run")]) == 0
+    post = Posterior.load(tmp_path / "run" / "posterior.npz")
+    assert len(post) == 40 and post.names == ["alpha1", "alpha2", "beta", "gamma", "mu"]
