@@ -107,7 +107,7 @@ def main() -> None:
     args.batch_size = 100
     prob = problem(20)
 
-    from sciope_abs.engine.client import close_clients, get_client
+    from sciope_abs.engine import close_clients, get_client
 
     setups = [("in-process", "sync")] + [(f"{w} worker{'s' if w > 1 else ''}", w) for w in (1, 2)]
     results: dict = {"config": {

@@ -150,7 +150,7 @@ def test_bad_input(toy):
 @pytest.fixture(scope="module")
 def cluster_client():
     """A real 2-worker LocalCluster; workers import the toy models from tests/."""
-    from sciope_abs.engine.client import get_client
+    from sciope_abs.engine import get_client
 
     here = str(Path(__file__).parent)
     old = os.environ.get("PYTHONPATH")

@@ -180,7 +180,7 @@ def stream_batches(task: SimulateSummarise, propose: Callable[[int, int], Propos
         ``time.perf_counter()`` value after which the run stops at the next result.
     client : Dask client, address, "sync" or None
     """
-    from ..engine.parallel import imap_unordered
+    from ..engine import imap_unordered
 
     t0 = time.perf_counter()
 
