@@ -116,6 +116,12 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
         _ensure_bin_on_path()
         from distributed import Client, LocalCluster
 
+        # the in-process scheduler's INFO chatter reaches the root handler that some libraries
+        # (GillesPy2) install; keep it to warnings, as LocalCluster(silence_logs=...) intends
+        dlog = logging.getLogger("distributed")
+        if dlog.getEffectiveLevel() < logging.WARNING:
+            dlog.setLevel(logging.WARNING)
+
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
