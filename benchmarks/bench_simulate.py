@@ -131,9 +131,121 @@ def wrapper_overhead(opts: argparse.Namespace) -> dict:
     }}
 
 
+# --------------------------------------------------------------------------- fast SSA (issue 3)
+def _direct_ssa_solver(crn, timespan):
+    """One reused GillesPy2 SSACSolver (variable=True) on ``timespan``: the exact-SSA baseline."""
+    import gillespy2
+
+    from sciope_abs.simulators.gillespy_model import to_gillespy_model
+    return gillespy2.SSACSolver(model=to_gillespy_model(crn, timespan), variable=True)
+
+
+def fast_ssa_per_call(opts: argparse.Namespace) -> dict:
+    """Per-call cost: ``FastSSASimulator`` vs a reused GillesPy2 ``SSACSolver`` (variable=True).
+
+    Toggle switch on its grid (101 time points, t = 0..50), ``opts.calls`` calls of one
+    parameter point x 1 trajectory each (the ABC pattern), the same parameter points on both
+    sides.  Both are warm (compiled, one call made) before timing; ``opts.rounds_calls`` rounds
+    alternate between them and the median is reported.
+    """
+    from sciope_abs.crn import load_model
+    from sciope_abs.seeding import int_seed, point_seeds
+    from sciope_abs.simulators import FastSSASimulator
+
+    crn = load_model("toggle_switch")
+    n = int(getattr(opts, "calls", 1000))
+    names = list(crn.rate_ranges)
+    theta = crn.sample_rates(n, names, seed=0)
+    seeds = [int_seed(s) or 1 for s in point_seeds(1, n)]
+    init = dict(zip(crn.species, map(int, crn.default_initial_state())))
+
+    fast = FastSSASimulator(crn)
+    t0 = time.perf_counter()
+    fast.compile()
+    fast_load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    direct = _direct_ssa_solver(crn, fast.timespan)
+    direct_compile_s = time.perf_counter() - t0
+    fast.simulate(theta[:1], seed=1)
+    direct.run(variables={**crn.parameters, **init}, seed=1, number_of_trajectories=1)
+
+    def run_fast():
+        for i in range(n):
+            fast.simulate(theta[i:i + 1], n_traj=1, seed=i)
+
+    def run_direct():
+        for i in range(n):
+            direct.run(variables={**crn.parameters, **dict(zip(names, theta[i])), **init},
+                       seed=seeds[i], number_of_trajectories=1)
+
+    t_fast, t_direct = [], []
+    for _ in range(int(getattr(opts, "rounds_calls", 3))):
+        t0 = time.perf_counter()
+        run_fast()
+        t_fast.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_direct()
+        t_direct.append(time.perf_counter() - t0)
+    f, d = float(np.median(t_fast)), float(np.median(t_direct))
+    return {"fast_ssa_per_call": {
+        "model": "toggle_switch", "calls": n, "n_traj": 1, "time_points": int(fast.timespan.size),
+        "fast_us_per_call": 1e6 * f / n, "gillespy2_ssa_us_per_call": 1e6 * d / n,
+        "fast_seconds_all": t_fast, "gillespy2_seconds_all": t_direct,
+        "speedup": d / f, "goal_speedup": 20.0,
+        "fast_kernel_load_seconds": fast_load_s, "gillespy2_compile_seconds": direct_compile_s,
+    }}
+
+
+def fast_ssa_gene_throughput(opts: argparse.Namespace) -> dict:
+    """Throughput on Gene: ``FastSSASimulator`` vs a reused GillesPy2 ``SSACSolver``.
+
+    Default parameters and initial state, a short horizon (``opts.gene_horizon`` time units,
+    26 grid points; the paper's horizon is 10000), ``opts.gene_traj`` trajectories in one call
+    on each side, ``opts.rounds_gene`` alternating rounds, median reported.  Events are counted
+    by the fast kernel; GillesPy2's events/s uses the same mean events per trajectory (the two
+    are statistically equivalent, see tests/test_fast_ssa.py).
+    """
+    from sciope_abs.crn import load_model
+    from sciope_abs.simulators import FastSSASimulator
+
+    crn = load_model("gene")
+    horizon = float(getattr(opts, "gene_horizon", 1000.0))
+    r = int(getattr(opts, "gene_traj", 10))
+    ts = np.linspace(0.0, horizon, 26)
+    fast = FastSSASimulator(crn, timespan=ts)
+    theta = np.array([[crn.parameters[p] for p in fast.param_names]])
+    direct = _direct_ssa_solver(crn, ts)
+    init = dict(zip(crn.species, map(int, crn.default_initial_state())))
+    fast.simulate(theta, n_traj=1, seed=0)
+    direct.run(variables={**crn.parameters, **init}, seed=1, number_of_trajectories=1)
+
+    t_fast, t_direct, events = [], [], []
+    for k in range(int(getattr(opts, "rounds_gene", 3))):
+        t0 = time.perf_counter()
+        fast.simulate(theta, n_traj=r, seed=100 + k)
+        t_fast.append(time.perf_counter() - t0)
+        events.append(int(fast.last_events_.sum()))
+        t0 = time.perf_counter()
+        direct.run(variables={**crn.parameters, **init}, seed=100 + k, number_of_trajectories=r)
+        t_direct.append(time.perf_counter() - t0)
+    f, d = float(np.median(t_fast)), float(np.median(t_direct))
+    ev_per_traj = float(np.mean(events)) / r
+    return {"fast_ssa_gene_throughput": {
+        "model": "gene", "horizon": horizon, "time_points": int(ts.size), "n_traj": r,
+        "events_per_trajectory": ev_per_traj,
+        "fast_trajectories_per_s": r / f, "gillespy2_trajectories_per_s": r / d,
+        "fast_events_per_s": ev_per_traj * r / f, "gillespy2_events_per_s_estimated": ev_per_traj * r / d,
+        "fast_seconds_all": t_fast, "gillespy2_seconds_all": t_direct,
+        "speedup": d / f, "goal_speedup": 3.0,
+        "fast_update_mode": "full (6 reactions, straight-line propensities)",
+    }}
+
+
 #: the measurements, run in this order; each returns {result key: dict}, merged into simulate.json
 MEASUREMENTS: list[Callable[[argparse.Namespace], dict]] = [
     wrapper_overhead,
+    fast_ssa_per_call,
+    fast_ssa_gene_throughput,
 ]
 
 
