@@ -348,3 +348,17 @@ def test_cli_search_is_resumable(cli_output, capsys):
     assert "cells must be a positive integer" in capsys.readouterr().err
     assert main(["search", str(out / "missing.zarr"), "--out", str(out), "--quiet"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_search_is_reproducible_under_a_seed(cli_output, tiny_dataset):
+    """The API call with the CLI's settings and seed gives the CLI's emulator exactly."""
+    from sciope_abs.abstraction.emulator import Emulator
+
+    out, _ = cli_output
+    em = search(tiny_dataset[0], cells=2, cell_size=1, expansion=2, ops=SUBSET, epochs=(1, 4, 2), turn=1,
+                batch_size=64, n_components=2, seed=3, progress=False)
+    saved = Emulator.load(out)
+    assert em.genotype == saved.genotype
+    assert em.card["search"]["alpha_history"] == saved.card["search"]["alpha_history"]
+    for wa, wb in zip(em.keras_model.get_weights(), saved.keras_model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
