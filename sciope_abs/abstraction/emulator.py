@@ -97,11 +97,15 @@ class Emulator(Simulator):
         The searched architecture (NAS), stored beside the model.
     strict : bool
         Raise ``ValueError`` instead of warning for rates outside ``rate_bounds``.
+    clip : bool
+        Clip rates outside ``rate_bounds`` to the nearest bound (with a warning) instead of
+        warning and extrapolating; ``strict`` takes precedence (refuses them).
     """
 
     def __init__(self, keras_model, scaler, model, vary_params: Sequence[str], dt: float, n_steps: int,
                  n_components: int, component, card: dict | None = None, *, target: str = "delta",
-                 rate_bounds=None, genotype: dict | None = None, strict: bool = False):
+                 rate_bounds=None, genotype: dict | None = None, strict: bool = False,
+                 clip: bool = False):
         from .mixture import resolve_components
 
         self.keras_model = keras_model
@@ -131,6 +135,7 @@ class Emulator(Simulator):
             self.rate_bounds = np.asarray(rate_bounds, dtype=np.float64).reshape(p, 2)
         self.genotype = genotype
         self.strict = bool(strict)
+        self.clip = bool(clip)
         self._step_fn = None
         self.n_network_calls = 0
 
@@ -157,7 +162,7 @@ class Emulator(Simulator):
 
         @tf.function(input_signature=[tf.TensorSpec((None, S), tf.float32), tf.TensorSpec((None, p), tf.float32),
                                       tf.TensorSpec((None, L), tf.float32), tf.TensorSpec((None,), tf.float32),
-                                      tf.TensorSpec((None, S), tf.float32)])
+                                      tf.TensorSpec((None, S), tf.float32)], autograph=False)
         def step(state, rates, totals, u, eps):
             x = scaling.encode_inputs_tf(tf.concat([state, rates], axis=1))
             head = net(x, training=False)                      # one batched call for all n*r rows
@@ -177,9 +182,10 @@ class Emulator(Simulator):
         return step
 
     # ------------------------------------------------------------------ checks
-    def _check_rates(self, rates: np.ndarray) -> None:
+    def _check_rates(self, rates: np.ndarray) -> np.ndarray:
+        """The rates to use: unchanged, or clipped to ``rate_bounds`` with ``clip=True``."""
         if rates.shape[1] == 0:
-            return
+            return rates
         lo, hi = self.rate_bounds[:, 0], self.rate_bounds[:, 1]
         out = (rates < lo) | (rates > hi)
         if out.any():
@@ -188,7 +194,11 @@ class Emulator(Simulator):
                    f"first: {self.param_names[j]}={rates[i, j]:g} at point {i}, trained on [{lo[j]:g}, {hi[j]:g}]")
             if self.strict:
                 raise ValueError(msg)
+            if self.clip:
+                warnings.warn(msg + "; clipped to the trained range (clip=True)", EmulatorRangeWarning, stacklevel=3)
+                return np.clip(rates, lo, hi)
             warnings.warn(msg, EmulatorRangeWarning, stacklevel=3)
+        return rates
 
     def _check_conservation(self, states: np.ndarray) -> None:
         for i, j, total in self._complement_plan():
@@ -243,7 +253,7 @@ class Emulator(Simulator):
         if rates.shape != (n, p):
             raise ValueError(f"rates must have shape ({n}, {p}) for {list(self.param_names)}, got {rates.shape}")
         rates = check_theta(rates, self.param_names)
-        self._check_rates(rates)
+        rates = self._check_rates(rates)
         self._check_conservation(states)
         out = np.empty((n, r, S, n_steps + 1), dtype=np.float64)
         out[:, :, :, 0] = states[:, None, :]
@@ -284,7 +294,7 @@ class Emulator(Simulator):
         return {"format": "sciope_abs.emulator/1", "model": self.model.to_dict(), "vary_params": list(self.param_names),
                 "dt": self.dt, "n_steps": self.n_steps, "n_components": self.n_components,
                 "component": self.component, "target": self.target, "rate_bounds": self.rate_bounds.tolist(),
-                "scaling": self.scaling.to_dict(), "strict": self.strict}
+                "scaling": self.scaling.to_dict(), "strict": self.strict, "clip": self.clip}
 
     def save(self, path) -> Path:
         """Write the emulator to directory ``path`` (created): ``model.keras``, ``config.json``,
@@ -301,7 +311,7 @@ class Emulator(Simulator):
         return path
 
     @classmethod
-    def load(cls, path, *, strict: bool | None = None) -> "Emulator":
+    def load(cls, path, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
         """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``)."""
         import keras
 
@@ -328,7 +338,8 @@ class Emulator(Simulator):
         return cls(net, scaler, CRN.from_dict(cfg["model"]), cfg["vary_params"], cfg["dt"], cfg["n_steps"],
                    cfg["n_components"], cfg["component"], card, target=cfg["target"],
                    rate_bounds=cfg["rate_bounds"], genotype=genotype,
-                   strict=cfg.get("strict", False) if strict is None else strict)
+                   strict=cfg.get("strict", False) if strict is None else strict,
+                   clip=cfg.get("clip", False) if clip is None else clip)
 
     # ------------------------------------------------------------------ pickling (Dask)
     def to_bytes(self) -> bytes:

@@ -110,7 +110,7 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
 
     spec = [tf.TensorSpec((None, x_tr.shape[1]), tf.float32), tf.TensorSpec((None, D), tf.float32)]
 
-    @tf.function(input_signature=spec)
+    @tf.function(input_signature=spec, autograph=False)
     def train_step(xb, yb):
         with tf.GradientTape() as tape:
             loss = mixture_nll(yb, model(xb, training=True), K, D, comp)
@@ -129,7 +129,7 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
                 return float("nan")
         return total / m
 
-    @tf.function(input_signature=spec)
+    @tf.function(input_signature=spec, autograph=False)
     def batch_nll_sum(x, y):
         return mixture_nll(y, model(x, training=False), K, D, comp) * tf.cast(tf.shape(x)[0], tf.float32)
 
