@@ -1,5 +1,6 @@
 """Likelihood-free inference: ABC rejection, SMC-ABC and the Posterior result (see DESIGN.md §6)."""
 from ._stream import ABCWarning
+from .fidelity import FidelityReport, FidelityWarning, check_fidelity
 from .kernels import MultivariateNormalKernel
 from .posterior import Posterior, weighted_quantile
 from .rejection import ABCRejection
@@ -7,4 +8,5 @@ from .smc import SMCABC
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["ABCRejection", "SMCABC", "Posterior", "ABCWarning", "MultivariateNormalKernel",
-           "SimulateSummarise", "ProposalBatch", "weighted_quantile"]
+           "SimulateSummarise", "ProposalBatch", "weighted_quantile",
+           "check_fidelity", "FidelityReport", "FidelityWarning"]

@@ -177,6 +177,29 @@ class Posterior:
         return pd.DataFrame({"mean": self.mean(), "std": self.std(), f"low_{level:g}": ci[:, 0],
                              f"high_{level:g}": ci[:, 1]}, index=pd.Index(self.names, name="parameter"))
 
+    # ------------------------------------------------------------------ fidelity
+    def check_fidelity(self, ssa_simulator, n_particles: int = 20, n_traj: int = 100, seed: SeedLike = None,
+                       summary=None, initial_state=None, *, emulator=None, **kwargs):
+        """Re-simulate posterior particles with the emulator and with SSA and compare them.
+
+        ``emulator`` defaults to the simulator the ABC run used (``self.simulator``, set by
+        ``ABCRejection`` / ``SMCABC``; not saved with the posterior).  See
+        :func:`sciope_abs.inference.fidelity.check_fidelity` for the rule and the other options.
+
+        Returns
+        -------
+        FidelityReport
+            ``passed`` False (and a ``FidelityWarning``) when the emulator is more than
+            ``threshold`` (1.5) x the SSA self-distance away from SSA on average.
+        """
+        from .fidelity import check_fidelity
+
+        emulator = emulator if emulator is not None else getattr(self, "simulator", None)
+        if emulator is None:
+            raise ValueError("check_fidelity: this posterior does not know its simulator; pass emulator=")
+        return check_fidelity(self, emulator, ssa_simulator, n_particles=n_particles, n_traj=n_traj, seed=seed,
+                              summary=summary, initial_state=initial_state, **kwargs)
+
     # ------------------------------------------------------------------ conversions
     def to_pandas(self):
         """One row per sample: the parameters, ``weight`` and ``distance``."""

@@ -255,6 +255,8 @@ class ABCRejection:
                 "budget": budget, "n_nan": state["n_nan"], "n_discarded": res.n_discarded,
                 "seed_entropy": str(root.entropy), "n_traj": self.n_traj,
                 "mode": "tolerance" if tolerance is not None else "quantile"}
-        return Posterior(theta, self.param_names, distances=dist, summaries=summ,
+        post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=message, method=self.method, info=info)
+        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
+        return post

@@ -359,6 +359,7 @@ class SMCABC:
                          distances=pop["distances"], summaries=pop["summaries"],
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=stop_message, method=self.method, info=info)
+        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
         if run_dir is not None:
             post.save(run_dir / _POSTERIOR)
             st = json.loads((run_dir / _STATE).read_text()) if (run_dir / _STATE).exists() else {}

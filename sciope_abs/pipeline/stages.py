@@ -1,0 +1,316 @@
+"""The pipeline's stages: dataset -> emulator (search or train) -> evaluate -> infer (SMC-ABC with the
+emulator) -> fidelity (re-simulate posterior particles with SSA) -> ssa_infer (optional: the same
+SMC-ABC with the exact simulator, for comparison).
+
+Each stage is a :class:`Stage`: the stages it reads, the config parts its result depends on, a
+``run`` that writes into its folder and a ``load`` that reads a finished folder back.  The input
+hash of a stage covers its config parts, the model, the run seed and the input hashes of the
+stages it reads, so changing one setting reruns exactly that stage and the stages downstream of
+it (e.g. ``evaluate`` settings rerun ``evaluate`` only; ``emulator`` settings rerun everything but
+``dataset``).
+
+Seeds: stage ``k`` uses ``SeedSequence(config.seed, spawn_key=(k,))``, so a stage's randomness does
+not depend on which other stages ran in this process.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import PipelineConfig
+
+__all__ = ["Stage", "STAGES", "StageContext", "stage_seed", "build_prior"]
+
+_SEED_KEYS = {"dataset": 0, "emulator": 1, "evaluate": 2, "observed": 3, "infer": 4, "fidelity": 5, "ssa_infer": 6}
+
+
+def stage_seed(cfg: PipelineConfig, stage: str) -> np.random.SeedSequence:
+    """The seed of one stage (independent of the others)."""
+    return np.random.SeedSequence(int(cfg.seed), spawn_key=(_SEED_KEYS[stage],))
+
+
+class StageContext:
+    """What stages share: the config, the model, the client, the cache and lazily loaded outputs."""
+
+    def __init__(self, cfg: PipelineConfig, cache, client: Any, progress: bool) -> None:
+        from ..crn import from_sbml, load_model
+
+        self.cfg = cfg
+        self.cache = cache
+        self.client = client
+        self.progress = progress
+        self.crn = from_sbml(cfg.model) if cfg.model.lower().endswith((".xml", ".sbml")) else load_model(cfg.model)
+        self.crn.check_parameter_names(cfg.vary_params)
+        self.species = list(cfg.species or self.crn.observed or self.crn.species)
+        self.crn.species_index(self.species)
+        self.dt = float(cfg.dataset["dt"] if cfg.dataset["dt"] is not None else self.crn.dt)
+        self.n_steps = int(cfg.dataset["n_steps"] if cfg.dataset["n_steps"] is not None else self.crn.n_steps)
+        self._values: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ lazy outputs
+    def get(self, stage: str) -> Any:
+        if stage not in self._values:
+            self._values[stage] = STAGES[stage].load(self, self.cache.path(stage))
+        return self._values[stage]
+
+    def put(self, stage: str, value: Any) -> None:
+        self._values[stage] = value
+
+    def log(self, msg: str) -> None:
+        if self.progress:
+            print(f"[pipeline] {msg}", file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------ shared pieces
+    def initial_state(self) -> np.ndarray:
+        """The observation's initial state (full model state)."""
+        spec = self.cfg.observed["initial_state"]
+        x0 = self.crn.default_initial_state().copy()
+        if spec:
+            unknown = [s for s in spec if s not in self.crn.species]
+            if unknown:
+                raise ValueError(f"observed.initial_state names unknown species {unknown} of {list(self.crn.species)}")
+            for s, v in spec.items():
+                x0[self.crn.species_index([s])[0]] = int(v)
+        return x0
+
+    def ssa_simulator(self):
+        """The exact simulator of the observed species on the emulator's grid."""
+        from ..simulators import make_simulator
+
+        return make_simulator(self.crn, param_names=list(self.cfg.vary_params), species=self.species,
+                              timespan=self.crn.timespan(self.dt, self.n_steps), solver=self.cfg.dataset["solver"])
+
+    def summary(self):
+        from ..summaries import make_summary
+
+        return make_summary(self.cfg.summaries, species=tuple(self.species))
+
+    def distance(self):
+        from ..distances import get_distance
+
+        spec = self.cfg.distance
+        return get_distance(spec) if isinstance(spec, str) else get_distance(**dict(spec))
+
+    def truth(self) -> np.ndarray:
+        return np.array([[float(self.cfg.observed["truth"][p]) for p in self.cfg.vary_params]])
+
+    def resolve_client(self, value: Any) -> Any:
+        """``"sync"`` / an address as given; ``None`` = the pipeline's client."""
+        return self.client if value is None else value
+
+
+def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray):
+    """The ABC prior: the config's, or uniform over the emulator's trained rate ranges."""
+    from ..priors import JointPrior, LogUniform, Uniform
+
+    names = list(cfg.vary_params)
+    if cfg.prior is None:
+        return JointPrior({p: Uniform(float(lo), float(hi)) for p, (lo, hi) in zip(names, rate_bounds)})
+    parts = {}
+    for p in names:
+        spec = cfg.prior[p]
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("uniform", "loguniform"):
+            raise ValueError(f"prior of {p!r} must be {{uniform: [low, high]}} or {{loguniform: [low, high]}}, got {spec!r}")
+        kind, (lo, hi) = next(iter(spec.items()))
+        parts[p] = (Uniform if kind == "uniform" else LogUniform)(float(lo), float(hi))
+    return JointPrior(parts)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``deps`` (stages read), ``config`` (callable cfg -> its config parts)."""
+
+    name: str
+    deps: tuple
+    config: Callable[[PipelineConfig], Any]
+    run: Callable[[StageContext, Path], tuple[Any, dict]]
+    load: Callable[[StageContext, Path], Any]
+    enabled: Callable[[PipelineConfig], bool] = lambda cfg: True
+
+
+# ---------------------------------------------------------------------------- dataset
+def _run_dataset(ctx: StageContext, out: Path):
+    from ..abstraction.dataset import build_dataset
+
+    d = ctx.cfg.dataset
+    ds = build_dataset(ctx.crn, n_settings=d["n_settings"], n_traj=d["n_traj"], dt=ctx.dt, n_steps=ctx.n_steps,
+                       vary_params=list(ctx.cfg.vary_params), seed=stage_seed(ctx.cfg, "dataset"),
+                       client=ctx.client, solver=d["solver"], split=tuple(d["split"]), path=out / "data.zarr",
+                       progress=ctx.progress)
+    return ds, {"n_settings": ds.n_settings, "n_traj": ds.n_traj, "solver": ds.attrs.get("solver"),
+                "simulation_seconds": ds.attrs.get("simulation_seconds")}
+
+
+def _load_dataset(ctx: StageContext, out: Path):
+    from ..abstraction.dataset import AbstractionDataset
+
+    return AbstractionDataset.load(out / "data.zarr")
+
+
+# ---------------------------------------------------------------------------- emulator
+def _run_emulator(ctx: StageContext, out: Path):
+    ds = ctx.get("dataset")
+    e = ctx.cfg.emulator
+    seed = stage_seed(ctx.cfg, "emulator")
+    if e["method"] == "search":
+        from ..abstraction.nas import search
+
+        kw = dict(e["search"])
+        if "epochs" in kw and isinstance(kw["epochs"], list):
+            kw["epochs"] = tuple(kw["epochs"])
+        emu = search(ds, seed=seed, progress=ctx.progress, **kw)
+    else:
+        from ..abstraction.training import train
+
+        kw = dict(e["train"])
+        if "hidden" in kw:
+            kw["hidden"] = tuple(kw["hidden"])
+        emu = train(ds, seed=seed, progress=ctx.progress, **kw)
+    emu.save(out / "emulator")
+    hist = emu.card.get("history", {})
+    return emu, {"method": e["method"], "epochs_run": hist.get("epochs_run"),
+                 "best_val_loss": hist.get("best_val_loss")}
+
+
+def _load_emulator(ctx: StageContext, out: Path):
+    from ..abstraction.emulator import Emulator
+
+    return Emulator.load(out / "emulator")
+
+
+# ---------------------------------------------------------------------------- evaluate
+def _run_evaluate(ctx: StageContext, out: Path):
+    from ..abstraction.evaluation import evaluate
+
+    v = ctx.cfg.evaluate
+    emu = ctx.get("emulator")
+    lags = [int(x) for x in v["lags"] if int(x) <= emu.n_steps] or [emu.n_steps]
+    rep = evaluate(emu, n_settings=v["n_settings"], n_traj=v["n_traj"], lags=lags,
+                   seed=stage_seed(ctx.cfg, "evaluate"), client=ctx.client, species=ctx.species, bins=v["bins"],
+                   progress=ctx.progress)
+    rep.save(out / "report")
+    tab = rep.table()
+    return rep, {"mean_l1": float(tab.l1.mean()), "mean_self_l1": float(tab.self_l1.mean()),
+                 "emulator_seconds": rep.meta.get("emulator_seconds"), "ssa_seconds": rep.meta.get("ssa_seconds")}
+
+
+def _load_evaluate(ctx: StageContext, out: Path):
+    from ..abstraction.report import EvaluationReport
+
+    return EvaluationReport.load(out / "report")
+
+
+# ---------------------------------------------------------------------------- infer (emulator)
+def _observed(ctx: StageContext) -> np.ndarray:
+    """The synthetic observation: SSA traces (r, S_obs, T) at the true rates."""
+    o = ctx.cfg.observed
+    x = ctx.ssa_simulator().simulate(ctx.truth(), n_traj=int(o["n_traj"]), seed=int(o["seed"]),
+                                     initial_state=ctx.initial_state())
+    if not np.isfinite(x).all():
+        raise ValueError("the synthetic observation failed to simulate (NaN traces)")
+    return x[0]
+
+
+def _smc(ctx: StageContext, simulator, observed: np.ndarray, client: Any, seed, run_dir: Path):
+    from ..inference import SMCABC
+
+    i = ctx.cfg.infer
+    prior = build_prior(ctx.cfg, _rate_bounds(ctx))
+    smc = SMCABC(simulator, prior, ctx.summary(), ctx.distance(), observed=observed, n_traj=int(i["n_traj"]),
+                 initial_state=ctx.initial_state(), client=client)
+    t0 = time.perf_counter()
+    post = smc.infer(n_particles=int(i["n_particles"]), quantile=float(i["quantile"]),
+                     min_acceptance_rate=i["min_acceptance_rate"], max_rounds=int(i["max_rounds"]),
+                     max_simulations=i["max_simulations"], max_time=i["max_time"], batch_size=i["batch_size"],
+                     seed=seed, run_dir=run_dir, progress=ctx.progress)
+    return post, time.perf_counter() - t0
+
+
+def _rate_bounds(ctx: StageContext) -> np.ndarray:
+    return np.array([ctx.crn.rate_ranges.get(p, (0.0, np.inf)) for p in ctx.cfg.vary_params], dtype=np.float64)
+
+
+def _emulator_view(ctx: StageContext):
+    from .view import SpeciesView
+
+    return SpeciesView(ctx.get("emulator"), ctx.species)
+
+
+def _run_infer(ctx: StageContext, out: Path):
+    observed = _observed(ctx)
+    np.save(out / "observed.npy", observed)
+    truth = dict(zip(ctx.cfg.vary_params, ctx.truth()[0].tolist()))
+    (out / "truth.json").write_text(json.dumps(truth))
+    client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
+    post, seconds = _smc(ctx, _emulator_view(ctx), observed, client, stage_seed(ctx.cfg, "infer"), out / "smc")
+    post.save(out / "posterior.npz")
+    return post, {"inference_seconds": seconds, "n_simulations": post.n_simulations, "message": post.message,
+                  "posterior_mean": post.mean().tolist(), "posterior_std": post.std().tolist(), "truth": truth}
+
+
+def _load_posterior(ctx: StageContext, out: Path):
+    from ..inference import Posterior
+
+    return Posterior.load(out / "posterior.npz")
+
+
+# ---------------------------------------------------------------------------- fidelity
+def _run_fidelity(ctx: StageContext, out: Path):
+    import warnings
+
+    from ..inference.fidelity import FidelityWarning
+
+    f = ctx.cfg.fidelity
+    post = ctx.get("infer")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        rep = post.check_fidelity(ctx.ssa_simulator(), n_particles=int(f["n_particles"]), n_traj=int(f["n_traj"]),
+                                  seed=stage_seed(ctx.cfg, "fidelity"), summary=ctx.summary(),
+                                  initial_state=ctx.initial_state(), emulator=_emulator_view(ctx),
+                                  threshold=float(f["threshold"]), kind=f["kind"], bins=f["bins"], client=ctx.client,
+                                  progress=ctx.progress)
+    for w in caught:  # shown to the user, and kept in the report
+        print(f"WARNING: {w.message}", file=sys.stderr, flush=True)
+    rep.save(out)
+    return rep, {"passed": rep.passed, "ratio": rep.ratio, "message": rep.message}
+
+
+def _load_fidelity(ctx: StageContext, out: Path):
+    from ..inference.fidelity import FidelityReport
+
+    return FidelityReport.load(out)
+
+
+# ---------------------------------------------------------------------------- ssa_infer
+def _run_ssa_infer(ctx: StageContext, out: Path):
+    observed = _observed(ctx)  # the same seeded observation the emulator-driven stage uses
+    client = ctx.resolve_client(ctx.cfg.ssa_infer["scheduler"])
+    post, seconds = _smc(ctx, ctx.ssa_simulator(), observed, client, stage_seed(ctx.cfg, "infer"), out / "smc")
+    post.save(out / "posterior.npz")
+    return post, {"inference_seconds": seconds, "n_simulations": post.n_simulations, "message": post.message,
+                  "posterior_mean": post.mean().tolist(), "posterior_std": post.std().tolist()}
+
+
+def _infer_config(cfg: PipelineConfig) -> dict:
+    return {"observed": cfg.observed, "prior": cfg.prior, "summaries": cfg.summaries, "distance": cfg.distance,
+            "infer": {k: v for k, v in cfg.infer.items() if k != "scheduler"}, "species": cfg.species}
+
+
+STAGES: dict[str, Stage] = {
+    "dataset": Stage("dataset", (), lambda c: {"dataset": c.dataset, "vary": c.vary_params},
+                     _run_dataset, _load_dataset),
+    "emulator": Stage("emulator", ("dataset",), lambda c: c.emulator[c.emulator["method"]] | {"method": c.emulator["method"]},
+                      _run_emulator, _load_emulator),
+    "evaluate": Stage("evaluate", ("emulator",), lambda c: {"evaluate": c.evaluate, "species": c.species},
+                      _run_evaluate, _load_evaluate),
+    "infer": Stage("infer", ("emulator",), _infer_config, _run_infer, _load_posterior),
+    "fidelity": Stage("fidelity", ("infer",), lambda c: c.fidelity, _run_fidelity, _load_fidelity),
+    "ssa_infer": Stage("ssa_infer", (), lambda c: _infer_config(c) | {"ssa": "exact"},
+                       _run_ssa_infer, _load_posterior, enabled=lambda c: bool(c.ssa_infer["enabled"])),
+}
