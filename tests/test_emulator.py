@@ -135,6 +135,13 @@ def test_bad_input_errors_and_range_warnings(emulator):
             emulator.simulate([[500.0]], n_traj=2, seed=0, initial_state=STATES[0])
     finally:
         emulator.strict = False
+    emulator.clip = True                          # clip=True: warn and use the nearest trained rate
+    try:
+        with pytest.warns(EmulatorRangeWarning, match="clipped to the trained range"):
+            clipped = emulator.simulate([[500.0]], n_traj=20, seed=0, initial_state=STATES[0])
+    finally:
+        emulator.clip = False
+    np.testing.assert_array_equal(clipped, emulator.simulate([[140.0]], n_traj=20, seed=0, initial_state=STATES[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")            # in-range rates and trained totals: silent
         emulator.simulate(RATES, n_traj=2, seed=0, initial_state=STATES)
