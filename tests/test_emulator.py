@@ -182,3 +182,18 @@ def test_x16_emulator_end_to_end_is_close_to_ssa_at_three_steps():
     assert row["l1"] < 2 * row["self_l1"], report.summary()
     # a wrong emulator (P1 frozen at its initial value) would be far worse than this bound
     assert row["l1"] < 1.0
+
+
+@pytest.mark.slow
+def test_emulator_runs_on_a_local_dask_cluster_with_the_same_numbers(emulator):
+    """Pickled to real worker processes, chunked two points per task: identical to one local call."""
+    from sciope_abs.engine import get_client, simulate_parallel
+
+    theta = np.full((6, 1), 100.0)
+    init = np.tile([2, 2, 300], (6, 1))
+    local = emulator.simulate(theta, n_traj=20, seed=3, initial_state=init)
+    client = get_client(n_workers=2, verbose=False)
+    remote = simulate_parallel(emulator, theta, n_traj=20, seed=3, initial_state=init, client=client,
+                               chunk_size=2, progress=False)
+    assert remote.shape == local.shape
+    assert np.mean(remote != local) < 0.01

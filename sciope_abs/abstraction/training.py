@@ -94,7 +94,7 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
     if epochs < 1 or batch_size < 1 or patience < 1 or not learning_rate > 0:
         raise ValueError("epochs, batch_size and patience must be >= 1 and learning_rate > 0")
 
-    rng = as_generator(as_seed_sequence(seed) if not isinstance(seed, np.random.Generator) else seed)
+    rng = as_generator(seed)
     if target_noise is None:
         half = np.zeros(D, dtype=np.float32)
     else:
