@@ -193,6 +193,13 @@ def test_report_save_load_plot(exact_report, tmp_path):
     assert curve.title.text.startswith("A: mean L1")
     with pytest.raises(ValueError, match="setting"):
         rep.plot(setting=99)
+    # rebinning from the kept samples reproduces the original binning exactly, and coarser bins
+    # lower the finite-sample self-distance
+    same = back.rebin(rep.bins)
+    np.testing.assert_allclose(same.l1, rep.l1)
+    np.testing.assert_allclose(same.self_iou, rep.self_iou)
+    coarse = back.rebin(5)
+    assert coarse.meta["bins"] == 5 and np.nanmean(coarse.self_l1) < np.nanmean(rep.self_l1)
     with pytest.raises(FileNotFoundError, match="no evaluation report"):
         EvaluationReport.load(tmp_path / "nothing")
 

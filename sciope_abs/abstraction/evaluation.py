@@ -162,7 +162,7 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
         The exact simulator (default: ``make_simulator(model, ..., solver=solver)``).
     progress : bool
     keep_samples : bool
-        Keep the emulator and first SSA ensembles at the lags for ``report.plot()``.
+        Keep the three ensembles at the lags (for ``report.plot()`` and ``report.rebin()``).
 
     Returns
     -------
@@ -216,16 +216,14 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
 
     shape = (n, len(obs), len(lags))
     out = {k: np.full(shape, np.nan) for k in ("l1", "iou", "self_l1", "self_iou")}
-    for i in range(n):
-        for j in range(len(obs)):
-            for t in range(len(lags)):
-                x, y1, y2 = a[i, :, j, t], b1[i, :, j, t], b2[i, :, j, t]
-                if np.isfinite(y1).all() and np.isfinite(y2).all():
-                    out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
-                    out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
-                    if np.isfinite(x).all():
-                        out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
-                        out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
+    for i, j, t in np.ndindex(*shape):
+        x, y1, y2 = a[i, :, j, t], b1[i, :, j, t], b2[i, :, j, t]
+        if np.isfinite(y1).all() and np.isfinite(y2).all():
+            out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
+            out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
+            if np.isfinite(x).all():
+                out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
+                out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
 
     meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
             "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist(),
@@ -239,4 +237,5 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
                             initial_states=init, rates=th, param_names=param_names,
                             samples_emulator=a.astype(np.float32) if keep_samples else None,
                             samples_ssa=b1.astype(np.float32) if keep_samples else None,
+                            samples_ssa_self=b2.astype(np.float32) if keep_samples else None,
                             bins=bins, meta=meta)

@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["EvaluationReport"]
 
 _METRICS = ("l1", "iou", "self_l1", "self_iou")
-_ARRAYS = (*_METRICS, "initial_states", "rates", "samples_emulator", "samples_ssa")
+_ARRAYS = (*_METRICS, "initial_states", "rates", "samples_emulator", "samples_ssa", "samples_ssa_self")
 _FORMAT = "sciope_abs/evaluation-report/1"
 
 
@@ -41,8 +41,9 @@ class EvaluationReport:
     initial_states : array (n_settings, S), optional
     rates : array (n_settings, p), optional
     param_names : sequence of str
-    samples_emulator, samples_ssa : arrays (n_settings, r, k, L), optional
-        The compared samples (for :meth:`plot`).
+    samples_emulator, samples_ssa, samples_ssa_self : arrays (n_settings, r, k, L), optional
+        The compared samples: emulator, first and second SSA ensemble (for :meth:`plot` and
+        :meth:`rebin`).
     bins : None, int or list
         The histogram binning used.
     meta : dict
@@ -51,7 +52,7 @@ class EvaluationReport:
 
     def __init__(self, species: Sequence[str], lags: Sequence[int], l1, iou, self_l1, self_iou, *,
                  initial_states=None, rates=None, param_names: Sequence[str] = (), samples_emulator=None,
-                 samples_ssa=None, bins=None, meta: Mapping | None = None) -> None:
+                 samples_ssa=None, samples_ssa_self=None, bins=None, meta: Mapping | None = None) -> None:
         self.species = tuple(str(s) for s in species)
         self.lags = tuple(int(v) for v in lags)
         shape = None
@@ -69,6 +70,7 @@ class EvaluationReport:
         self.param_names = tuple(param_names)
         self.samples_emulator = None if samples_emulator is None else np.asarray(samples_emulator)
         self.samples_ssa = None if samples_ssa is None else np.asarray(samples_ssa)
+        self.samples_ssa_self = None if samples_ssa_self is None else np.asarray(samples_ssa_self)
         self.bins = bins
         self.meta = dict(meta or {})
 
@@ -174,7 +176,33 @@ class EvaluationReport:
         return cls(d["species"], d["lags"], *(arrays[m] for m in _METRICS),
                    initial_states=arrays.get("initial_states"), rates=arrays.get("rates"),
                    param_names=d.get("param_names", ()), samples_emulator=arrays.get("samples_emulator"),
-                   samples_ssa=arrays.get("samples_ssa"), bins=d.get("bins"), meta=d.get("meta"))
+                   samples_ssa=arrays.get("samples_ssa"), samples_ssa_self=arrays.get("samples_ssa_self"),
+                   bins=d.get("bins"), meta=d.get("meta"))
+
+    def rebin(self, bins) -> "EvaluationReport":
+        """The same comparison with another histogram binning, from the kept samples.
+
+        Coarser bins lower the finite-sample self-distance, which makes the ratio to it more
+        discriminating for small ensembles.  Needs the three sample arrays (``keep_samples``).
+        """
+        from .histograms import histogram_distance
+
+        if self.samples_emulator is None or self.samples_ssa is None or self.samples_ssa_self is None:
+            raise ValueError("rebin needs the emulator and both SSA samples (evaluate(..., keep_samples=True))")
+        out = {m: np.full(self.l1.shape, np.nan) for m in _METRICS}
+        a, b1, b2 = self.samples_emulator, self.samples_ssa, self.samples_ssa_self
+        for i, j, t in np.ndindex(*self.l1.shape):
+            x, y1, y2 = a[i, :, j, t], b1[i, :, j, t], b2[i, :, j, t]
+            if np.isfinite(y1).all() and np.isfinite(y2).all():
+                out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
+                out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
+                if np.isfinite(x).all():
+                    out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
+                    out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
+        meta = {**self.meta, "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist()}
+        return EvaluationReport(self.species, self.lags, *(out[m] for m in _METRICS),
+                                initial_states=self.initial_states, rates=self.rates, param_names=self.param_names,
+                                samples_emulator=a, samples_ssa=b1, samples_ssa_self=b2, bins=bins, meta=meta)
 
     # ------------------------------------------------------------------ plots
     def plot(self, setting: int = 0, species: str | None = None, kind: str = "l1"):
