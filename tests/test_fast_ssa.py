@@ -442,3 +442,27 @@ def test_statistically_equivalent_to_gillespy2_ssa_larger_cases(name):
     res = equivalence(x, ref)
     assert res["moments_ok"], res
     assert res["ks_ok"], res
+
+
+def test_runs_on_dask_workers_bit_identical_loading_the_cached_kernel():
+    # a real LocalCluster (2 worker processes, shared with the other tests of this process): the
+    # simulator travels pickled, each worker loads the compiled kernel from the disk cache
+    # (no compilation there), and the numbers equal the in-process ones bit for bit
+    from sciope_abs.engine import get_client, simulate_parallel
+    m = load_model("toggle_switch")
+    sim = FastSSASimulator(m, timespan=np.linspace(0, 10, 11))
+    th = m.sample_rates(12, seed=5)
+    local = sim.simulate(th, n_traj=3, seed=21)
+    client = get_client(n_workers=2, verbose=False)
+    remote = simulate_parallel(sim, th, n_traj=3, seed=21, client=client, chunk_size=5, progress=False)
+    assert np.array_equal(local, remote)
+
+    def kernel_compilations():
+        from sciope_abs.simulators import fast_ssa
+        return {k[0]: sum(mod.ssa_run.stats.cache_misses.values()) for k, mod in fast_ssa._KERNELS.items()}
+
+    per_worker = client.run(kernel_compilations)
+    digest = sim.kernel_hash
+    loaded = [w for w in per_worker.values() if digest in w]
+    assert loaded, per_worker
+    assert all(w[digest] == 0 for w in loaded)
