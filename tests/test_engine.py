@@ -254,6 +254,7 @@ def external_cluster(tmp_path_factory):
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         yield address
     finally:
+        close_clients(address)  # disconnect before the scheduler goes away
         for p in reversed(procs):
             p.terminate()
         for p in reversed(procs):
@@ -265,14 +266,14 @@ def external_cluster(tmp_path_factory):
 
 def test_external_scheduler_runs_a_real_simulation(external_cluster, monkeypatch, client2):
     from sciope_abs.crn import load_model
-    from sciope_abs.simulators import GillespySimulator
+    from sciope_abs.simulators import FastSSASimulator
 
     client = get_client(external_cluster)
     client.wait_for_workers(1, timeout=60)
     assert len(client.scheduler_info()["workers"]) == 1
 
     model = load_model("toggle_switch")
-    sim = GillespySimulator(model, timespan=model.timespan()[:6])
+    sim = FastSSASimulator(model, timespan=model.timespan()[:6])
     theta = model.sample_rates(6, seed=0)
     x_ext = simulate_parallel(sim, theta, n_traj=3, seed=21, client=client, chunk_size=2, progress=False)
     assert x_ext.shape == (6, 3, len(sim.species), 6)
@@ -289,3 +290,17 @@ def test_external_scheduler_runs_a_real_simulation(external_cluster, monkeypatch
     np.testing.assert_array_equal(feats, toy.final_mean(toy.ToySimulator().simulate(_theta(5), n_traj=2, seed=4)))
     paths = parallel_map(toy.worker_path, range(1), progress=False)
     assert VENV_BIN in paths[0].split(os.pathsep)
+
+
+@pytest.mark.slow
+def test_gillespy2_c_solver_builds_and_runs_on_dask_workers(client2):
+    """Workers find SCons (the environment's bin on PATH) and compile GillesPy2's C++ SSA."""
+    from sciope_abs.crn import load_model
+    from sciope_abs.simulators import GillespySimulator
+
+    model = load_model("toggle_switch")
+    sim = GillespySimulator(model, timespan=model.timespan()[:6], solver="ssa")
+    theta = model.sample_rates(6, seed=0)
+    x = simulate_parallel(sim, theta, n_traj=3, seed=21, client=client2, chunk_size=2, progress=False)
+    np.testing.assert_array_equal(x, sim.simulate(theta, n_traj=3, seed=21))
+    assert np.isfinite(x).all()

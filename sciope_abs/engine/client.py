@@ -144,8 +144,23 @@ def n_workers_of(client: Any) -> int:
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
-def close_clients() -> None:
-    """Close every client and local cluster this process opened (also run at exit)."""
+def close_clients(address: Optional[str] = None) -> None:
+    """Close the clients (and local clusters) this process opened; also run at exit.
+
+    Parameters
+    ----------
+    address : str, optional
+        Close only the client connected to this scheduler address.
+    """
+    if address is not None:
+        with _lock:
+            client = _remote.pop(str(address).strip(), None)
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # pragma: no cover - scheduler already gone
+                pass
+        return
     _close_all()
 
 
