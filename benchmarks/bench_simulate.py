@@ -242,10 +242,21 @@ def fast_ssa_gene_throughput(opts: argparse.Namespace) -> dict:
 
 
 #: the measurements, run in this order; each returns {result key: dict}, merged into simulate.json
+def dask_throughput(opts: argparse.Namespace) -> dict:
+    """Gene, 200 points x 100 trajectories: ``simulate_parallel`` on 2 local workers vs serial
+    (GillesPy2 SSA); the measurement lives in ``simulate_dask.py`` (options ``dask_points``,
+    ``dask_traj``, ``dask_horizon``, ``dask_workers`` read with defaults 200, 100, 10, 2)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from simulate_dask import dask_throughput as measure
+
+    return measure(opts)
+
+
 MEASUREMENTS: list[Callable[[argparse.Namespace], dict]] = [
     wrapper_overhead,
     fast_ssa_per_call,
     fast_ssa_gene_throughput,
+    dask_throughput,
 ]
 
 
