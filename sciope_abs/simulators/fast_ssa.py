@@ -130,7 +130,8 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
     out_idx (S_out,): species recorded; pools (n, 4): SeedSequence entropy pool per point,
     from which trajectory r of R seeds its xoshiro256** generator
     out (n, R, S_out, T): written; status (n,): 0 ok, m + 1 bad propensity of reaction m,
-    -1 more than max_events events in one trajectory; events (n,): events fired per point
+    M + 1 total propensity overflow, -1 more than max_events events in one trajectory;
+    events (n,): events fired per point
     """
     n = P.shape[0]
     T = tgrid.shape[0]
@@ -164,6 +165,7 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
                     a0 += v
                     c[m] = a0
                 if not ok or not (a0 < inf):
+                    status[i] = M + 1  # finite propensities whose total overflows
                     for m in range(M):
                         if not (a[m] >= 0.0 and a[m] < inf):
                             status[i] = m + 1
@@ -680,6 +682,8 @@ class FastSSASimulator(Simulator):
     def _describe_failure(self, code: int) -> str:
         if code < 0:
             return f"more than max_events={self.max_events} events in one trajectory"
+        if code > len(self.model.reactions):
+            return "the total propensity overflowed to infinity"
         r = self.model.reactions[code - 1]
         return f"propensity of reaction {r.name!r} became negative, NaN or infinite"
 
