@@ -88,14 +88,3 @@ def test_simulate_on_dask_writes_a_reproducible_store(scheduler, tmp_path, capsy
     again = load_simulations(tmp_path / "sync.zarr")
     np.testing.assert_array_equal(again.theta, s.theta)
     np.testing.assert_array_equal(again.traces, s.traces)
-
-
-def test_demo_prints_a_summary_and_writes_the_store(scheduler, tmp_path, capsys):
-    out = tmp_path / "demo.zarr"
-    assert main(["demo", "-n", "4", "--traj", "3", "--out", str(out), "--scheduler", scheduler, "--quiet"]) == 0
-    text = capsys.readouterr().out
-    s = load_simulations(out)
-    assert s.traces.shape == (4, 3, 3, 11) and s.param_names == ("a11", "a12", "a21", "b1")
-    p1 = s.traces[:, :, 2, -1]
-    assert f"mean {p1.mean():.1f}, std {p1.std():.1f}" in text
-    assert f"{p1[0].mean():.1f}" in text and str(out) in text and "trajectories in" in text

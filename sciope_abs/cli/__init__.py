@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "search",
     "explore",
     "infer",
+    "run",
 ]
 
 

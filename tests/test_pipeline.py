@@ -1,0 +1,142 @@
+"""The pipeline: config validation, stage caching by content hash (skip / rerun downstream /
+resume after a crash), the report, `sciope-abs run` and `sciope-abs demo`."""
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from sciope_abs.pipeline import PipelineConfig, run_pipeline
+from sciope_abs.pipeline import stages as stages_mod
+
+TINY = {"name": "tiny", "model": "x16", "vary_params": ["a11", "a21"], "species": ["P1"], "seed": 0,
+        "scheduler": "sync",
+        "dataset": {"n_settings": 12, "n_traj": 4, "n_steps": 3},
+        "emulator": {"method": "train", "train": {"hidden": [16], "n_components": 2, "epochs": 2, "batch_size": 64}},
+        "evaluate": {"n_settings": 2, "n_traj": 20, "lags": [1, 3]},
+        "observed": {"truth": {"a11": 110.0, "a21": 420.0}, "initial_state": {"G1": 2, "G2": 2, "P1": 500},
+                     "n_traj": 5},
+        "summaries": ["mean", "std"],
+        "infer": {"n_traj": 4, "n_particles": 20, "max_rounds": 2},
+        "fidelity": {"n_particles": 2, "n_traj": 20}}
+
+
+def cfg(**changes):
+    d = copy.deepcopy(TINY)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(d.get(key), dict):
+            d[key].update(value)
+        else:
+            d[key] = value
+    return d
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"colour": "red"}, r"unknown config key\(s\) \['colour'\]"),
+    ({"infer": {"n_particle": 5}}, r"unknown key\(s\) \['n_particle'\] in section 'infer'"),
+    ({"emulator": {"method": "magic"}}, "emulator.method must be one of"),
+    ({"observed": {"truth": {"a11": 1.0}}}, r"missing \['a21'\]"),
+    ({"model": "nope"}, "unknown model 'nope'"),
+    ({"dataset": {"n_traj": 0}}, "dataset.n_traj must be a positive integer"),
+    ({"infer": {"quantile": 1.5}}, r"infer.quantile must lie in \(0, 1\)"),
+])
+def test_config_errors_are_one_line_and_name_the_key(bad, match):
+    with pytest.raises(ValueError, match=match) as info:
+        PipelineConfig.from_dict(cfg(**bad))
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_round_trip_and_the_demo_config_validates(tmp_path):
+    from sciope_abs.cli.demo import demo_config
+
+    c = PipelineConfig.from_dict(cfg())
+    p = tmp_path / "c.yaml"
+    p.write_text(c.to_yaml())
+    assert PipelineConfig.from_yaml(p).to_dict() == c.to_dict()
+    demo = demo_config()
+    assert demo.model == "x16" and 2 <= len(demo.vary_params) <= 4 and demo.emulator["method"] == "search"
+    with pytest.raises(FileNotFoundError):
+        PipelineConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_stages_skip_rerun_downstream_and_resume_after_a_crash(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    # --- a crash inside "infer": the stages before it are kept, nothing after it is marked done
+    boom_stage = dataclasses.replace(stages_mod.STAGES["infer"],
+                                     run=lambda ctx, out: (_ for _ in ()).throw(RuntimeError("killed")))
+    monkeypatch.setitem(stages_mod.STAGES, "infer", boom_stage)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_pipeline(cfg(), run_dir, progress=False)
+    assert (run_dir / "emulator" / "stage.json").exists() and not (run_dir / "infer" / "stage.json").exists()
+    monkeypatch.undo()
+
+    # --- resume: dataset, emulator, evaluate reused; infer and fidelity run
+    first = run_pipeline(cfg(), run_dir, progress=False)
+    assert first.skipped() == ["dataset", "emulator", "evaluate"]
+    assert first.ran() == ["infer", "fidelity"]
+    assert first.stages["ssa_infer"]["status"] == "disabled"
+    post = first.output("infer")
+    assert post.names == ["a11", "a21"] and len(post) == 20
+    lo, hi = np.array([[60.0, 300.0], [140.0, 700.0]])
+    assert ((post.samples >= lo) & (post.samples <= hi)).all()   # the prior = the trained ranges
+    fid = first.output("fidelity")
+    assert fid.species == ["P1"] and fid.emulator_distance.shape == (2,)
+    html = (run_dir / "report.html").read_text()
+    for section in ("Stages and timings", "Emulator training", "Emulator vs SSA on held-out settings",
+                    "Posterior (SMC-ABC with the emulator)", "Fidelity check"):
+        assert section in html
+
+    # --- nothing changed: everything skipped, same posterior
+    again = run_pipeline(cfg(), run_dir, progress=False)
+    assert again.ran() == [] and len(again.skipped()) == 5
+    np.testing.assert_array_equal(again.output("infer").samples, post.samples)
+
+    # --- an evaluate setting: only evaluate reruns
+    ev = run_pipeline(cfg(evaluate={"n_traj": 25}), run_dir, progress=False)
+    assert ev.ran() == ["evaluate"]
+
+    # --- an emulator setting: everything downstream of the emulator reruns, the dataset does not
+    em = run_pipeline(cfg(evaluate={"n_traj": 25}, emulator={"train": {**TINY["emulator"]["train"], "epochs": 3}}),
+                      run_dir, progress=False)
+    assert em.skipped() == ["dataset"] and em.ran() == ["emulator", "evaluate", "infer", "fidelity"]
+    rec = json.loads((run_dir / "emulator" / "stage.json").read_text())
+    assert rec["epochs_run"] == 3 and rec["input_hash"] == em.stages["emulator"]["input_hash"]
+
+
+def test_cli_run_and_demo(tmp_path, capsys):
+    import yaml
+
+    from sciope_abs.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg(ssa_infer={"enabled": True}, infer={"n_particles": 10, "max_rounds": 1})))
+    out = tmp_path / "cli_run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "ran ['dataset', 'emulator', 'evaluate', 'infer', 'fidelity', 'ssa_infer']" in text
+    assert "fidelity check:" in text and (out / "report.html").exists()
+    assert "SSA-driven SMC-ABC" in (out / "report.html").read_text()
+    # the demo command on the same config and folder: everything reused, posterior table printed
+    assert main(["demo", "--config", str(path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "skipped" in text and "truth" in text and "report:" in text
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_demo_pipeline_recovers_the_true_rates(tmp_path):
+    """The full demo config (about 10 minutes on 2 cores): truth inside the 95 % credible interval
+    and the posterior narrower than the prior."""
+    from sciope_abs.cli.demo import demo_config
+
+    c = demo_config()
+    res = run_pipeline(c, tmp_path / "demo", progress=False)
+    post = res.output("infer")
+    ci = post.credible_interval(0.95)
+    truth = np.array([c.observed["truth"][n] for n in post.names])
+    assert ((ci[:, 0] <= truth) & (truth <= ci[:, 1])).all(), post.describe()
+    prior_std = np.array([80.0, 400.0]) / np.sqrt(12)
+    assert (post.std() < 0.8 * prior_std).all()
+    assert res.stages["fidelity"]["status"] == "ran"
