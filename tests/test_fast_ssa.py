@@ -464,3 +464,21 @@ def test_runs_on_dask_workers_bit_identical_loading_the_cached_kernel():
     loaded = [w for w in per_worker.values() if digest in w]
     assert loaded, per_worker
     assert all(w[digest] == 0 for w in loaded)
+
+
+@pytest.mark.slow
+def test_sbml_imported_egfr_runs_on_the_fast_kernel_like_the_library_egfr():
+    from sciope_abs.crn import from_sbml
+    from conftest import SHARED
+    path = SHARED / "reference" / "BIOMD0000000048.xml"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    imported = from_sbml(path)
+    ts = np.linspace(0.0, 5.0, 11)
+    sim = make_simulator(imported, species=list(load_model("egfr").species), timespan=ts)
+    assert isinstance(sim, FastSSASimulator)
+    x = sim.simulate(_default_theta(sim), n_traj=500, seed=5)[0]
+    lib = FastSSASimulator("egfr", timespan=ts)
+    ref = lib.simulate(_default_theta(lib), n_traj=500, seed=6)[0]
+    res = equivalence(x, ref)
+    assert res["moments_ok"] and res["ks_ok"], res
