@@ -97,3 +97,7 @@ def record_call(args):
 
 def worker_path(_):
     return os.environ.get("PATH", "")
+
+
+def getpid(_):
+    return os.getpid()

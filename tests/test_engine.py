@@ -226,6 +226,16 @@ def test_unreachable_scheduler_gives_a_quick_one_line_connection_error():
     assert address in msg and "\n" not in msg
 
 
+def test_malformed_address_is_a_value_error():
+    with pytest.raises(ValueError, match="expected tcp://HOST:PORT"):
+        get_client("no port here")
+
+
+def test_scheduler_env_sync_runs_in_process(monkeypatch):
+    monkeypatch.setenv(SCHEDULER_ENV, "sync")
+    assert parallel_map(toy.getpid, range(3), progress=False) == [os.getpid()] * 3
+
+
 def test_local_client_is_cached(client2):
     assert get_client(n_workers=2) is client2
 

@@ -100,12 +100,11 @@ def parse_chunk_size(text: Any):
 
 
 def resolve_cli_client(scheduler: Optional[str]):
-    """``'sync'`` stays in-process; anything else goes to :func:`~sciope_abs.engine.get_client`."""
-    if scheduler == "sync":
-        return "sync"
-    from ..engine import get_client
+    """``'sync'`` (argument or ``$SCIOPE_ABS_SCHEDULER``) stays in-process; anything else goes to
+    :func:`~sciope_abs.engine.get_client` (address, environment variable, local cluster)."""
+    from ..engine.parallel import resolve_client
 
-    return get_client(scheduler)
+    return resolve_client(scheduler)
 
 
 def simulate_design(model, *, design: str = "sobol", n: int = 256, n_traj: int = 10, seed: int = 0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import socket
 import sys
 import threading
 from typing import Any, Optional
@@ -50,21 +51,51 @@ def _default_n_workers() -> int:
     return max(1, cores)
 
 
+def _normalise_address(address: str) -> str:
+    """``host:port`` -> ``tcp://host:port``; a tcp address without a numeric port is a ValueError."""
+    address = str(address).strip()
+    if "://" not in address:
+        address = "tcp://" + address
+    if address.startswith("tcp://"):
+        host, _, port = address[len("tcp://"):].rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"bad Dask scheduler address {address!r}: expected tcp://HOST:PORT")
+    return address
+
+
+def _preflight(address: str, timeout: float) -> None:
+    """For ``tcp://host:port``: fail fast, before a Client object exists, if nothing listens there."""
+    if not address.startswith("tcp://"):
+        return
+    host, _, port = address[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConnectionError(f"Dask scheduler at {address!r} did not answer within {timeout:g} s "
+                              f"({reason})") from None
+
+
 def _connect(address: str, timeout: float) -> Any:
     from distributed import Client
 
+    _preflight(address, timeout)
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:  # OSError covers the distributed/asyncio timeouts
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if len(reason) > 160:
-            reason = reason[:157] + "..."
         raise ConnectionError(f"Dask scheduler at {address!r} did not answer within {timeout:g} s "
-                              f"({reason})") from None
-    except ValueError as exc:
-        raise ValueError(f"bad Dask scheduler address {address!r}: {exc}") from None
+                              f"({_short_reason(exc)})") from None
+    except Exception as exc:  # something answered, but not a Dask scheduler
+        raise ConnectionError(f"{address!r} answered but is not a Dask scheduler "
+                              f"({type(exc).__name__}: {_short_reason(exc)})") from None
     logger.info("connected to Dask scheduler %s (dashboard: %s)", address, client.dashboard_link)
     return client
+
+
+def _short_reason(exc: BaseException) -> str:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *,
@@ -97,7 +128,7 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
     address = address or os.environ.get(SCHEDULER_ENV) or None
     with _lock:
         if address:
-            address = str(address).strip()
+            address = _normalise_address(address)
             client = _remote.get(address)
             if client is not None and _usable(client):
                 return client
@@ -154,7 +185,7 @@ def close_clients(address: Optional[str] = None) -> None:
     """
     if address is not None:
         with _lock:
-            client = _remote.pop(str(address).strip(), None)
+            client = _remote.pop(_normalise_address(address), None)
         if client is not None:
             try:
                 client.close()

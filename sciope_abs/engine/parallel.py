@@ -169,7 +169,17 @@ class _ChunkPlanner:
 
 # --------------------------------------------------------------------------- clients
 def resolve_client(client: Any) -> Any:
-    """``"sync"`` stays ``"sync"``; ``None`` or an address string becomes a Dask client."""
+    """``"sync"`` stays ``"sync"``; ``None`` or an address string becomes a Dask client.
+
+    With ``client=None`` the environment variable ``SCIOPE_ABS_SCHEDULER`` may also say ``sync``.
+    """
+    if client is None:
+        import os
+
+        from .client import SCHEDULER_ENV
+
+        if os.environ.get(SCHEDULER_ENV, "").strip() == "sync":
+            return "sync"
     if isinstance(client, str):
         if client == "sync":
             return "sync"
