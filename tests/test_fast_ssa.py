@@ -311,6 +311,8 @@ def test_unsupported_models_name_the_gillespy2_solver():
     assert isinstance(make_simulator(with_events, solver="auto"), GillespySimulator)
     with pytest.raises(ValueError, match="events"):
         make_simulator(with_events, solver="fast_ssa")
+    with pytest.raises(ValueError, match=r"\['max_events'\] do not apply to GillespySimulator \(the fast SSA cannot"):
+        make_simulator(with_events, max_events=10)
 
 
 def test_factory_picks_fast_ssa_by_default_and_passes_other_names_to_gillespy2():
@@ -320,6 +322,8 @@ def test_factory_picks_fast_ssa_by_default_and_passes_other_names_to_gillespy2()
     assert isinstance(make_simulator("toggle_switch", solver="fast_ssa", max_events=10), FastSSASimulator)
     g = make_simulator("toggle_switch", solver="ode")
     assert isinstance(g, GillespySimulator) and g.solver == "ode"
+    with pytest.raises(ValueError, match=r"\['timeout'\] do not apply to FastSSASimulator"):
+        make_simulator("toggle_switch", timeout=5)
     with pytest.raises(ValueError, match="unknown solver 'magic'"):
         make_simulator("toggle_switch", solver="magic")
     with pytest.raises(ValueError, match="unknown model"):

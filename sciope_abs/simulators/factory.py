@@ -6,6 +6,7 @@ fast kernel does not know).  Every GillesPy2 solver stays selectable by name.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import numpy as np
@@ -50,15 +51,28 @@ def make_simulator(model: CRN | str, param_names: Sequence[str] | None = None,
     if isinstance(model, str):
         from ..crn import load_model
         model = load_model(model)
+    fallback = None
     if solver in ("auto", "fast_ssa"):
         from .fast_ssa import FastSSASimulator, check_supported
         if solver == "auto":
             try:
                 check_supported(model)
-            except ValueError:
-                solver = "ssa"
+            except ValueError as exc:
+                solver, fallback = "ssa", str(exc)
         if solver != "ssa":
+            _check_options(FastSSASimulator, options, "FastSSASimulator")
             return FastSSASimulator(model, param_names=param_names, species=species, timespan=timespan, **options)
     from .gillespy import GillespySimulator
+    where = "GillespySimulator" + (f" (the fast SSA cannot run this model: {fallback})" if fallback else "")
+    _check_options(GillespySimulator, options, where)
     return GillespySimulator(model, param_names=param_names, species=species, timespan=timespan,
                              solver=solver, **options)
+
+
+def _check_options(cls, options: dict, where: str) -> None:
+    """Refuse keyword options the chosen class does not take, with a one-line ValueError."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "model", "param_names", "species",
+                                                                     "timespan", "solver"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"option(s) {unknown} do not apply to {where}; it accepts {sorted(accepted)}")

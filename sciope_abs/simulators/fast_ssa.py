@@ -373,8 +373,18 @@ def default_cache_dir() -> Path:
     env = os.environ.get("SCIOPE_ABS_CACHE_DIR")
     if env:
         return Path(env).expanduser() / "fast_ssa"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if not xdg:
+        try:
+            xdg = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no home directory: a private temporary folder
+            return _temp_cache_dir()
     return Path(xdg).expanduser() / "sciope_abs" / "fast_ssa"
+
+
+def _temp_cache_dir() -> Path:
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"sciope_abs-{uid}" / "fast_ssa"
 
 
 def _writable_dir(path: Path) -> Path:
@@ -385,7 +395,7 @@ def _writable_dir(path: Path) -> Path:
         probe.unlink()
         return path
     except OSError:
-        fallback = Path(tempfile.gettempdir()) / f"sciope_abs-{os.getuid() if hasattr(os, 'getuid') else 0}" / "fast_ssa"
+        fallback = _temp_cache_dir()
         fallback.mkdir(parents=True, exist_ok=True)
         return fallback
 
