@@ -31,8 +31,6 @@ def _canonical(obj: Any) -> Any:
         return _canonical(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, float) and obj == int(obj) and abs(obj) < 2 ** 53:
-        return obj  # 1.0 and 1 hash differently on purpose: YAML keeps the user's type
     return obj
 
 
