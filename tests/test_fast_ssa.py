@@ -319,6 +319,7 @@ def test_factory_picks_fast_ssa_by_default_and_passes_other_names_to_gillespy2()
     from sciope_abs.simulators import GillespySimulator
     sim = make_simulator("toggle_switch", species=["U"], timespan=np.linspace(0, 5, 6))
     assert isinstance(sim, FastSSASimulator) and sim.species == ("U",) and sim.timespan.size == 6
+    assert sim.solver == "fast_ssa"
     assert isinstance(make_simulator("toggle_switch", solver="fast_ssa", max_events=10), FastSSASimulator)
     g = make_simulator("toggle_switch", solver="ode")
     assert isinstance(g, GillespySimulator) and g.solver == "ode"

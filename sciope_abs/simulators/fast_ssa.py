@@ -487,6 +487,8 @@ class FastSSASimulator(Simulator):
 
     Attributes
     ----------
+    solver : str
+        ``"fast_ssa"`` (the name :func:`~sciope_abs.simulators.make_simulator` knows it by).
     last_events_ : ndarray of shape (n,)
         Events fired per point during the last :meth:`simulate` call.
 
@@ -497,6 +499,8 @@ class FastSSASimulator(Simulator):
     on).  Models with events or rules are refused with a ``ValueError`` naming the GillesPy2
     solver to use instead.
     """
+
+    solver = "fast_ssa"
 
     def __init__(self, model: CRN | str, param_names: Sequence[str] | None = None,
                  species: Sequence[str] | None = None, timespan: np.ndarray | None = None, *,
