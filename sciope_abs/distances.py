@@ -102,6 +102,10 @@ class Manhattan(Distance):
 class Adaptive(Distance):
     """Euclidean (``p=2``) or Manhattan (``p=1``) distance of MAD-scaled features.
 
+    Called before :meth:`fit`, the distance fits itself on the ``s_sim`` of that call. Rescaling
+    a feature column (of both ``s_obs`` and the population) by any positive factor leaves the
+    distances unchanged.
+
     Parameters
     ----------
     p : 1 or 2
@@ -115,10 +119,6 @@ class Adaptive(Distance):
         One line per feature whose MAD was zero or undefined.
     unit_scale_ : list of int
         Indices of those features.
-
-    Called before :meth:`fit`, the distance fits itself on the ``s_sim`` of that call. Rescaling
-    a feature column (of both ``s_obs`` and the population) by any positive factor leaves the
-    distances unchanged.
     """
 
     def __init__(self, p: int = 2):
