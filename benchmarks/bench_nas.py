@@ -34,7 +34,7 @@ os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.
 import bench_emulator as be  # noqa: E402  (same configurations, paper numbers and cache)
 
 SEARCH = dict(cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 20), n_components=6,
-              component="diag_normal", batch_size=256, patience=10)
+              component="diag_normal", batch_size=256, patience=10, arch_learning_rate=3e-2)
 MLP = dict(hidden=(64, 64), n_components=6, component="diag_normal", batch_size=256, learning_rate=1e-3,
            patience=15)
 EXTRA_CONFIGS = {

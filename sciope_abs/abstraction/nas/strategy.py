@@ -91,7 +91,7 @@ class ProxylessSearch:
     """
 
     def __init__(self, supernet: SuperNet, head, loss_fn: Callable, *, learning_rate: float = 1e-3,
-                 arch_learning_rate: float = 3e-3, batch_size: int = 256, turn: int = 3,
+                 arch_learning_rate: float = 3e-2, batch_size: int = 256, turn: int = 3,
                  seed: SeedLike = None, target_noise=None, progress: bool = True):
         import keras
 
