@@ -88,7 +88,7 @@ def test_bad_search_space_is_a_one_line_value_error(kwargs, match):
 
 def test_search_rejects_bad_arguments_before_any_work():
     class NotADataset:
-        pass
+        """Lacks pairs/scaler/species: search must refuse it."""
 
     with pytest.raises(ValueError, match="unknown operation"):
         search(NotADataset(), ops=["nope"])
