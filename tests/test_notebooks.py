@@ -26,6 +26,8 @@ KERNEL = "sciope-abs-test"
 # train networks: too long for the fast suite on a 2-core machine.
 NOTEBOOKS = {
     "01_quick_start.ipynb": ("quick start: OK", ()),
+    "02_emulator.ipynb": ("emulator: OK", (pytest.mark.slow,)),
+    "03_inference.ipynb": ("inference: OK", (pytest.mark.slow,)),
     "04_exploration.ipynb": ("exploration: OK", ()),
 }
 
