@@ -68,6 +68,10 @@ def main() -> None:
     ap.add_argument("--run-dir", default="runs/bench_pipeline")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run, numbers meaningless)")
     ap.add_argument("--gillespy-subset", type=int, default=5)
+    ap.add_argument("--particles", type=int, default=100,
+                    help="SMC-ABC particles for BOTH inferences (the demo uses 300; SSA-driven ABC on X16 "
+                         "costs ~0.5 s per proposal here, so the default keeps the SSA side under ~30 min)")
+    ap.add_argument("--rounds", type=int, default=3, help="SMC-ABC rounds for both inferences")
     args = ap.parse_args()
 
     from sciope_abs.pipeline import load_config, run_pipeline
@@ -76,6 +80,7 @@ def main() -> None:
     cfg = load_config(HERE.parent / "examples" / "pipeline_demo.yaml")
     cfg.ssa_infer["enabled"] = True
     cfg.ssa_infer["scheduler"] = "sync"       # both inferences in-process: a like-for-like comparison
+    cfg.infer.update(n_particles=args.particles, max_rounds=args.rounds)
     if args.quick:
         cfg.dataset.update(n_settings=12, n_traj=4)
         cfg.emulator["search"].update(epochs=[1, 2, 2])
