@@ -329,10 +329,7 @@ class Emulator(Simulator):
         genotype = None
         if (path / EMULATOR_FILES["genotype"]).is_file():
             genotype = json.loads((path / EMULATOR_FILES["genotype"]).read_text())
-            try:  # registers the searched cell layers before deserialising
-                import sciope_abs.abstraction.nas  # noqa: F401
-            except ImportError:
-                pass
+            import sciope_abs.abstraction.nas  # noqa: F401  (registers the searched cell layers)
         scaler = _load_scaler(json.loads((path / EMULATOR_FILES["scaler"]).read_text()), cfg)
         net = keras.saving.load_model(path / EMULATOR_FILES["model"], compile=False, safe_mode=True)
         return cls(net, scaler, CRN.from_dict(cfg["model"]), cfg["vary_params"], cfg["dt"], cfg["n_steps"],

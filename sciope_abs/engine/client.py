@@ -10,6 +10,7 @@ with it on ``PATH``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import socket
@@ -69,8 +70,7 @@ def _preflight(address: str, timeout: float) -> None:
         return
     host, _, port = address[len("tcp://"):].rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ConnectionError(f"Dask scheduler at {address!r} did not answer within {timeout:g} s "
@@ -187,10 +187,8 @@ def close_clients(address: Optional[str] = None) -> None:
         with _lock:
             client = _remote.pop(_normalise_address(address), None)
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # the scheduler may already be gone
                 client.close()
-            except Exception:  # pragma: no cover - scheduler already gone
-                pass
         return
     _close_all()
 
@@ -205,17 +203,13 @@ def _close_at_exit() -> None:
 def _close_all() -> None:
     with _lock:
         for client in list(_remote.values()):
-            try:
+            with contextlib.suppress(Exception):  # best effort at shutdown
                 client.close()
-            except Exception:  # pragma: no cover - best effort at shutdown
-                pass
         _remote.clear()
         for cluster, client in list(_local.values()):
             for obj in (client, cluster):
-                try:
+                with contextlib.suppress(Exception):
                     obj.close()
-                except Exception:  # pragma: no cover
-                    pass
         _local.clear()
 
 

@@ -11,6 +11,8 @@ results; it is meant for tests, debugging and tiny jobs.
 """
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import math
 import pickle
@@ -321,10 +323,8 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
             client.cancel(list(pending), force=True)
             pending.clear()
         ac.clear()
-        try:
+        with contextlib.suppress(Exception):  # the client may already be closed
             fn_future.release()
-        except Exception:  # pragma: no cover - client already closed
-            pass
 
 
 def _reemit(warns: Iterable[tuple]) -> None:

@@ -1,6 +1,8 @@
 """Perturbation kernels for SMC-ABC."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 __all__ = ["MultivariateNormalKernel"]
@@ -55,13 +57,11 @@ class MultivariateNormalKernel:
         ref = np.where(ref > 0, ref, np.where(mag > 0, mag, 1.0))
         eps = self.jitter
         for _ in range(60):
-            try:
+            with contextlib.suppress(np.linalg.LinAlgError):
                 np.linalg.cholesky(cov)
                 evals = np.linalg.eigvalsh(cov)
                 if evals.min() > 1e-12 * max(evals.max(), 1e-300):
                     return cov
-            except np.linalg.LinAlgError:
-                pass
             cov = cov + np.diag((eps * ref) ** 2 + (eps * 1e-12))
             eps *= 10.0
         raise ValueError("could not regularise the perturbation covariance (non-finite particles?)")

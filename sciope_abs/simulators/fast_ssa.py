@@ -15,6 +15,8 @@ numbers therefore depend only on (seed, point, trajectory), never on batching or
 """
 from __future__ import annotations
 
+import contextlib
+
 import ast
 import hashlib
 import importlib.util
@@ -406,12 +408,9 @@ def _write_once(path: Path, text: str) -> None:
     An existing identical file is never touched (numba's cache is keyed by the source file's
     modification time); a new one appears atomically, so concurrent processes agree.
     """
-    if path.exists():
-        try:
-            if path.read_text() == text:
-                return
-        except OSError:
-            pass
+    with contextlib.suppress(OSError):
+        if path.read_text() == text:
+            return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
     try:
         with os.fdopen(fd, "w") as fh:

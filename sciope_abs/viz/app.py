@@ -13,6 +13,8 @@ saves at once; "Spread labels" and "Suggest + simulate batch" buttons; a status 
 """
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -256,8 +258,7 @@ def serve(sweep_dir, *, port: int = 5006, host: str = "127.0.0.1", show: bool = 
     if show:
         server.io_loop.add_callback(server.show, "/")
     try:
-        server.io_loop.start()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            server.io_loop.start()
     finally:
         server.stop()
