@@ -6,7 +6,7 @@ For each model (X16, Gene; EGFR with ``--models egfr``):
    traces: the content hash is recorded);
 2. the fixed MLP-MDN of ``bench_emulator.py`` (64, 64 swish; 6 diagonal Normals; 100 epochs,
    patience 15) and the searched MDN with the documented defaults (``C_n = 2, C_s = 2, d = 20``,
-   all eight operations, epochs heat-up 10 / search 40 / fine-tune 20, 6 diagonal Normals),
+   all eight operations, epochs heat-up 10 / search 40 / fine-tune up to 100 (early stopping, as the MLP), 6 diagonal Normals),
    both with wall times on this machine;
 3. ``evaluate`` of both with the same seed — the same held-out settings and the same two SSA
    ensembles — so the self-distance is shared and the two emulators are compared paired;
@@ -33,8 +33,8 @@ os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.
 
 import bench_emulator as be  # noqa: E402  (same configurations, paper numbers and cache)
 
-SEARCH = dict(cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 20), n_components=6,
-              component="diag_normal", batch_size=256, patience=10, arch_learning_rate=3e-2)
+SEARCH = dict(cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 100), n_components=6,
+              component="diag_normal", batch_size=256, patience=15, arch_learning_rate=3e-2)
 MLP = dict(hidden=(64, 64), n_components=6, component="diag_normal", batch_size=256, learning_rate=1e-3,
            patience=15)
 EXTRA_CONFIGS = {

@@ -27,8 +27,8 @@ def register(sub) -> None:
     p.add_argument("--cells", type=int, default=2, help="number of cells C_n (default 2)")
     p.add_argument("--cell-size", type=int, default=2, help="intermediate nodes per cell C_s (default 2)")
     p.add_argument("--expansion", type=int, default=20, help="width multiplier d of the first cell (default 20)")
-    p.add_argument("--epochs", type=int, nargs=3, default=[10, 40, 20], metavar=("HEAT", "SEARCH", "TUNE"),
-                   help="epochs of heat-up, search and fine-tuning (default 10 40 20)")
+    p.add_argument("--epochs", type=int, nargs=3, default=[10, 40, 100], metavar=("HEAT", "SEARCH", "TUNE"),
+                   help="epochs of heat-up, search and fine-tuning (default 10 40 100; fine-tuning stops early)")
     p.add_argument("--ops", default=None, metavar="a,b,...",
                    help="comma-separated candidate operations (default: all registered)")
     p.add_argument("--components", type=int, default=6, help="mixture components (default 6)")

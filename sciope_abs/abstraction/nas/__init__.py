@@ -1,6 +1,6 @@
 """Automated architecture search for the MDN body (DESIGN.md section 5.3–5.4).
 
-``search(dataset, cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 20), seed=)``
+``search(dataset, cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 100), seed=)``
 returns a fine-tuned :class:`~sciope_abs.abstraction.emulator.Emulator` whose body was found by a
 ProxylessNAS-style search (binary gates sampled from ``softmax(alpha)``, bi-level optimisation).
 

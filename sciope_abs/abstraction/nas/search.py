@@ -27,7 +27,7 @@ from .operations import check_ops
 __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs"]
 
 #: the documented defaults (paper: C_s = 2, C_n = 2, d = 20)
-SEARCH_DEFAULTS = dict(cells=2, cell_size=2, expansion=20, epochs=(10, 40, 20), n_components=6,
+SEARCH_DEFAULTS = dict(cells=2, cell_size=2, expansion=20, epochs=(10, 40, 100), n_components=6,
                        component="diag_normal", batch_size=256, learning_rate=1e-3,
                        arch_learning_rate=3e-2, turn=3, patience=10, expand="dense",
                        aggregate="mean", max_inputs=2, target="auto")
@@ -63,7 +63,7 @@ def _count(variables) -> int:
 
 
 def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
-           ops: Sequence[str] | None = None, epochs=(10, 40, 20), *,
+           ops: Sequence[str] | None = None, epochs=(10, 40, 100), *,
            n_components: int = 6, component="diag_normal", batch_size: int = 256,
            learning_rate: float = 1e-3, arch_learning_rate: float = 3e-2, turn: int = 3,
            patience: int = 10, expand: str = "dense", aggregate: str = "mean",
@@ -81,7 +81,7 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
     ops : sequence of str, optional
         Candidate operations (registry names); default all built-ins.
     epochs : (heat_up, search, finetune) or dict
-        Epochs of each stage (default ``(10, 40, 20)``; fine-tuning stops early on the
+        Epochs of each stage (default ``(10, 40, 100)``; fine-tuning stops early on the
         validation loss with ``patience``; 0 skips a stage).
     n_components, component : the mixture head (default 6 diagonal Normals).
     batch_size, learning_rate : minibatch size and Adam step of the weights.
