@@ -20,7 +20,7 @@ import numpy as np
 
 from ..crn.model import CRN
 from ..seeding import SeedLike, as_seed_sequence
-from .histograms import histogram_distance
+from .histograms import distance_tables
 from .report import EvaluationReport
 
 __all__ = ["evaluate"]
@@ -184,7 +184,6 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
     base = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key)
     k_init, k_rates, k_ssa, k_emu = base.spawn(4)
     init, th = _settings(crn, param_names, n_settings, initial_states, rates, dataset, k_init, k_rates)
-    n = init.shape[0]
 
     # exact reference: 2 * n_traj per setting, split into two independent halves
     from ..engine import simulate_parallel
@@ -214,16 +213,7 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
     b1 = ssa[:, :n_traj, ir][..., lag_idx]
     b2 = ssa[:, n_traj:, ir][..., lag_idx]
 
-    shape = (n, len(obs), len(lags))
-    out = {k: np.full(shape, np.nan) for k in ("l1", "iou", "self_l1", "self_iou")}
-    for i, j, t in np.ndindex(*shape):
-        x, y1, y2 = a[i, :, j, t], b1[i, :, j, t], b2[i, :, j, t]
-        if np.isfinite(y1).all() and np.isfinite(y2).all():
-            out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
-            out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
-            if np.isfinite(x).all():
-                out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
-                out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
+    out = distance_tables(a, b1, b2, bins)
 
     meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
             "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist(),

@@ -119,3 +119,22 @@ def histogram_distance(a, b, kind: str = "l1", bins=None) -> float:
     inter = np.minimum(p, q).sum()
     union = np.maximum(p, q).sum()
     return float(1.0 - inter / union)
+
+
+def distance_tables(emulated: np.ndarray, ssa: np.ndarray, ssa_self: np.ndarray, bins=None) -> dict:
+    """Histogram distances per (setting, species, lag) for three sample arrays of shape (n, r, k, L).
+
+    Returns ``{"l1", "iou", "self_l1", "self_iou"}`` -> arrays (n, k, L): emulator vs SSA and SSA vs
+    an independent SSA ensemble; NaN where a sample holds non-finite values (failed simulations).
+    """
+    shape = (emulated.shape[0], emulated.shape[2], emulated.shape[3])
+    out = {k: np.full(shape, np.nan) for k in ("l1", "iou", "self_l1", "self_iou")}
+    for i, j, t in np.ndindex(*shape):
+        x, y1, y2 = emulated[i, :, j, t], ssa[i, :, j, t], ssa_self[i, :, j, t]
+        if np.isfinite(y1).all() and np.isfinite(y2).all():
+            out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
+            out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
+            if np.isfinite(x).all():
+                out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
+                out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
+    return out

@@ -185,20 +185,12 @@ class EvaluationReport:
         Coarser bins lower the finite-sample self-distance, which makes the ratio to it more
         discriminating for small ensembles.  Needs the three sample arrays (``keep_samples``).
         """
-        from .histograms import histogram_distance
+        from .histograms import distance_tables
 
         if self.samples_emulator is None or self.samples_ssa is None or self.samples_ssa_self is None:
             raise ValueError("rebin needs the emulator and both SSA samples (evaluate(..., keep_samples=True))")
-        out = {m: np.full(self.l1.shape, np.nan) for m in _METRICS}
         a, b1, b2 = self.samples_emulator, self.samples_ssa, self.samples_ssa_self
-        for i, j, t in np.ndindex(*self.l1.shape):
-            x, y1, y2 = a[i, :, j, t], b1[i, :, j, t], b2[i, :, j, t]
-            if np.isfinite(y1).all() and np.isfinite(y2).all():
-                out["self_l1"][i, j, t] = histogram_distance(y2, y1, "l1", bins)
-                out["self_iou"][i, j, t] = histogram_distance(y2, y1, "iou", bins)
-                if np.isfinite(x).all():
-                    out["l1"][i, j, t] = histogram_distance(x, y1, "l1", bins)
-                    out["iou"][i, j, t] = histogram_distance(x, y1, "iou", bins)
+        out = distance_tables(a, b1, b2, bins)
         meta = {**self.meta, "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist()}
         return EvaluationReport(self.species, self.lags, *(out[m] for m in _METRICS),
                                 initial_states=self.initial_states, rates=self.rates, param_names=self.param_names,

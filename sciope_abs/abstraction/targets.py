@@ -91,6 +91,10 @@ class Scaling:
             raise ValueError(f"inputs must have shape (m, {self.n_inputs}), got {x.shape}")
         return ((x - self.in_mean) / self.in_scale).astype(np.float32)
 
+    def encode(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pairs -> ``(encode_inputs(x), encode_targets(x, y))``, the network's training data."""
+        return self.encode_inputs(x), self.encode_targets(x, y)
+
     def encode_targets(self, x, y) -> np.ndarray:
         """Next states ``y`` (m, S) given inputs ``x`` (m, S + p) or states (m, S) -> float32 targets."""
         x = np.asarray(x, dtype=np.float64)[:, : self.n_species]

@@ -175,6 +175,27 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
     return hist
 
 
+
+def training_pairs(dataset, component, n_components: int, target: str = "auto"):
+    """Resolve the target parametrisation and return the raw train/val pairs with their encoding.
+
+    Returns ``(target, scaling, (x_train, y_train), (x_val, y_val))``; ``scaling.encode(x, y)`` gives
+    the network's scaled inputs and targets.  Shared by :func:`train` and the architecture search.
+    """
+    from .targets import Scaling
+
+    support = component_support(component, n_components)
+    if target == "auto":
+        target = "positive" if support == "positive" else "delta"
+    if support == "positive" and target != "positive":
+        raise ValueError(f"component {component!r} has positive support: use target='positive'")
+    scaling = Scaling.from_scaler(dataset.scaler, target)
+    x_tr, y_tr = dataset.pairs("train")
+    x_va, y_va = dataset.pairs("val")
+    if len(x_tr) == 0 or len(x_va) == 0:
+        raise ValueError(f"dataset needs non-empty train and val splits (got {len(x_tr)} and {len(x_va)} pairs)")
+    return target, scaling, (x_tr, y_tr), (x_va, y_va)
+
 def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, component="diag_normal",
           epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3, patience: int = 10,
           seed: SeedLike = None, progress: bool = True, target: str = "auto", activation: str = "swish",
@@ -206,18 +227,8 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
     from .bodies import mlp_body
     from .emulator import Emulator, package_versions
     from .network import build_mdn
-    from .targets import Scaling
 
-    support = component_support(component, n_components)
-    if target == "auto":
-        target = "positive" if support == "positive" else "delta"
-    if support == "positive" and target != "positive":
-        raise ValueError(f"component {component!r} has positive support: use target='positive'")
-    scaling = Scaling.from_scaler(dataset.scaler, target)
-    x_tr, y_tr = dataset.pairs("train")
-    x_va, y_va = dataset.pairs("val")
-    if len(x_tr) == 0 or len(x_va) == 0:
-        raise ValueError(f"dataset needs non-empty train and val splits (got {len(x_tr)} and {len(x_va)} pairs)")
+    target, scaling, (x_tr, y_tr), (x_va, y_va) = training_pairs(dataset, component, n_components, target)
     S, n_in = len(dataset.species), x_tr.shape[1]
 
     ss = as_seed_sequence(seed)
@@ -225,8 +236,7 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
     if body is None:
         body = mlp_body(n_in, hidden=hidden, activation=activation, seed=int_seed(s_body))
     mdn = build_mdn(body, n_components, S, component, seed=int_seed(s_head), input_dim=n_in)
-    history = fit_mdn(mdn, (scaling.encode_inputs(x_tr), scaling.encode_targets(x_tr, y_tr)),
-                      (scaling.encode_inputs(x_va), scaling.encode_targets(x_va, y_va)),
+    history = fit_mdn(mdn, scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va),
                       epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                       seed=s_fit, target_noise=scaling.half_width(), callbacks=callbacks, progress=progress)
     settings = {"hidden": [int(h) for h in hidden], "activation": activation, "n_components": int(n_components),

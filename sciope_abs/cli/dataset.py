@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .simulate import load_model_spec
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -34,23 +36,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _model(spec: str):
-    from ..crn import load_model
-
-    path = Path(spec)
-    if path.suffix.lower() in (".xml", ".sbml"):
-        if not path.exists():
-            raise FileNotFoundError(f"SBML file {spec} not found")
-        from ..crn import from_sbml
-
-        return from_sbml(path)
-    return load_model(spec)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..abstraction.dataset import build_dataset
 
-    crn = _model(args.model)
+    crn = load_model_spec(args.model)
     try:
         split = [float(v) for v in args.split.split(",")]
     except ValueError:

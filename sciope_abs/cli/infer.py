@@ -91,17 +91,10 @@ def _load_yaml(path: Path) -> dict:
     return cfg
 
 
-def _model(spec: str):
-    from ..crn import load_model
+def _model(spec):
+    from .simulate import load_model_spec
 
-    path = Path(str(spec))
-    if path.suffix.lower() in (".xml", ".sbml"):
-        if not path.exists():
-            raise FileNotFoundError(f"SBML file {spec} not found")
-        from ..crn import from_sbml
-
-        return from_sbml(path)
-    return load_model(str(spec))
+    return load_model_spec(str(spec))
 
 
 def _one_prior(name: str, spec: Any):

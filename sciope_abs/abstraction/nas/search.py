@@ -113,10 +113,9 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
     import keras
 
     from ..emulator import Emulator, package_versions
-    from ..mixture import MixtureHead, component_support, mixture_nll
+    from ..mixture import MixtureHead, mixture_nll
     from ..network import build_mdn, find_head
-    from ..targets import Scaling
-    from ..training import fit_mdn
+    from ..training import fit_mdn, training_pairs
     from .strategy import ProxylessSearch
     from .supernet import SuperNet
 
@@ -131,18 +130,8 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
                              n_aggregate=n_aggregate)
     if isinstance(max_inputs, bool) or not isinstance(max_inputs, (int, np.integer)) or max_inputs < 1:
         raise ValueError(f"max_inputs must be a positive integer, got {max_inputs!r}")
-    support = component_support(component, n_components)
-    if target == "auto":
-        target = "positive" if support == "positive" else "delta"
-    if support == "positive" and target != "positive":
-        raise ValueError(f"component {component!r} has positive support: use target='positive'")
-    scaling = Scaling.from_scaler(dataset.scaler, target)
-    x_tr, y_tr = dataset.pairs("train")
-    x_va, y_va = dataset.pairs("val")
-    if len(x_tr) == 0 or len(x_va) == 0:
-        raise ValueError(f"dataset needs non-empty train and val splits (got {len(x_tr)} and {len(x_va)} pairs)")
-    train_xy = (scaling.encode_inputs(x_tr), scaling.encode_targets(x_tr, y_tr))
-    val_xy = (scaling.encode_inputs(x_va), scaling.encode_targets(x_va, y_va))
+    target, scaling, (x_tr, y_tr), (x_va, y_va) = training_pairs(dataset, component, n_components, target)
+    train_xy, val_xy = scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va)
     half = scaling.half_width()
 
     def log(msg: str) -> None:
