@@ -132,6 +132,37 @@ def test_wrong_simulator_is_clearly_worse(exact_report):
     assert np.all(tab.iou > 2 * tab.self_iou)
 
 
+def test_evaluate_many_shares_the_ssa_ensembles(exact_report):
+    from sciope_abs.abstraction import evaluate_many
+
+    crn = tiny_crn()
+    reps = evaluate_many({"exact": ssa(crn), "wrong": ssa(tiny_crn(k_d=2.0))}, model=crn, n_settings=8,
+                         n_traj=300, lags=LAGS, seed=3, client="sync", progress=False)
+    assert list(reps) == ["exact", "wrong"]
+    # each report is exactly what evaluate() gives for that emulator alone with the same seed
+    np.testing.assert_array_equal(reps["exact"].l1, exact_report.l1)
+    np.testing.assert_array_equal(reps["exact"].self_l1, exact_report.self_l1)
+    np.testing.assert_array_equal(reps["wrong"].self_l1, exact_report.self_l1)
+    # paired, setting by setting: the wrong model is further from SSA in every setting and lag
+    assert np.all(reps["wrong"].l1 > reps["exact"].l1)
+
+
+def test_evaluate_many_bad_input():
+    from sciope_abs.abstraction import evaluate_many
+
+    crn = tiny_crn()
+    kw = dict(n_traj=10, client="sync", progress=False, seed=0)
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        evaluate_many({}, model=crn, **kw)
+    with pytest.raises(ValueError, match="must share dt"):
+        evaluate_many({"a": RolloutSSA(crn), "b": _with_dt(RolloutSSA(crn), 0.25)}, model=crn, **kw)
+
+
+def _with_dt(emu, dt):
+    emu.dt = dt
+    return emu
+
+
 def test_rollout_interface_and_dataset_settings(tmp_path):
     from sciope_abs.abstraction.dataset import build_dataset
 

@@ -23,7 +23,7 @@ _EXPORTS = {
     # data side: dataset, scaler, evaluation
     "build_dataset": "dataset", "AbstractionDataset": "dataset",
     "StateScaler": "scaling",
-    "evaluate": "evaluation", "EvaluationReport": "report",
+    "evaluate": "evaluation", "evaluate_many": "evaluation", "EvaluationReport": "report",
     "histogram_distance": "histograms",
     # architecture search (nas/)
     "search": "nas", "Genotype": "nas",

@@ -14,7 +14,7 @@ can be evaluated against itself.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from ..seeding import SeedLike, as_seed_sequence
 from .histograms import distance_tables
 from .report import EvaluationReport
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_many"]
 
 
 def _resolve_crn(emulator, model) -> CRN:
@@ -167,16 +167,65 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
     Returns
     -------
     EvaluationReport
+
+    See Also
+    --------
+    evaluate_many : several emulators against one pair of SSA ensembles.
     """
-    crn = _resolve_crn(emulator, model)
+    reports = evaluate_many({"emulator": emulator}, model, n_settings, n_traj, lags, seed, client, species,
+                            initial_states, rates, dataset=dataset, bins=bins, reference=reference,
+                            solver=solver, progress=progress, keep_samples=keep_samples)
+    return reports["emulator"]
+
+
+def _common(emulators: Mapping[str, object], attr: str, get) -> object:
+    values = {name: get(emu) for name, emu in emulators.items()}
+    first = next(iter(values.values()))
+    for name, v in values.items():
+        if v != first:
+            raise ValueError(f"evaluate_many: all emulators must share {attr}; "
+                             f"{next(iter(values))!r} has {first!r}, {name!r} has {v!r}")
+    return first
+
+
+def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int = 25, n_traj: int = 1000,
+                  lags: Sequence[int] = (1, 3, 5, 10), seed: SeedLike = None, client=None,
+                  species: Sequence[str] | None = None, initial_states=None, rates=None, *, dataset=None,
+                  bins=100, reference=None, solver: str = "auto", progress: bool = True,
+                  keep_samples: bool = True) -> dict[str, EvaluationReport]:
+    """Several emulators against the same held-out settings and the same two SSA ensembles.
+
+    The exact ensembles (usually the expensive part) are simulated once; each emulator is then
+    sampled with the same seed that :func:`evaluate` would use, so
+    ``evaluate_many({"a": emu}, ..., seed=s)["a"]`` equals ``evaluate(emu, ..., seed=s)`` and the
+    reports share their self-distances: the comparison between emulators is paired, setting by
+    setting.
+
+    Parameters
+    ----------
+    emulators : mapping of str to emulator
+        Names to emulators (see :func:`evaluate`); all must share ``dt`` and ``param_names``.
+    model, n_settings, n_traj, lags, seed, client, species, initial_states, rates, dataset, bins,
+    reference, solver, progress, keep_samples
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    dict of str to EvaluationReport
+        In the order of ``emulators``.
+    """
+    if not isinstance(emulators, Mapping) or not emulators:
+        raise ValueError("evaluate_many: emulators must be a non-empty mapping of names to emulators")
+    first = next(iter(emulators.values()))
+    crn = _resolve_crn(first, model)
     n_settings = int(n_settings)
     n_traj = int(n_traj)
     if n_settings < 1 or n_traj < 1:
         raise ValueError(f"n_settings and n_traj must be >= 1, got {n_settings} and {n_traj}")
     lags = _check_lags(lags)
     H = lags[-1]
-    dt = _emulator_dt(emulator)
-    param_names = tuple(getattr(emulator, "param_names", ()))
+    dt = _common(emulators, "dt", _emulator_dt)
+    param_names = _common(emulators, "param_names", lambda e: tuple(getattr(e, "param_names", ())))
     obs = tuple(crn.observed if species is None else species)
     crn.species_index(obs)  # validates names
 
@@ -199,33 +248,35 @@ def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lag
                             progress=progress)
     ssa_seconds = time.perf_counter() - t0
     ssa = np.asarray(ssa, dtype=np.float64)
-    t0 = time.perf_counter()
-    emu, emu_species = _emulate(emulator, init, th, H, n_traj, k_emu, dt)
-    emu_seconds = time.perf_counter() - t0
-
-    missing = [s for s in obs if s not in emu_species or s not in ref_species]
-    if missing:
-        raise ValueError(f"evaluate: species {missing} are not produced by both the emulator and the reference")
-    ie = [emu_species.index(s) for s in obs]
-    ir = [ref_species.index(s) for s in obs]
+    ir = [ref_species.index(s) if s in ref_species else None for s in obs]
     lag_idx = np.asarray(lags)
-    a = emu[:, :, ie][..., lag_idx]                    # (n, r, k, L)
-    b1 = ssa[:, :n_traj, ir][..., lag_idx]
-    b2 = ssa[:, n_traj:, ir][..., lag_idx]
 
-    out = distance_tables(a, b1, b2, bins)
-
-    meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
-            "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist(),
-            "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
-            "emulator": type(emulator).__name__, "reference": type(reference).__name__,
-            "emulator_seconds": emu_seconds, "ssa_seconds": ssa_seconds}
-    card = getattr(emulator, "card", None)
-    if isinstance(card, dict):
-        meta["emulator_card"] = {k: card[k] for k in ("model_hash", "dataset_hash") if k in card}
-    return EvaluationReport(obs, lags, out["l1"], out["iou"], out["self_l1"], out["self_iou"],
-                            initial_states=init, rates=th, param_names=param_names,
-                            samples_emulator=a.astype(np.float32) if keep_samples else None,
-                            samples_ssa=b1.astype(np.float32) if keep_samples else None,
-                            samples_ssa_self=b2.astype(np.float32) if keep_samples else None,
-                            bins=bins, meta=meta)
+    reports: dict[str, EvaluationReport] = {}
+    for name, emulator in emulators.items():
+        t0 = time.perf_counter()
+        emu, emu_species = _emulate(emulator, init, th, H, n_traj, k_emu, dt)
+        emu_seconds = time.perf_counter() - t0
+        missing = [s for s, r in zip(obs, ir) if s not in emu_species or r is None]
+        if missing:
+            raise ValueError(f"evaluate: species {missing} are not produced by both the emulator {name!r} "
+                             "and the reference")
+        ie = [emu_species.index(s) for s in obs]
+        a = emu[:, :, ie][..., lag_idx]                    # (n, r, k, L)
+        b1 = ssa[:, :n_traj, ir][..., lag_idx]
+        b2 = ssa[:, n_traj:, ir][..., lag_idx]
+        out = distance_tables(a, b1, b2, bins)
+        meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
+                "bins": bins if bins is None or np.isscalar(bins) else np.asarray(bins).tolist(),
+                "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
+                "emulator": type(emulator).__name__, "reference": type(reference).__name__,
+                "emulator_seconds": emu_seconds, "ssa_seconds": ssa_seconds}
+        card = getattr(emulator, "card", None)
+        if isinstance(card, dict):
+            meta["emulator_card"] = {k: card[k] for k in ("model_hash", "dataset_hash") if k in card}
+        reports[name] = EvaluationReport(obs, lags, out["l1"], out["iou"], out["self_l1"], out["self_iou"],
+                                         initial_states=init, rates=th, param_names=param_names,
+                                         samples_emulator=a.astype(np.float32) if keep_samples else None,
+                                         samples_ssa=b1.astype(np.float32) if keep_samples else None,
+                                         samples_ssa_self=b2.astype(np.float32) if keep_samples else None,
+                                         bins=bins, meta=meta)
+    return reports
