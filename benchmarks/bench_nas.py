@@ -1,18 +1,22 @@
 """Searched MDN (NAS) vs fixed-MLP MDN: same data, same evaluation, side by side in one run.
 
-For each model (X16, Gene; EGFR with ``--models egfr``):
+For each model (X16, EGFR, Gene):
 
-1. the training dataset of ``bench_emulator.py`` (same configuration and seed, hence the same
-   traces: the content hash is recorded);
+1. a training dataset of exact SSA traces: X16 at the seed paper's documented size (100 initial
+   settings x 100 traces, 10 steps of dt = 20; the paper's Example 3), EGFR likewise (100 x 100,
+   10 steps of dt = 0.5), Gene at ``bench_emulator.py``'s size (20 x 10 traces of 25 steps of
+   dt = 400: one Gene trace takes about 1 s of SSA here);
 2. the fixed MLP-MDN of ``bench_emulator.py`` (64, 64 swish; 6 diagonal Normals; 100 epochs,
    patience 15) and the searched MDN with the documented defaults (``C_n = 2, C_s = 2, d = 20``,
    all eight operations, epochs heat-up 10 / search 40 / fine-tune up to 100 (early stopping, as the MLP), 6 diagonal Normals),
    both with wall times on this machine;
-3. ``evaluate`` of both with the same seed — the same held-out settings and the same two SSA
-   ensembles — so the self-distance is shared and the two emulators are compared paired;
+3. ``evaluate_many`` of both: the same held-out settings and the same two SSA ensembles
+   (simulated once), so the self-distance is shared and the two emulators are compared paired,
+   setting by setting (mean difference of L1 with its standard error over the settings);
+   X16 and EGFR with 25 settings x 1000 trajectories (the paper: 25 x 10^4);
 4. parameter counts and the derived genotype.
 
-    python benchmarks/bench_nas.py [--models x16,gene] [--quick]
+    python benchmarks/bench_nas.py [--models x16,egfr,gene] [--quick]
 
 Writes ``benchmarks/results/nas.json`` (one entry per model, merged with earlier runs).
 """
@@ -26,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
@@ -37,10 +43,15 @@ SEARCH = dict(cells=2, cell_size=2, expansion=20, ops=None, epochs=(10, 40, 100)
               component="diag_normal", batch_size=256, patience=15, arch_learning_rate=3e-2)
 MLP = dict(hidden=(64, 64), n_components=6, component="diag_normal", batch_size=256, learning_rate=1e-3,
            patience=15)
-EXTRA_CONFIGS = {
+CONFIGS = {
+    # the paper's Example 3 size: 100 settings x 100 traces; evaluation 25 settings x 1000
+    "x16": dict(model="x16", dt=20.0, n_steps=10, train_settings=100, train_traj=100, eval_settings=25,
+                eval_traj=1000, lags=(1, 3, 10), epochs=100),
     # EGFR (23 species): dt 0.5, lags 3 and 10 as in the paper's table 3
-    "egfr": dict(model="egfr", dt=0.5, n_steps=10, train_settings=40, train_traj=20, eval_settings=10,
-                 eval_traj=100, lags=(1, 3, 10), epochs=100),
+    "egfr": dict(model="egfr", dt=0.5, n_steps=10, train_settings=100, train_traj=100, eval_settings=25,
+                 eval_traj=1000, lags=(1, 3, 10), epochs=100),
+    # Gene: one trace of 25 steps of dt = 400 takes ~1 s of SSA, so bench_emulator's small sizes
+    "gene": {**be.CONFIGS["gene"], "lags": (1, 3, 10)},
 }
 PAPER_EGFR = {"l1_self": {"3": 0.043, "10": 0.118}, "l1_mdn": {"3": 0.088, "10": 0.286}}
 QUICK = {"train_settings": 12, "train_traj": 4, "eval_settings": 3, "eval_traj": 20, "epochs": 3}
@@ -58,8 +69,18 @@ def _fidelity(rep) -> dict:
     return out
 
 
+def _paired(reps: dict) -> dict:
+    """NAS minus MLP, L1 per lag: mean over settings and species, with its standard error."""
+    out = {}
+    d = reps["nas"].l1 - reps["mlp"].l1                   # (n_settings, n_species, n_lags)
+    for j, lag in enumerate(reps["nas"].lags):
+        v = d[:, :, j].mean(axis=1)
+        out[f"lag{lag}"] = {"mean": float(v.mean()), "se": float(v.std(ddof=1) / np.sqrt(v.size))}
+    return out
+
+
 def run_model(name: str, cfg: dict, search_cfg: dict, cache: Path, client, seed: int = 0) -> dict:
-    from sciope_abs.abstraction import build_dataset, evaluate, train
+    from sciope_abs.abstraction import build_dataset, evaluate_many, train
     from sciope_abs.abstraction.nas import Genotype, search
     from sciope_abs.crn import load_model
 
@@ -95,21 +116,26 @@ def run_model(name: str, cfg: dict, search_cfg: dict, cache: Path, client, seed:
                   "ops_kept": sorted(Genotype.from_dict(nas.genotype).ops_used())}
     nas.save(cache / f"{name}_nas_emulator")
 
-    print(f"== {name}: evaluation {cfg['eval_settings']} x {cfg['eval_traj']} (same seed for both)", flush=True)
-    for key, emu in (("mlp", mlp), ("nas", nas)):
-        t0 = time.perf_counter()
-        rep = evaluate(emu, n_settings=cfg["eval_settings"], n_traj=cfg["eval_traj"], lags=cfg["lags"],
-                       seed=seed + 1, client=client, bins=100, progress=False, keep_samples=False)
+    print(f"== {name}: evaluation {cfg['eval_settings']} x {cfg['eval_traj']} (shared SSA ensembles)", flush=True)
+    t0 = time.perf_counter()
+    reps = evaluate_many({"mlp": mlp, "nas": nas}, n_settings=cfg["eval_settings"], n_traj=cfg["eval_traj"],
+                         lags=cfg["lags"], seed=seed + 1, client=client, bins=100, progress=False,
+                         keep_samples=False)
+    res["evaluation_seconds"] = time.perf_counter() - t0
+    res["evaluation_ssa_seconds"] = reps["mlp"].meta["ssa_seconds"]
+    for key, rep in reps.items():
         res[key]["fidelity"] = _fidelity(rep)
-        res[key]["evaluation_seconds"] = time.perf_counter() - t0
+        res[key]["emulator_seconds"] = rep.meta["emulator_seconds"]
         print(key, rep.summary(), flush=True)
+    res["paired_nas_minus_mlp"] = _paired(reps)
+    print("NAS - MLP (L1):", json.dumps(res["paired_nas_minus_mlp"]), flush=True)
     res["load_end"] = be._load()
     return res
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="x16,gene")
+    ap.add_argument("--models", default="x16,egfr,gene")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
     ap.add_argument("--out", default=str(HERE / "results" / "nas.json"))
     ap.add_argument("--scheduler", default=None, help="Dask address or 'sync' (default: a local cluster)")
@@ -134,7 +160,9 @@ def main(argv=None) -> int:
 
         client = get_client()
     for name in args.models.split(","):
-        cfg = dict(be.CONFIGS.get(name) or EXTRA_CONFIGS[name])
+        if name not in CONFIGS:
+            ap.error(f"unknown model {name!r}; choose from {sorted(CONFIGS)}")
+        cfg = dict(CONFIGS[name])
         search_cfg = dict(SEARCH)
         if args.quick:
             cfg.update(QUICK)
