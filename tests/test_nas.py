@@ -98,6 +98,8 @@ def test_search_rejects_bad_arguments_before_any_work():
         search(NotADataset())
     with pytest.raises(ValueError, match="unknown epoch stage"):
         search(NotADataset(), epochs={"warmup": 3})
+    with pytest.raises(ValueError, match="clipnorm must be a positive number"):
+        search(NotADataset(), clipnorm=0.0)
     assert check_ops(None) == DEFAULT_OPS
 
 

@@ -96,6 +96,27 @@ def test_same_seed_same_weights_and_another_seed_differs():
     assert not _same(runs[0], runs[2])
 
 
+def test_clipnorm_bounds_the_gradient_steps():
+    """Adam normalises the step, so a bound far below the gradient's norm (whose clipped
+    coordinates then fall under Adam's epsilon) must visibly shrink how far the weights move."""
+    train_xy, val_xy = _overfit_data()
+
+    def moved(clipnorm):
+        model = _mdn()
+        start = [w.copy() for w in model.get_weights()]
+        fit_mdn(model, train_xy, val_xy, epochs=1, batch_size=8, learning_rate=1e-2, patience=5, seed=0,
+                clipnorm=clipnorm, progress=False)
+        # the checkpoint is the best epoch: with one epoch, the weights after it
+        return sum(float(np.abs(a - b).sum()) for a, b in zip(model.get_weights(), start))
+
+    free, clipped, loose = moved(None), moved(1e-9), moved(1e6)
+    assert free > 0
+    assert clipped < 0.1 * free
+    assert loose == pytest.approx(free, rel=1e-5)  # a bound never reached changes nothing
+    with pytest.raises(ValueError, match="clipnorm must be a positive number"):
+        fit_mdn(_mdn(), train_xy, val_xy, epochs=1, clipnorm=-1.0, progress=False)
+
+
 def test_bad_training_input_is_a_one_line_value_error():
     train_xy, val_xy = _overfit_data()
     model = _mdn()

@@ -44,8 +44,18 @@ def _check_xy(xy, name: str, n_in: int | None, n_out: int | None):
     return x, y
 
 
+def check_clipnorm(clipnorm) -> float | None:
+    """``None`` or a positive finite float (the global gradient-norm bound)."""
+    if clipnorm is None:
+        return None
+    if isinstance(clipnorm, bool) or not isinstance(clipnorm, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(clipnorm) or clipnorm <= 0:
+        raise ValueError(f"clipnorm must be a positive number or None, got {clipnorm!r}")
+    return float(clipnorm)
+
+
 def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3,
-            patience: int = 10, seed: SeedLike = None, target_noise=None,
+            patience: int = 10, seed: SeedLike = None, target_noise=None, clipnorm: float | None = None,
             callbacks: Sequence[Callable] = (), progress: bool = True, desc: str = "train") -> dict:
     """Train an MDN in place; the best-validation weights are restored at the end.
 
@@ -66,6 +76,9 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
     target_noise : array (S,), optional
         Half-widths of the uniform dequantisation noise added to every target (fresh each
         epoch on train, one fixed draw on validation).
+    clipnorm : float, optional
+        Clip the global norm of every minibatch gradient to this value (Adam's
+        ``global_clipnorm``): guards against a single exploding step.  Default: no clipping.
     callbacks : sequence of callables ``cb(epoch, logs, model) -> bool | None``
         Called after each epoch; a truthy return stops training.
     progress : bool
@@ -103,7 +116,8 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
             raise ValueError(f"target_noise must be {D} non-negative half-widths, got {half.shape}")
     y_va_noisy = y_va + (rng.uniform(-1, 1, y_va.shape) * half).astype(np.float32)
 
-    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
+    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate),
+                                      global_clipnorm=check_clipnorm(clipnorm))
     weights = model.trainable_variables
     optimizer.build(weights)
     m = x_tr.shape[0]
