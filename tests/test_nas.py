@@ -100,6 +100,8 @@ def test_search_rejects_bad_arguments_before_any_work():
         search(NotADataset(), epochs={"warmup": 3})
     with pytest.raises(ValueError, match="clipnorm must be a positive number"):
         search(NotADataset(), clipnorm=0.0)
+    with pytest.raises(ValueError, match="init must be 'scratch' or 'supernet'"):
+        search(NotADataset(), init="warm")
     assert check_ops(None) == DEFAULT_OPS
 
 
@@ -364,3 +366,29 @@ def test_search_is_reproducible_under_a_seed(cli_output, tiny_dataset):
     assert em.card["search"]["alpha_history"] == saved.card["search"]["alpha_history"]
     for wa, wb in zip(em.keras_model.get_weights(), saved.keras_model.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_init_supernet_inherits_the_trained_weights_scratch_does_not(tiny_dataset):
+    """Same seed, no fine-tuning: both runs derive the same genotype; only the start differs.
+    The supernet's weights already fit the data, fresh ones do not."""
+    import tensorflow as tf
+
+    from sciope_abs.abstraction.mixture import mixture_nll
+    from sciope_abs.abstraction.training import training_pairs
+
+    ds = tiny_dataset[0]
+    kw = dict(cells=1, cell_size=1, expansion=2, ops=["dense", "swish"], epochs=(6, 2, 0), turn=1,
+              batch_size=64, n_components=2, seed=4, progress=False)
+    inherited, fresh = search(ds, init="supernet", **kw), search(ds, init="scratch", **kw)
+    assert inherited.genotype == fresh.genotype
+    assert inherited.card["search"]["settings"]["init"] == "supernet"
+    assert fresh.card["training"]["init"] == "scratch"
+    _, scaling, _, (x_va, y_va) = training_pairs(ds, "diag_normal", 2)
+    xv, yv = scaling.encode(x_va, y_va)
+
+    def nll(em):
+        return float(mixture_nll(tf.constant(yv), em.keras_model(xv), 2, len(ds.species), "diag_normal"))
+
+    # the argmax supernet's validation loss is what the inherited network starts from
+    assert nll(inherited) == pytest.approx(inherited.card["search"]["stage_losses"]["supernet_val_loss"], abs=0.5)
+    assert nll(inherited) < nll(fresh) - 0.5

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--component", default="diag_normal", help="mixture component family (default diag_normal)")
     p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
     p.add_argument("--arch-lr", type=float, default=3e-2, help="Adam step of alpha (default 0.03)")
+    p.add_argument("--init", choices=("scratch", "supernet"), default="scratch",
+                   help="start of the fine-tuning: fresh weights (default) or the supernet's")
     p.add_argument("--turn", type=int, default=3, help="epochs per weight/architecture block (default 3)")
     p.add_argument("--expand", choices=("dense", "tile"), default="dense", help="cell input widening")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -48,7 +50,7 @@ def _settings(args: argparse.Namespace) -> dict:
     return {"cells": args.cells, "cell_size": args.cell_size, "expansion": args.expansion,
             "epochs": list(args.epochs), "ops": ops, "n_components": args.components,
             "component": args.component, "batch_size": args.batch_size, "turn": args.turn,
-            "arch_learning_rate": args.arch_lr,
+            "arch_learning_rate": args.arch_lr, "init": args.init,
             "expand": args.expand, "seed": args.seed}
 
 
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     em = search(ds, cells=args.cells, cell_size=args.cell_size, expansion=args.expansion, ops=settings["ops"],
                 epochs=tuple(args.epochs), n_components=args.components, component=args.component,
                 batch_size=args.batch_size, arch_learning_rate=args.arch_lr, turn=args.turn,
-                expand=args.expand, seed=args.seed,
+                init=args.init, expand=args.expand, seed=args.seed,
                 progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     if rec_path.exists():

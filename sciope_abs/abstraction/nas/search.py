@@ -6,9 +6,13 @@ Stages (the seed paper's section 5.3):
 2. **search** — blocks of ``turn`` epochs: weights on the train split (``alpha`` frozen), then
    ``alpha`` on the architecture-validation split (weights frozen);
 3. **derive** — strongest non-zero operation per edge, top-2 incoming edges per node;
-4. **fine-tune** — the derived network, started from the supernet's weights for the kept
-   operations and the head, trained with :func:`~..training.fit_mdn` (early stopping on the
-   validation split).
+4. **fine-tune** — the derived network trained with :func:`~..training.fit_mdn` (early stopping
+   on the validation split): by default from a fresh initialisation (``init="scratch"``, as
+   ProxylessNAS retrains its final architecture), or from the supernet's weights for the kept
+   operations and the head (``init="supernet"``).  On X16 (70 000 training pairs) the same
+   derived network reached a validation NLL of 0.510 from scratch against 0.621 started from the
+   supernet (the fixed 64-64 MLP: 0.575): weights shared by every path of the supernet are a
+   poor starting point for one path.
 
 The test split is not read here: it is left for :func:`~..evaluation.evaluate`.
 """
@@ -29,7 +33,8 @@ __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs"]
 #: the documented defaults (paper: C_s = 2, C_n = 2, d = 20)
 SEARCH_DEFAULTS = dict(cells=2, cell_size=2, expansion=20, epochs=(10, 40, 100), n_components=6,
                        component="diag_normal", batch_size=256, learning_rate=1e-3,
-                       arch_learning_rate=3e-2, turn=3, patience=10, clipnorm=5.0, expand="dense",
+                       arch_learning_rate=3e-2, turn=3, patience=10, clipnorm=5.0, init="scratch",
+                       expand="dense",
                        aggregate="mean", max_inputs=2, target="auto")
 
 _STAGES = ("heat_up", "search", "finetune")
@@ -66,7 +71,7 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
            ops: Sequence[str] | None = None, epochs=(10, 40, 100), *,
            n_components: int = 6, component="diag_normal", batch_size: int = 256,
            learning_rate: float = 1e-3, arch_learning_rate: float = 3e-2, turn: int = 3,
-           patience: int = 10, clipnorm: float | None = 5.0, expand: str = "dense", aggregate: str = "mean",
+           patience: int = 10, clipnorm: float | None = 5.0, init: str = "scratch", expand: str = "dense", aggregate: str = "mean",
            n_aggregate: int | None = None, max_inputs: int = 2, target: str = "auto",
            seed: SeedLike = None, progress: bool = True, callbacks=()):
     """Search the MDN body on ``dataset`` and return a fine-tuned :class:`~..emulator.Emulator`.
@@ -92,6 +97,9 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
         Epochs per block of the alternating stage.
     patience : int
         Early-stopping patience of the fine-tuning stage.
+    init : {"scratch", "supernet"}
+        Start of the fine-tuning: fresh seeded weights (default) or the supernet's weights of
+        the kept operations and its mixture head.
     clipnorm : float, optional
         Bound on the global gradient norm of every weight step, in the search and the
         fine-tuning (default 5; ``None`` turns it off).  Without it the EGFR supernet (23
@@ -129,6 +137,8 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
     ops = check_ops(ops)
     stage_epochs = resolve_epochs(epochs)
     check_clipnorm(clipnorm)
+    if init not in ("scratch", "supernet"):
+        raise ValueError(f"init must be 'scratch' or 'supernet', got {init!r}")
     if not all(hasattr(dataset, a) for a in ("pairs", "scaler", "species", "model", "vary_params")):
         raise ValueError(f"dataset must be an AbstractionDataset, got {type(dataset).__name__}")
     S = len(dataset.species)
@@ -177,12 +187,14 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
     genotype = supernet.derive(max_inputs=max_inputs)
     log(f"derived genotype:\n{genotype}")
     body = genotype.build_body()
-    supernet.transfer_to(body, genotype)
     mdn = build_mdn(body, n_components, S, component, seed=int_seed(s_head), input_dim=n_in)
-    find_head(mdn).set_weights(head.get_weights())
+    if init == "supernet":
+        supernet.transfer_to(body, genotype)
+        find_head(mdn).set_weights(head.get_weights())
     t1 = time.perf_counter()
     if stage_epochs["finetune"]:
-        log(f"stage 3/3: fine-tune, up to {stage_epochs['finetune']} epochs (patience {patience})")
+        log(f"stage 3/3: fine-tune from {init} weights, up to {stage_epochs['finetune']} epochs "
+            f"(patience {patience})")
         history = fit_mdn(mdn, train_xy, val_xy, epochs=stage_epochs["finetune"], batch_size=batch_size,
                           learning_rate=learning_rate, patience=patience, seed=s_fit, target_noise=half,
                           clipnorm=clipnorm, callbacks=callbacks, progress=progress, desc="fine-tune")
@@ -199,6 +211,7 @@ def search(dataset, cells: int = 2, cell_size: int = 2, expansion: int = 20,
                 "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                 "arch_learning_rate": float(arch_learning_rate), "turn": int(turn),
                 "patience": int(patience), "clipnorm": None if clipnorm is None else float(clipnorm),
+                "init": init,
                 "expand": expand, "aggregate": aggregate,
                 "n_aggregate": n_aggregate, "max_inputs": int(max_inputs), "target": target,
                 "seed": int(seed) if isinstance(seed, (int, np.integer)) else None}
