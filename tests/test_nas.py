@@ -100,7 +100,7 @@ def test_search_rejects_bad_arguments_before_any_work():
         search(NotADataset(), epochs={"warmup": 3})
     with pytest.raises(ValueError, match="clipnorm must be a positive number"):
         search(NotADataset(), clipnorm=0.0)
-    with pytest.raises(ValueError, match="init must be 'scratch' or 'supernet'"):
+    with pytest.raises(ValueError, match="init must be 'scratch', 'supernet' or 'best'"):
         search(NotADataset(), init="warm")
     assert check_ops(None) == DEFAULT_OPS
 
@@ -392,3 +392,18 @@ def test_init_supernet_inherits_the_trained_weights_scratch_does_not(tiny_datase
     # the argmax supernet's validation loss is what the inherited network starts from
     assert nll(inherited) == pytest.approx(inherited.card["search"]["stage_losses"]["supernet_val_loss"], abs=0.5)
     assert nll(inherited) < nll(fresh) - 0.5
+
+
+def test_init_best_keeps_the_start_with_the_lower_validation_loss(tiny_dataset):
+    ds = tiny_dataset[0]
+    kw = dict(cells=1, cell_size=1, expansion=2, ops=["dense", "swish"], epochs=(6, 2, 3), turn=1,
+              batch_size=64, n_components=2, seed=4, progress=False)
+    best = search(ds, init="best", **kw)
+    cand = best.card["search"]["stage_losses"]["finetune_candidates"]
+    assert set(cand) == {"scratch", "supernet"} and all(np.isfinite(v) for v in cand.values())
+    chosen = best.card["search"]["settings"]["init_chosen"]
+    assert chosen == min(cand, key=cand.get)
+    assert best.card["history"]["best_val_loss"] == pytest.approx(cand[chosen])
+    # each candidate is the run that init=<that start> gives on its own (same seeds)
+    alone = search(ds, init=chosen, **kw)
+    assert alone.card["history"]["best_val_loss"] == pytest.approx(cand[chosen])

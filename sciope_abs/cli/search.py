@@ -35,8 +35,9 @@ def register(sub) -> None:
     p.add_argument("--component", default="diag_normal", help="mixture component family (default diag_normal)")
     p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
     p.add_argument("--arch-lr", type=float, default=3e-2, help="Adam step of alpha (default 0.03)")
-    p.add_argument("--init", choices=("scratch", "supernet"), default="scratch",
-                   help="start of the fine-tuning: fresh weights (default) or the supernet's")
+    p.add_argument("--init", choices=("scratch", "supernet", "best"), default="scratch",
+                   help="start of the fine-tuning: fresh weights (default), the supernet's, or both "
+                        "keeping the lower validation loss")
     p.add_argument("--turn", type=int, default=3, help="epochs per weight/architecture block (default 3)")
     p.add_argument("--expand", choices=("dense", "tile"), default="dense", help="cell input widening")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
