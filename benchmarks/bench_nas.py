@@ -141,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="x16,egfr,gene")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
     ap.add_argument("--out", default=str(HERE / "results" / "nas.json"))
+    ap.add_argument("--init", choices=("scratch", "supernet", "best"), default=SEARCH["init"],
+                    help="start of the searched network's fine-tuning (search(init=...))")
     ap.add_argument("--scheduler", default=None, help="Dask address or 'sync' (default: a local cluster)")
     args = ap.parse_args(argv)
     # own cache folder (git-ignored): the datasets are rebuilt from the same configuration and seed
@@ -166,7 +168,7 @@ def main(argv=None) -> int:
         if name not in CONFIGS:
             ap.error(f"unknown model {name!r}; choose from {sorted(CONFIGS)}")
         cfg = dict(CONFIGS[name])
-        search_cfg = dict(SEARCH)
+        search_cfg = dict(SEARCH, init=args.init)
         if args.quick:
             cfg.update(QUICK)
             cfg["lags"] = (1, 3)
