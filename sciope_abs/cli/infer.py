@@ -70,14 +70,9 @@ def register(sub) -> None:
 
 # --------------------------------------------------------------------------- config pieces
 def _load_yaml(path: Path) -> dict:
-    import yaml
+    from ..pipeline.config import read_yaml
 
-    if not path.exists():
-        raise FileNotFoundError(f"config file {path} not found")
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    cfg = read_yaml(path)
     if not isinstance(cfg, dict):
         raise ValueError(f"config {path} must be a mapping of keys (see `sciope-abs infer --help`)")
     known = {"model", "solver", "species", "n_traj", "observed", "prior", "summaries", "distance", "method",

@@ -53,6 +53,19 @@ def _positive_int(section: str, key: str, v: Any, allow_none: bool = False) -> N
         raise ValueError(f"{section}.{key} must be a positive integer, got {v!r}")
 
 
+def read_yaml(path) -> object:
+    """Parse a YAML config file; a missing file or bad YAML is a one-line error naming the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
 @dataclass
 class PipelineConfig:
     """A validated pipeline configuration (see the module docstring for the keys)."""
@@ -167,16 +180,7 @@ class PipelineConfig:
 
     @classmethod
     def from_yaml(cls, path) -> "PipelineConfig":
-        import yaml
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} not found")
-        try:
-            d = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ValueError(f"config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_yaml(path))
 
     def to_dict(self) -> dict:
         keys = ["name", "model", "vary_params", "species", "seed", "scheduler", "prior", "summaries", "distance",
