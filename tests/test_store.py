@@ -4,8 +4,8 @@ import pytest
 
 from sciope_abs import __version__
 from sciope_abs.crn import load_model
-from sciope_abs.store import (SimulationSet, is_store, load_simulations, read_group, save_simulations,
-                              write_group)
+from sciope_abs.store import (SimulationSet, StoreCorruptError, is_store, load_simulations, read_group,
+                              save_simulations, write_group)
 
 
 def _data(n=4, r=3, S=2, T=5, d=2, seed=0):
@@ -130,3 +130,82 @@ def test_generic_group_helpers(tmp_path):
     assert lazy["a"][1, 2] == 5 and not isinstance(lazy["a"], np.ndarray)
     with pytest.raises(ValueError, match="cannot be stored as JSON"):
         write_group(tmp_path / "h.zarr", {}, {"bad": object()})
+
+
+# ------------------------------------------------------------------ damaged stores are refused (issue 13.1)
+def _chunked_store(tmp_path):
+    """A simulation store whose traces span several chunk files (rows forced small)."""
+    traces, theta = _data(n=6, r=2, S=2, T=3)
+    path = tmp_path / "sims.zarr"
+    write_group(path, {"traces": traces, "theta": theta, "timespan": np.arange(3.0)},
+                {"kind": "simulations", "param_names": ["p", "q"], "species": ["A", "B"]},
+                chunks={"traces": (2, 2, 2, 3)})
+    chunks = sorted(f for f in (path / "traces").rglob("*") if f.is_file() and f.name != "zarr.json")
+    assert len(chunks) == 3
+    return path, traces, chunks
+
+
+def test_a_deleted_chunk_is_refused_with_the_store_and_array_named(tmp_path):
+    path, traces, chunks = _chunked_store(tmp_path)
+    np.testing.assert_array_equal(load_simulations(path).traces, traces)  # intact: loads
+    chunks[1].unlink()
+    with pytest.raises(StoreCorruptError) as err:
+        load_simulations(path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "'traces'" in msg and "missing chunk c/1/0/0/0" in msg
+    with pytest.raises(StoreCorruptError, match="missing chunk"):
+        read_group(path, lazy=True)  # lazy reads are checked too, before any value is handed out
+
+
+def test_a_corrupted_or_foreign_chunk_is_refused(tmp_path):
+    path, _traces, chunks = _chunked_store(tmp_path)
+    raw = bytearray(chunks[0].read_bytes())
+    raw[-1] ^= 0xFF  # one flipped byte
+    chunks[0].write_bytes(bytes(raw))
+    with pytest.raises(StoreCorruptError, match=r"'traces' has a corrupt chunk c/0/0/0/0 \(checksum mismatch\)"):
+        load_simulations(path)
+    path2, _t, chunks2 = _chunked_store(tmp_path / "b")
+    foreign = path2 / "traces" / "c" / "7" / "0" / "0" / "0"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(chunks2[0].read_bytes())
+    with pytest.raises(StoreCorruptError, match="c/7/0/0/0 that was not written"):
+        load_simulations(path2)
+
+
+def test_a_deleted_array_or_altered_shape_is_refused(tmp_path):
+    import json
+    import shutil
+
+    path, _traces, _chunks = _chunked_store(tmp_path)
+    shutil.rmtree(path / "theta")
+    with pytest.raises(StoreCorruptError, match=r"array 'theta' is missing from the store"):
+        read_group(path)
+    path2, _t, _c = _chunked_store(tmp_path / "b")
+    meta = json.loads((path2 / "traces" / "zarr.json").read_text())
+    meta["shape"][0] = 4
+    (path2 / "traces" / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreCorruptError, match=r"'traces' has shape \(4, 2, 2, 3\) but was written with"):
+        load_simulations(path2)
+    (path2 / "zarr.json").write_bytes(b"\xff\xfe not json")
+    with pytest.raises(StoreCorruptError, match="is not a readable zarr group"):
+        load_simulations(path2)
+
+
+def test_all_fill_value_arrays_have_no_chunks_and_still_load(tmp_path):
+    # zarr does not write chunks that hold only the fill value; the inventory records exactly what was written
+    write_group(tmp_path / "z.zarr", {"zeros": np.zeros((4, 3)), "x": np.arange(3.0)}, {})
+    got, attrs = read_group(tmp_path / "z.zarr")
+    np.testing.assert_array_equal(got["zeros"], np.zeros((4, 3)))
+    assert "sciope_abs_inventory" not in attrs  # bookkeeping is not handed back as provenance
+
+
+def test_a_damaged_abstraction_dataset_is_refused_by_the_same_check(tmp_path):
+    from _synthetic_kernel import synthetic_dataset
+
+    from sciope_abs.abstraction.dataset import AbstractionDataset
+
+    path = synthetic_dataset(n_settings=10, n_traj=2, n_steps=3).save(tmp_path / "ds.zarr")
+    chunk = next(f for f in (path / "traces").rglob("*") if f.is_file() and f.name != "zarr.json")
+    chunk.unlink()
+    with pytest.raises(StoreCorruptError, match=rf"{path}: array 'traces' is missing chunk"):
+        AbstractionDataset.load(path)

@@ -4,9 +4,10 @@
   with their parameter points, species, timespan and provenance.
 - :func:`write_group` / :func:`read_group` / :func:`is_store` — the generic helpers other results
   (abstraction datasets, sweeps) are built on.
+- :class:`StoreCorruptError` — a store whose chunks no longer match the checksums written with it.
 """
 from .simulations import SimulationSet, load_simulations, save_simulations
-from .zarr_io import is_store, read_group, to_jsonable, write_group
+from .zarr_io import StoreCorruptError, is_store, read_group, to_jsonable, write_group
 
 __all__ = ["SimulationSet", "save_simulations", "load_simulations", "write_group", "read_group", "is_store",
-           "to_jsonable"]
+           "to_jsonable", "StoreCorruptError"]

@@ -5,10 +5,17 @@ group.  Writes are atomic: the group is written next to its destination and rena
 so a crash never leaves a half-written store, and an existing *store* at the destination is
 replaced only once the new one is complete (a directory that is not a zarr store is never
 overwritten).
+
+Every write records an inventory in the group's metadata: each array's shape, dtype and the
+BLAKE2b checksum of every chunk file.  :func:`read_group` checks it before decoding anything, so a
+deleted chunk (which zarr would silently read back as the fill value, 0.0) or a damaged one is
+refused with one line naming the store, the array and the chunk (:class:`StoreCorruptError`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import shutil
 import uuid
 from datetime import datetime, timezone
@@ -17,9 +24,17 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
-__all__ = ["write_group", "read_group", "is_store", "to_jsonable", "PathLike"]
+__all__ = ["write_group", "read_group", "is_store", "to_jsonable", "PathLike", "StoreCorruptError"]
 
 PathLike = Union[str, Path]
+logger = logging.getLogger(__name__)
+
+INVENTORY_KEY = "sciope_abs_inventory"
+_INVENTORY_VERSION = 1
+
+
+class StoreCorruptError(ValueError):
+    """A store whose chunks do not match the inventory written with it (missing, damaged, extra)."""
 
 
 def to_jsonable(value: Any) -> Any:
@@ -101,7 +116,7 @@ def write_group(path: PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping
                 arr[...] = data
             else:
                 group.create_array(name, data=data, **kw)
-        group.attrs.update(meta)
+        group.attrs.update({**meta, INVENTORY_KEY: _inventory(tmp, group)})
         if path.exists():
             trash = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             path.rename(trash)
@@ -135,6 +150,9 @@ def read_group(path: PathLike, *, lazy: bool = False) -> tuple[dict[str, Any], d
         Nothing at ``path``.
     ValueError
         ``path`` exists but is not a zarr store.
+    StoreCorruptError
+        A chunk recorded at write time is missing, damaged or joined by one that was not written,
+        or the metadata cannot be read (a ``ValueError``; the message names store, array, chunk).
     """
     import zarr
 
@@ -145,11 +163,81 @@ def read_group(path: PathLike, *, lazy: bool = False) -> tuple[dict[str, Any], d
         raise ValueError(f"{p} is not a zarr store (no zarr.json)")
     try:
         group = zarr.open_group(str(p), mode="r")
-    except Exception as exc:
-        raise ValueError(f"{p} is not a readable zarr group: {exc}") from None
-    attrs = json.loads(json.dumps(dict(group.attrs)))
-    arrays = {name: (arr if lazy else _to_numpy(arr[...])) for name, arr in group.arrays()}
+        attrs = json.loads(json.dumps(dict(group.attrs)))
+        members = dict(group.arrays())
+    except Exception as exc:  # noqa: BLE001 - any unreadable metadata is one line naming the store
+        raise StoreCorruptError(f"{p} is not a readable zarr group: {_one_line(exc)}") from None
+    inventory = attrs.pop(INVENTORY_KEY, None)
+    if inventory is None:
+        logger.warning("%s has no chunk inventory (written before sciope_abs recorded one); missing chunks "
+                       "cannot be detected and would read as the fill value", p)
+    else:
+        _check_inventory(p, inventory, members)
+    arrays = {name: (arr if lazy else _decode(p, name, arr)) for name, arr in members.items()}
     return arrays, attrs
+
+
+def _chunk_digest(file: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _chunk_files(array_dir: Path) -> dict[str, Path]:
+    """The chunk files of one array directory, keyed by their path relative to it (``c/0/1``)."""
+    return {f.relative_to(array_dir).as_posix(): f for f in sorted(array_dir.rglob("*"))
+            if f.is_file() and f.name != "zarr.json"}
+
+
+def _inventory(root: Path, group: Any) -> dict:
+    """Shape, dtype and chunk checksums of every array of the group written at ``root``."""
+    arrays = {}
+    for name, arr in group.arrays():
+        chunks = {key: _chunk_digest(f) for key, f in _chunk_files(root / name).items()}
+        arrays[name] = {"shape": [int(n) for n in arr.shape], "dtype": str(arr.dtype), "chunks": chunks}
+    return {"version": _INVENTORY_VERSION, "hash": "blake2b-128", "arrays": arrays}
+
+
+def _check_inventory(p: Path, inventory: Any, members: Mapping[str, Any]) -> None:
+    """Raise :class:`StoreCorruptError` unless the chunks on disk are exactly those written."""
+    expected = inventory.get("arrays") if isinstance(inventory, dict) else None
+    if not isinstance(expected, dict):
+        raise StoreCorruptError(f"{p}: the chunk inventory in zarr.json is unreadable; refusing to load the store")
+    for name in members:
+        if name not in expected:
+            raise StoreCorruptError(f"{p}: array {name!r} is not in the store's inventory (added after writing); "
+                                    "refusing to load the store")
+    for name, entry in expected.items():
+        if name not in members:
+            raise StoreCorruptError(f"{p}: array {name!r} is missing from the store")
+        shape = [int(n) for n in members[name].shape]
+        if shape != list(entry["shape"]):
+            raise StoreCorruptError(f"{p}: array {name!r} has shape {tuple(shape)} but was written with "
+                                    f"{tuple(entry['shape'])}")
+        on_disk = _chunk_files(p / name)
+        for key, digest in entry["chunks"].items():
+            if key not in on_disk:
+                raise StoreCorruptError(f"{p}: array {name!r} is missing chunk {key} (of {len(entry['chunks'])} "
+                                        "written); refusing to read it as zeros")
+            if _chunk_digest(on_disk[key]) != digest:
+                raise StoreCorruptError(f"{p}: array {name!r} has a corrupt chunk {key} (checksum mismatch)")
+        extra = sorted(set(on_disk) - set(entry["chunks"]))
+        if extra:
+            raise StoreCorruptError(f"{p}: array {name!r} has chunk {extra[0]} that was not written with it")
+
+
+def _decode(p: Path, name: str, arr: Any) -> np.ndarray:
+    try:
+        return _to_numpy(arr[...])
+    except Exception as exc:  # noqa: BLE001 - a chunk zarr cannot decode: one line naming store and array
+        raise StoreCorruptError(f"{p}: array {name!r} cannot be decoded: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if text else type(exc).__name__
 
 
 def _to_numpy(data: np.ndarray) -> np.ndarray:
