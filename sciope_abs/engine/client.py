@@ -6,6 +6,11 @@ directory of the running Python (the virtual environment's ``bin``) is put on ``
 workers find SCons and can build GillesPy2's C++ solvers without anything being activated.
 External workers (``dask worker``) need the same: start them from the environment's ``bin`` or
 with it on ``PATH``.
+
+The local cluster's scheduler and its dashboard listen on 127.0.0.1 only (a free port), so nobody
+else on the network can reach them.  Pass ``dashboard_address=`` (or set
+``SCIOPE_ABS_DASHBOARD``) to choose another address, e.g. ``"0.0.0.0:8787"`` on a machine you
+reach through its network, or ``"none"`` for no dashboard.
 """
 from __future__ import annotations
 
@@ -18,12 +23,17 @@ import sys
 import threading
 from typing import Any, Optional
 
-__all__ = ["get_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "CONNECT_TIMEOUT"]
+__all__ = ["get_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "DASHBOARD_ENV", "CONNECT_TIMEOUT",
+           "DEFAULT_DASHBOARD_ADDRESS"]
 
 logger = logging.getLogger("sciope_abs.engine")
 
 #: environment variable naming the scheduler address (``tcp://host:port``)
 SCHEDULER_ENV = "SCIOPE_ABS_SCHEDULER"
+#: environment variable naming the local cluster's dashboard address (``host:port``, or ``none``)
+DASHBOARD_ENV = "SCIOPE_ABS_DASHBOARD"
+#: where the local cluster's dashboard listens unless asked otherwise: loopback, a free port
+DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:0"
 #: seconds to wait for a scheduler to answer before giving up with a ConnectionError
 CONNECT_TIMEOUT = 8.0
 
@@ -64,6 +74,21 @@ def _normalise_address(address: str) -> str:
     return address
 
 
+def _dashboard_address(value: Optional[str]) -> Optional[str]:
+    """``host:port`` for the local dashboard, ``None`` for none; the default is loopback."""
+    source = "dashboard_address"
+    if value is None:
+        value, source = os.environ.get(DASHBOARD_ENV) or DEFAULT_DASHBOARD_ADDRESS, DASHBOARD_ENV
+    value = str(value).strip()
+    if value.lower() in ("none", "off", "false", ""):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{source}={value!r}: expected HOST:PORT (e.g. 127.0.0.1:8787; port 0 = any free port) "
+                         "or 'none'")
+    return value
+
+
 def _preflight(address: str, timeout: float) -> None:
     """For ``tcp://host:port``: fail fast, before a Client object exists, if nothing listens there."""
     if not address.startswith("tcp://"):
@@ -99,7 +124,8 @@ def _short_reason(exc: BaseException) -> str:
 
 
 def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *,
-               timeout: float = CONNECT_TIMEOUT, verbose: bool = True) -> Any:
+               timeout: float = CONNECT_TIMEOUT, verbose: bool = True,
+               dashboard_address: Optional[str] = None) -> Any:
     """A ``distributed.Client``: to ``address``, to ``$SCIOPE_ABS_SCHEDULER``, or to a local cluster.
 
     Parameters
@@ -115,6 +141,10 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
         Seconds to wait for a scheduler to answer.
     verbose : bool
         Print the dashboard link to stderr when a local cluster is started.
+    dashboard_address : str, optional
+        ``HOST:PORT`` where a newly started local cluster's dashboard listens, or ``"none"``.
+        Default: ``$SCIOPE_ABS_DASHBOARD``, else ``"127.0.0.1:0"`` (loopback only, a free port).
+        A cached local cluster keeps the address it was started with.
 
     Returns
     -------
@@ -141,6 +171,7 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
         n_workers = int(n_workers)
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+        dashboard = _dashboard_address(dashboard_address)
         cached = _local.get(n_workers)
         if cached is not None and _usable(cached[1]):
             return cached[1]
@@ -153,14 +184,14 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
         if dlog.getEffectiveLevel() < logging.WARNING:
             dlog.setLevel(logging.WARNING)
 
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=dashboard, silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
         _local[n_workers] = (cluster, client)
         logger.info("started a local Dask cluster: %d workers; dashboard: %s", n_workers, client.dashboard_link)
         if verbose:
-            print(f"sciope_abs: local Dask cluster with {n_workers} worker(s), dashboard {client.dashboard_link}",
-                  file=sys.stderr)
+            where = f"dashboard {client.dashboard_link}" if dashboard else "no dashboard"
+            print(f"sciope_abs: local Dask cluster with {n_workers} worker(s), {where}", file=sys.stderr)
         return client
 
 
