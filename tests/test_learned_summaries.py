@@ -193,3 +193,35 @@ def test_semiauto_summary_regresses_theta_on_features(tmp_path):
     assert abs(np.corrcoef(s0(x2)[:, 0], th2[:, 0])[0, 1]) < 0.2
     back = SemiAutoSummary.load(s.save(tmp_path / "sa.json"))
     np.testing.assert_array_equal(back(x2), f)
+
+
+def test_learned_abc_one_call_counts_the_pilot_in_the_budget(tmp_path):
+    from sciope_abs.inference.learned import learned_abc
+
+    truth = 12.0
+    obs = SIM.simulate(np.array([[truth]]), n_traj=N_TRAJ, seed=42)[0]
+    res = learned_abc(SIM, PRIOR, obs, summary="dense", handpicked=Mean(species=("A", "B")), combine=True,
+                      n_pilot=400, method="rejection", n_traj=N_TRAJ, max_simulations=2400, quantile=0.05,
+                      seed=1, client="sync", summary_kwargs={"head": (16,), "arch_params": {"widths": (32,)},
+                                                             "epochs": 40})
+    assert res.n_pilot == 400 and res.n_simulations == 2400
+    assert res.posterior.n_simulations == 2000 and len(res.posterior) == 100
+    assert res.summary.names == ["learned__rate", "A__mean", "B__mean"]
+    assert abs(res.posterior.mean()[0] - truth) < 3 * res.posterior.std()[0] < 3 * 2.5
+    rd = res.save(tmp_path / "run")
+    back = LearnedSummary.load(rd / "learned_summary")
+    np.testing.assert_array_equal(back(obs), res.learned(obs))
+
+
+def test_learned_abc_refuses_bad_setups():
+    from sciope_abs.inference.learned import learned_abc
+
+    obs = SIM.simulate(np.array([[5.0]]), n_traj=N_TRAJ, seed=0)[0]
+    with pytest.raises(ValueError, match="leaves nothing for the ABC"):
+        learned_abc(SIM, PRIOR, obs, n_pilot=500, max_simulations=500, client="sync")
+    with pytest.raises(ValueError, match="timespan"):
+        learned_abc(SIM, PRIOR, obs, pilot_simulator=PoissonSimulator(T=8), client="sync")
+    with pytest.raises(ValueError, match="pass handpicked="):
+        learned_abc(SIM, PRIOR, obs, summary="semiauto", n_pilot=50, client="sync")
+    with pytest.raises(ValueError, match="unknown learned summary"):
+        learned_abc(SIM, PRIOR, obs, summary="lstm", n_pilot=50, client="sync")

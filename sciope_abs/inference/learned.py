@@ -1,0 +1,261 @@
+"""ABC with learned summary statistics, in one call: pilot -> fit the summary -> ABC.
+
+:func:`learned_abc` runs
+
+1. a **pilot**: ``n_pilot`` parameter points from the prior (or a design), simulated on Dask with
+   :func:`~sciope_abs.engine.simulate_parallel` -- with the exact simulator, or with a cheaper
+   ``pilot_simulator`` (an emulator) whose traces have the same shape;
+2. **fit** a learned summary on the pilot (a :class:`~sciope_abs.surrogates.learned.LearnedSummary`
+   network, ``"dense"``, ``"cnn"`` or ``"pen"``, or the semi-automatic linear regression
+   ``"semiauto"`` on hand-picked features);
+3. **ABC** (rejection or SMC) with the exact simulator and the fitted summary, optionally
+   concatenated with hand-picked summaries (``learned + handpicked``).
+
+The simulation budget ``max_simulations`` counts the pilot: the ABC gets what the pilot left.
+Every stage's randomness is a child of ``seed``.  TensorFlow is imported only when a network is
+fitted (inside :mod:`sciope_abs.surrogates`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..seeding import SeedLike, as_seed_sequence
+from ..summaries.base import Summary
+from ._stream import check_prior
+from .posterior import Posterior
+
+__all__ = ["learned_abc", "fit_learned_summary", "make_learned_summary", "LearnedABCResult", "LEARNED_KINDS",
+           "pilot_simulations"]
+
+logger = logging.getLogger(__name__)
+
+#: names accepted for ``summary=``: network architectures and the linear baseline
+LEARNED_KINDS = ("dense", "cnn", "pen", "semiauto")
+
+
+@dataclass
+class LearnedABCResult:
+    """What :func:`learned_abc` returns.
+
+    Attributes
+    ----------
+    posterior : Posterior
+        The ABC result (``posterior.info["n_pilot"]`` and ``["n_simulations_total"]`` added).
+    summary : Summary
+        The summary the ABC used (the fitted learned one, ``+`` hand-picked ones if given).
+    learned : Summary
+        The fitted learned summary alone.
+    pilot_theta : array (n_pilot, d)
+    n_pilot : int
+        Pilot simulations (with ``pilot_simulator`` when given).
+    n_simulations : int
+        Pilot + ABC simulations.
+    timings : dict
+        Seconds for ``"pilot_and_fit"`` and ``"abc"``.
+    """
+
+    posterior: Posterior
+    summary: Summary
+    learned: Summary
+    pilot_theta: np.ndarray
+    n_pilot: int
+    n_simulations: int
+    timings: dict = field(default_factory=dict)
+
+    def save(self, run_dir) -> Path:
+        """Write ``posterior.npz``, the learned summary (``learned_summary/`` for a network,
+        ``learned_summary.json`` for the semi-automatic one) and ``learned_abc.json``."""
+        rd = Path(run_dir)
+        rd.mkdir(parents=True, exist_ok=True)
+        self.posterior.save(rd / "posterior.npz")
+        target = rd / ("learned_summary.json" if _is_semiauto(self.learned) else "learned_summary")
+        self.learned.save(target)
+        meta = {"n_pilot": self.n_pilot, "n_simulations": self.n_simulations, "timings": self.timings,
+                "summary_names": list(self.summary.names), "learned_summary": target.name}
+        (rd / "learned_abc.json").write_text(json.dumps(meta, indent=1))
+        return rd
+
+
+def _is_semiauto(summary: Any) -> bool:
+    return type(summary).__name__ == "SemiAutoSummary"
+
+
+def make_learned_summary(kind: Any = "cnn", handpicked: Optional[Summary] = None, seed: SeedLike = None,
+                         **kwargs: Any) -> Summary:
+    """A fresh (unfitted) learned summary.
+
+    Parameters
+    ----------
+    kind : str or Summary
+        ``"dense"``, ``"cnn"``, ``"pen"`` (a :class:`~sciope_abs.surrogates.learned.LearnedSummary`
+        with that architecture), ``"semiauto"`` (a
+        :class:`~sciope_abs.surrogates.learned_semiauto.SemiAutoSummary` on ``handpicked``), or an
+        unfitted summary object with ``fit(theta, x)`` (returned as is).
+    handpicked : Summary, optional
+        The base features of ``"semiauto"`` (required for it).
+    seed : int or SeedSequence
+    **kwargs
+        Passed to the summary's class (e.g. ``epochs``, ``arch_params``, ``expansion``).
+    """
+    if isinstance(kind, Summary):
+        if not callable(getattr(kind, "fit", None)):
+            raise ValueError(f"{kind!r} has no fit(theta, x)")
+        return kind
+    key = str(kind).lower()
+    if key == "semiauto":
+        from ..surrogates.learned_semiauto import SemiAutoSummary
+
+        if handpicked is None:
+            raise ValueError("summary='semiauto' regresses theta on hand-picked features: pass handpicked=")
+        return SemiAutoSummary(handpicked, **kwargs)
+    if key not in LEARNED_KINDS:
+        from ..surrogates.learned_arch import ARCHITECTURES
+
+        if key not in ARCHITECTURES:
+            raise ValueError(f"unknown learned summary {kind!r}; choose one of "
+                             f"{sorted(set(LEARNED_KINDS) | set(ARCHITECTURES))}")
+    from ..surrogates.learned import LearnedSummary
+
+    return LearnedSummary(key, seed=0 if seed is None else seed, **kwargs)
+
+
+def _check_pilot_simulator(pilot: Any, simulator: Any) -> None:
+    for attr in ("param_names", "species"):
+        a, b = tuple(getattr(pilot, attr, ())), tuple(getattr(simulator, attr, ()))
+        if a != b:
+            raise ValueError(f"pilot_simulator's {attr} {list(a)} differ from the simulator's {list(b)}")
+    ta, tb = np.asarray(pilot.timespan), np.asarray(simulator.timespan)
+    if ta.shape != tb.shape or not np.allclose(ta, tb):
+        raise ValueError(f"pilot_simulator's timespan ({ta.size} points, {ta[:1]}..{ta[-1:]}) differs from the "
+                         f"simulator's ({tb.size} points, {tb[:1]}..{tb[-1:]})")
+
+
+def pilot_simulations(simulator: Any, prior: Any, n_pilot: int, *, n_traj: int = 1, design: Any = None,
+                      seed: SeedLike = None, client: Any = None, initial_state: Any = None,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Pilot parameters (prior draws or ``design.generate``) and their traces (n_pilot, r, S, T)."""
+    if isinstance(n_pilot, bool) or not isinstance(n_pilot, (int, np.integer)) or n_pilot < 10:
+        raise ValueError(f"n_pilot must be an integer >= 10, got {n_pilot!r}")
+    from ..engine import simulate_parallel
+
+    s_theta, s_sim = as_seed_sequence(seed).spawn(2)
+    if design is not None:
+        theta = np.asarray(design.generate(int(n_pilot), s_theta), dtype=np.float64)
+    else:
+        theta = np.asarray(prior.sample(int(n_pilot), s_theta), dtype=np.float64)
+    x = simulate_parallel(simulator, theta, n_traj=n_traj, seed=s_sim, client=client, initial_state=initial_state,
+                          progress=progress, desc="pilot")
+    return theta, x
+
+
+def fit_learned_summary(simulator: Any, prior: Any, summary: Any = "cnn", *, n_pilot: int = 1000, n_traj: int = 1,
+                        handpicked: Optional[Summary] = None, design: Any = None, seed: SeedLike = None,
+                        client: Any = None, initial_state: Any = None, progress: bool = False,
+                        summary_kwargs: Optional[dict] = None) -> tuple[Summary, np.ndarray]:
+    """Run a pilot and fit a learned summary on it; returns ``(fitted summary, pilot theta)``.
+
+    Parameters are those of :func:`learned_abc` (``simulator`` here is the one the pilot uses).
+    """
+    prior = check_prior(prior, simulator)
+    s_pilot, s_fit = as_seed_sequence(seed).spawn(2)
+    learned = make_learned_summary(summary, handpicked, seed=s_fit, **(summary_kwargs or {}))
+    theta, x = pilot_simulations(simulator, prior, n_pilot, n_traj=n_traj, design=design, seed=s_pilot,
+                                 client=client, initial_state=initial_state, progress=progress)
+    learned.fit(theta, x, prior=prior)
+    return learned, theta
+
+
+def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cnn",
+                handpicked: Optional[Summary] = None, combine: bool = False, n_pilot: int = 1000,
+                pilot_simulator: Any = None, design: Any = None, method: str = "smc", distance: Any = None,
+                n_traj: int = 1, max_simulations: Optional[int] = None, seed: SeedLike = None, client: Any = None,
+                initial_state: Any = None, progress: bool = False, summary_kwargs: Optional[dict] = None,
+                **infer_kwargs: Any) -> LearnedABCResult:
+    """Pilot -> learned summary -> ABC, in one call.
+
+    Parameters
+    ----------
+    simulator : Simulator
+        The exact simulator the ABC runs with.
+    prior : JointPrior or dict
+    observed : array (r, S, T)
+        Observed traces.
+    summary : {"cnn", "pen", "dense", "semiauto"} or Summary
+        What to learn (see :func:`make_learned_summary`).
+    handpicked : Summary, optional
+        Hand-picked features: the regressors of ``"semiauto"``, and with ``combine=True``
+        concatenated to the learned summary for the ABC.
+    combine : bool
+        Run the ABC on ``learned + handpicked``.
+    n_pilot : int
+        Pilot simulations (counted in ``max_simulations``).
+    pilot_simulator : Simulator, optional
+        Simulate the pilot with this (e.g. an emulator) instead of ``simulator``; same parameters,
+        species and time grid.
+    design : Design, optional
+        Pilot parameters from ``design.generate(n_pilot, seed)`` instead of the prior.
+    method : {"smc", "rejection"}
+    distance : Distance, optional
+        Default :class:`~sciope_abs.distances.Adaptive` (MAD-scaled Euclidean).
+    n_traj : int
+        Trajectories per point, in the pilot and in the ABC.
+    max_simulations : int, optional
+        Total budget, pilot included (``simulator`` and ``pilot_simulator`` simulations alike).
+    seed : int or SeedSequence
+    client : Dask client, address, "sync" or None
+    initial_state : array (S,), optional
+    progress : bool
+    summary_kwargs : dict, optional
+        Passed to the learned summary's class (``epochs``, ``arch_params``, ...).
+    **infer_kwargs
+        Passed to ``SMCABC.infer`` / ``ABCRejection.infer`` (``n_particles``, ``quantile``,
+        ``max_rounds``, ``n_samples`` ...).
+
+    Returns
+    -------
+    LearnedABCResult
+    """
+    from .rejection import ABCRejection
+    from .smc import SMCABC
+
+    if method not in ("smc", "rejection"):
+        raise ValueError(f"method must be 'smc' or 'rejection', got {method!r}")
+    if combine and handpicked is None:
+        raise ValueError("combine=True needs handpicked= summaries to combine with")
+    if observed is None:
+        raise ValueError("observed traces (r, S, T) are required")
+    if max_simulations is not None and max_simulations <= n_pilot:
+        raise ValueError(f"max_simulations={max_simulations} leaves nothing for the ABC after n_pilot={n_pilot}")
+    prior = check_prior(prior, simulator)
+    pilot_sim = simulator if pilot_simulator is None else pilot_simulator
+    if pilot_simulator is not None:
+        _check_pilot_simulator(pilot_simulator, simulator)
+    s_fit, s_abc = as_seed_sequence(seed).spawn(2)
+    t0 = time.perf_counter()
+    learned, theta = fit_learned_summary(pilot_sim, prior, summary, n_pilot=n_pilot, n_traj=n_traj,
+                                         handpicked=handpicked, design=design, seed=s_fit, client=client,
+                                         initial_state=initial_state, progress=progress,
+                                         summary_kwargs=summary_kwargs)
+    t1 = time.perf_counter()
+    used = learned + handpicked if combine else learned
+    if distance is None:
+        from ..distances import Adaptive
+
+        distance = Adaptive()
+    cls = SMCABC if method == "smc" else ABCRejection
+    abc = cls(simulator, prior, used, distance, observed, n_traj=n_traj, initial_state=initial_state, client=client)
+    budget = None if max_simulations is None else int(max_simulations) - int(n_pilot)
+    post = abc.infer(max_simulations=budget, seed=s_abc, progress=progress, **infer_kwargs)
+    t2 = time.perf_counter()
+    n_total = int(n_pilot) + int(post.n_simulations)
+    post.info.update({"n_pilot": int(n_pilot), "n_simulations_total": n_total,
+                      "pilot_simulator": type(pilot_sim).__name__, "learned_summary": repr(learned)})
+    return LearnedABCResult(post, used, learned, theta, int(n_pilot), n_total,
+                            {"pilot_and_fit": t1 - t0, "abc": t2 - t1})
