@@ -1,15 +1,43 @@
 """Import an SBML model as a :class:`~sciope_abs.crn.CRN`.
 
-The conversion follows the deep-abstraction study's EGFR import (``case_study_models.md`` §8):
+Two conventions (``convention=``):
 
-* species keep their SBML order and ids; the initial amount (or initial concentration, read as a
-  count) is cast to ``int``;
-* the compartment factor is removed from every kinetic law (``(...) * compartment``);
-* a reversible law of the form ``forward - backward`` becomes two reactions, ``<id>`` and
-  ``<id>_inverse`` (reactants and products swapped);
+``"sbml"`` (default): the SBML meaning, converted to molecule counts.
+
+* A species' count is its amount times the molecules per substance unit: ``initialAmount``, or
+  ``initialConcentration`` times the size of its compartment.  Substance units built on ``mole``
+  (e.g. the L2 default ``substance`` = mole, or nanomole) are scaled by Avogadro's number; units
+  built on ``item`` or ``dimensionless``, and undefined substance units (L3 without
+  ``substanceUnits``), count molecules.  Counts are rounded to the nearest integer.
+* In a kinetic law, a species symbol means its amount if the species ``hasOnlySubstanceUnits``,
+  else its concentration: the law is written over counts ``N`` with the symbol replaced by
+  ``N / F`` or ``N / (F * V)`` (``F`` molecules per substance unit, ``V`` the compartment size,
+  kept as a parameter named after the compartment), and the law's value (substance per time) is
+  multiplied by ``F`` to give events per time.  ``compartment * k * A * B`` with concentrations
+  ``A``, ``B`` becomes ``k * N_A * N_B / (F * V)``, the stochastic rate of a bimolecular
+  reaction.
+* What cannot be converted is refused with a one-line ``ValueError`` naming the element: units
+  not built on mole/item, species with different substance units, extent units different from
+  the substance units, conversion factors, a concentration in a compartment without a size.
+
+``"counts"``: the deep-abstraction study's EGFR reading (``case_study_models.md`` §8): every
+initial amount or concentration is a molecule count, the compartment factor is removed from
+every kinetic law (``(...) * compartment``) and no volume conversion is made.  The library's
+``egfr`` model is ``from_sbml("BIOMD0000000048.xml", convention="counts")``.
+
+In both conventions:
+
+* species keep their SBML order and ids;
+* a reversible law that is a difference of non-negative terms, ``num_f - num_r``, optionally
+  multiplied by non-negative factors and divided by a non-negative denominator (e.g.
+  ``(kf*A - kr*B) / (1 + A/Km + B/Km)``), becomes two reactions, ``<id>`` with propensity
+  ``num_f * factors / denominator`` and ``<id>_inverse`` (reactants and products swapped) with
+  ``num_r * factors / denominator``; a reversible law with no subtraction stays one reaction; any
+  other reversible law (a difference inside a power, a logarithm or a denominator, a product of
+  two differences) is refused with a one-line ``ValueError``;
 * every law becomes a custom propensity expression, written from the libsbml AST (never by
   string surgery on the formula), so Michaelis–Menten and other non-mass-action laws keep their
-  exact form;
+  exact form (a law ``k * A^2`` stays ``k * A^2``: no ``A (A - 1)`` correction is made);
 * reaction-local parameters are collected into the model's parameters, renamed
   ``<reaction id>_<parameter id>`` when their id is already taken.
 
@@ -19,15 +47,23 @@ raise a one-line ``ValueError``.
 from __future__ import annotations
 
 import ast
+import logging
 import math
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .model import CRN, Reaction
 
-__all__ = ["from_sbml"]
+__all__ = ["from_sbml", "CONVENTIONS", "AVOGADRO"]
 
+logger = logging.getLogger(__name__)
+
+#: Avogadro's number (exact, SI 2019): molecules per mole.
+AVOGADRO = 6.02214076e23
+#: The accepted values of ``from_sbml(convention=...)``.
+CONVENTIONS = ("sbml", "counts")
+_MAX_COUNT = 2.0 ** 53  # larger counts are not exact in float64
 
 class _Converter:
     """libsbml ASTNode -> Python-syntax expression over the CRN's names."""
@@ -133,39 +169,225 @@ def _stoich(L, ref, where: str) -> int:
     return int(v)
 
 
-def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0.5, n_steps: int = 50,
-              observed: Sequence[str] = (), initial_ranges: Mapping[str, tuple[int, int]] | None = None,
-              rate_ranges: Mapping[str, tuple[float, float]] | None = None) -> CRN:
-    """Read an SBML file into a :class:`CRN`.
+# ------------------------------------------------------------------ reversible laws: num_f - num_r
+class _NotSplittable(ValueError):
+    """A law that is not a difference of non-negative terms over a non-negative denominator."""
 
-    Parameters
-    ----------
-    path : path-like
-        The SBML file (any level/version libsbml reads).
-    name : str, optional
-        Model name (default: the SBML model id, else the file stem).
-    dt, n_steps : float, int
-        Time step and number of steps (default 0.5 and 50, the EGFR study's grid).
-    observed : sequence of str
-        Observed species (default: all).
-    initial_ranges, rate_ranges : dict, optional
-        Randomisation ranges, passed to :class:`CRN`.
 
-    Returns
-    -------
-    CRN
+def _bin(a: ast.expr | None, op: ast.operator, b: ast.expr | None) -> ast.expr | None:
+    """``a op b`` where ``None`` stands for zero (so ``None * x`` and ``None / x`` are ``None``)."""
+    if isinstance(op, ast.Add):
+        return b if a is None else a if b is None else ast.BinOp(a, op, b)
+    if a is None or b is None:
+        return None
+    return ast.BinOp(a, op, b)
 
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        The file does not parse, has SBML errors, or uses a feature with no CRN counterpart
-        (rules, events, initial assignments, delays, time-dependent laws).
+
+def _split(node: ast.expr, nonneg: Callable[[str], bool]) -> tuple[ast.expr | None, ast.expr | None]:
+    """``node`` as ``(pos, neg)`` with ``node == pos - neg`` and both non-negative by
+    construction (``None`` = zero); raises :class:`_NotSplittable` otherwise.
+
+    Sums and differences distribute; a product may hold one factor with a negative part (the
+    others must be non-negative); a quotient needs a non-negative denominator; ``x ** y``,
+    ``sqrt(x)`` need ``x`` non-negative; ``exp`` and ``abs`` are non-negative; ``log`` is refused.
     """
-    import libsbml as L
+    if isinstance(node, ast.Constant):
+        return (node, None) if node.value >= 0 else (None, ast.Constant(-node.value))
+    if isinstance(node, ast.Name):
+        if not nonneg(node.id):
+            raise _NotSplittable(f"{node.id!r} may be negative")
+        return node, None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        p, n = _split(node.operand, nonneg)
+        return (n, p) if isinstance(node.op, ast.USub) else (p, n)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        p1, n1 = _split(node.left, nonneg)
+        p2, n2 = _split(node.right, nonneg)
+        if isinstance(node.op, ast.Sub):
+            p2, n2 = n2, p2
+        return _bin(p1, ast.Add(), p2), _bin(n1, ast.Add(), n2)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        (p1, n1), (p2, n2) = _split(node.left, nonneg), _split(node.right, nonneg)
+        if n1 is not None and n2 is not None:
+            raise _NotSplittable("a product of two differences")
+        if n1 is not None:  # keep the difference on the right
+            (p1, n1), (p2, n2) = (p2, n2), (p1, n1)
+        return _bin(p1, ast.Mult(), p2), _bin(p1, ast.Mult(), n2)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        p, n = _split(node.left, nonneg)
+        pd, nd = _split(node.right, nonneg)
+        if nd is not None or pd is None:
+            raise _NotSplittable("a denominator that may be negative or zero")
+        return _bin(p, ast.Div(), pd), _bin(n, ast.Div(), pd)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        if _split(node.left, nonneg)[1] is not None:
+            raise _NotSplittable("a power of a difference")
+        return node, None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exp", "abs", "sqrt"):
+        if node.func.id == "sqrt" and _split(node.args[0], nonneg)[1] is not None:
+            raise _NotSplittable("a square root of a difference")
+        return node, None
+    raise _NotSplittable(f"{ast.unparse(node)!r}")
 
-    path = Path(path)
+
+def _reversible_parts(expr: str, nonneg: Callable[[str], bool]) -> tuple[str | None, str | None]:
+    """Forward and reverse propensities of a reversible law (``None`` = zero)."""
+    tree = ast.parse(expr, mode="eval").body
+    pos, neg = _split(tree, nonneg)
+    return tuple(None if x is None else _tidy(ast.unparse(ast.fix_missing_locations(x))) for x in (pos, neg))
+
+
+# ------------------------------------------------------------------ units
+def _unit_factor(L, m, uid: str, where: str) -> float:
+    """Molecules per unit ``uid`` (a substance or extent unit)."""
+    ud = m.getUnitDefinition(uid)
+    if ud is None:
+        if uid in ("mole", "substance"):  # "substance" is L2's built-in default: mole
+            return AVOGADRO
+        if uid in ("item", "dimensionless"):
+            return 1.0
+        raise ValueError(f"{where}: unit {uid!r} is not defined")
+    units = [ud.getUnit(i) for i in range(ud.getNumUnits())]
+    u = units[0] if len(units) == 1 else None
+    kinds = {L.UNIT_KIND_MOLE: AVOGADRO, L.UNIT_KIND_ITEM: 1.0, L.UNIT_KIND_DIMENSIONLESS: 1.0}
+    exponent = None if u is None else (u.getExponentAsDouble() if hasattr(u, "getExponentAsDouble") else u.getExponent())
+    if u is None or u.getKind() not in kinds or exponent != 1:
+        raise ValueError(f"{where}: unit {uid!r} ({L.UnitDefinition.printUnits(ud)}) cannot be converted to "
+                         "molecule counts (only mole- or item-based substance units can)")
+    return kinds[u.getKind()] * u.getMultiplier() * 10.0 ** u.getScale()
+
+
+def _substance_factor(L, m, s, where: str) -> float:
+    """Molecules per substance unit of species ``s``."""
+    if hasattr(s, "isSetConversionFactor") and (s.isSetConversionFactor() or m.isSetConversionFactor()):
+        raise ValueError(f"{where}: conversion factors are not supported")
+    if s.isSetSubstanceUnits():
+        uid = s.getSubstanceUnits()
+    elif m.getLevel() >= 3:
+        uid = m.getSubstanceUnits() if m.isSetSubstanceUnits() else ""
+    else:
+        uid = "substance"
+    return _unit_factor(L, m, uid, where) if uid else 1.0  # undefined units: molecule counts
+
+
+def _common_factor(L, m, factors: Mapping[str, float], path: Path) -> float:
+    """The one molecules-per-unit factor shared by every species (and the extent units)."""
+    if not factors:
+        return 1.0
+    first = next(iter(factors))
+    f = factors[first]
+    for sid, g in factors.items():
+        if not math.isclose(g, f, rel_tol=1e-12):
+            raise ValueError(f"SBML file {path}: species {first!r} and {sid!r} have different substance units "
+                             f"({f:g} and {g:g} molecules per unit); a reaction cannot change both by integer counts")
+    if m.getLevel() >= 3 and m.isSetExtentUnits():
+        e = _unit_factor(L, m, m.getExtentUnits(), f"SBML file {path}, extentUnits")
+        if not math.isclose(e, f, rel_tol=1e-12):
+            raise ValueError(f"SBML file {path}: extentUnits {m.getExtentUnits()!r} differ from the species' "
+                             "substance units; stoichiometries would not be integer counts")
+    return f
+
+
+# ------------------------------------------------------------------ species
+def _read_species(L, m, path: Path, convention: str, sizes: Mapping[str, float | None]):
+    """Species ids (SBML order), initial counts, fixed (boundary/constant) species, and the
+    expression each species symbol stands for in a kinetic law (over counts)."""
+    species: list[str] = []
+    initial: dict[str, int] = {}
+    fixed: set[str] = set()
+    symbols: dict[str, str] = {}
+    factors = {s.getId(): _substance_factor(L, m, s, f"SBML file {path}, species {s.getId()!r}")
+               for s in m.getListOfSpecies()} if convention == "sbml" else {}
+    F = _common_factor(L, m, factors, path)
+    for s in m.getListOfSpecies():
+        sid, cid = s.getId(), s.getCompartment()
+        where = f"SBML file {path}, species {sid!r}"
+        V = sizes.get(cid)
+        as_amount = convention == "counts" or s.getHasOnlySubstanceUnits()
+        if convention == "sbml" and not as_amount and not (V is not None and V > 0):
+            raise ValueError(f"{where}: compartment {cid!r} has no positive size, so the concentration is undefined")
+        if s.isSetInitialAmount():
+            v = s.getInitialAmount()
+        elif s.isSetInitialConcentration():
+            if convention == "sbml" and not (V is not None and V > 0):
+                raise ValueError(f"{where}: initialConcentration in compartment {cid!r}, which has no positive size")
+            v = s.getInitialConcentration() * (V if convention == "sbml" else 1.0)
+        else:
+            raise ValueError(f"{where}: no initialAmount or initialConcentration")
+        v = v * F
+        if not math.isfinite(v) or v < 0 or v > _MAX_COUNT:
+            raise ValueError(f"{where}: initial count {v:g} is not a representable molecule count")
+        species.append(sid)
+        initial[sid] = int(round(v))
+        if s.getBoundaryCondition() or s.getConstant():
+            fixed.add(sid)
+        scale = "" if F == 1.0 else repr(F)
+        if as_amount:
+            symbols[sid] = sid if not scale else f"({sid} / {scale})"
+        else:
+            symbols[sid] = f"({sid} / {cid})" if not scale else f"({sid} / ({scale} * {cid}))"
+    return species, initial, fixed, symbols, F
+
+
+# ------------------------------------------------------------------ reactions
+def _local_parameters(kl, rid: str, taken: set[str], parameters: dict[str, float], local: dict[str, str]) -> set[str]:
+    """Collect a law's local parameters into ``parameters`` (renamed on a clash); their ids."""
+    params_here = list(kl.getListOfParameters())
+    if hasattr(kl, "getListOfLocalParameters"):
+        params_here += [p for p in kl.getListOfLocalParameters() if p.getId() not in {q.getId() for q in params_here}]
+    for p in params_here:
+        pid, new = p.getId(), p.getId()
+        k = 1
+        while new in taken:
+            new = f"{rid}_{pid}" if k == 1 else f"{rid}_{pid}_{k}"
+            k += 1
+        taken.add(new)
+        parameters[new] = float(p.getValue())
+        local[pid] = new
+    return {p.getId() for p in params_here}
+
+
+def _law_expression(L, m, r, kl, names: Mapping[str, str], local_ids: set[str], convention: str,
+                    sizes: Mapping[str, float | None], F: float, where: str) -> str:
+    """The kinetic law over molecule counts, as a tidy propensity expression."""
+    conv = _Converter(L, m, where, names)
+    if convention == "counts":  # the study's reading: drop the compartment factor
+        factors = [f for f in _product_factors(L, kl.getMath())
+                   if not (f.getType() == L.AST_NAME and f.getName() in sizes and f.getName() not in local_ids)]
+        expr = " * ".join(f"({conv(f)})" for f in factors) if factors else "1.0"
+    else:
+        expr = conv(kl.getMath())
+        if F != 1.0:
+            expr = f"{F!r} * ({expr})"
+    return _tidy(expr)
+
+
+def _reactions_of(L, m, r, expr: str, fixed: set[str], nonneg: Callable[[str], bool], where: str) -> list[Reaction]:
+    """One reaction, or a forward/reverse pair for a reversible law ``num_f - num_r``."""
+    rid = r.getId()
+    reactants: dict[str, int] = {}
+    products: dict[str, int] = {}
+    for refs, side in ((r.getListOfReactants(), reactants), (r.getListOfProducts(), products)):
+        for ref in refs:
+            sid = ref.getSpecies()
+            if sid not in fixed:
+                side[sid] = side.get(sid, 0) + _stoich(L, ref, where)
+    if not r.getReversible():
+        return [Reaction(rid, reactants, products, propensity=expr)]
+    try:
+        fwd, rev = _reversible_parts(expr, nonneg)
+    except _NotSplittable as exc:
+        formula = L.formulaToL3String(r.getKineticLaw().getMath())
+        raise ValueError(f"{where}: the reversible kinetic law {formula!r} is not (num_f - num_r) times non-negative "
+                         f"factors over a non-negative denominator ({exc}), so it cannot be split into forward "
+                         "and reverse reactions") from None
+    if rev is None:  # no subtraction: the law never turns negative
+        return [Reaction(rid, reactants, products, propensity=expr)]
+    out = [Reaction(rid, reactants, products, propensity=fwd)] if fwd is not None else []
+    return out + [Reaction(f"{rid}_inverse", products, reactants, propensity=rev)]
+
+
+def _open_model(L, path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"SBML file not found: {path}")
     doc = L.readSBMLFromFile(str(path))
@@ -180,89 +402,77 @@ def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0
                         (m.getNumConstraints(), "constraints")):
         if count:
             raise ValueError(f"SBML file {path}: {what} are not supported ({count} found)")
+    return m
 
-    # ---- species, in SBML order
-    species: list[str] = []
-    initial: dict[str, int] = {}
-    fixed: set[str] = set()  # boundary/constant species: reactions do not change them
-    for s in m.getListOfSpecies():
-        sid = s.getId()
-        if s.isSetInitialAmount():
-            v = s.getInitialAmount()
-        elif s.isSetInitialConcentration():
-            v = s.getInitialConcentration()
-        else:
-            v = 0.0
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"SBML file {path}: species {sid!r} has initial value {v}")
-        species.append(sid)
-        initial[sid] = int(v)
-        if s.getBoundaryCondition() or s.getConstant():
-            fixed.add(sid)
 
-    # ---- names: species, global parameters, compartments (only if a law still uses them)
+def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0.5, n_steps: int = 50,
+              observed: Sequence[str] = (), initial_ranges: Mapping[str, tuple[int, int]] | None = None,
+              rate_ranges: Mapping[str, tuple[float, float]] | None = None, convention: str = "sbml") -> CRN:
+    """Read an SBML file into a :class:`CRN`.
+
+    Parameters
+    ----------
+    path : path-like
+        The SBML file (any level/version libsbml reads).
+    name : str, optional
+        Model name (default: the SBML model id, else the file stem).
+    dt, n_steps : float, int
+        Time step and number of steps (default 0.5 and 50, the EGFR study's grid).
+    observed : sequence of str
+        Observed species (default: all).
+    initial_ranges, rate_ranges : dict, optional
+        Randomisation ranges, passed to :class:`CRN`.
+    convention : {"sbml", "counts"}
+        ``"sbml"``: amounts, concentrations, compartment sizes and substance units converted to
+        molecule counts as SBML means them; ``"counts"``: the EGFR study's reading (values are
+        counts, compartment factors dropped).  See the module documentation.
+
+    Returns
+    -------
+    CRN
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file does not parse, has SBML errors, uses a feature with no CRN counterpart
+        (rules, events, initial assignments, delays, time-dependent laws), has units, sizes or
+        reversible laws that cannot be converted (the message names the element).
+    """
+    import libsbml as L
+
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    path = Path(path)
+    m = _open_model(L, path)
+    sizes = {c.getId(): (float(c.getSize()) if c.isSetSize() else None) for c in m.getListOfCompartments()}
+    species, initial, fixed, symbols, F = _read_species(L, m, path, convention, sizes)
     parameters: dict[str, float] = {}
     for p in m.getListOfParameters():
         if not p.isSetValue():
             raise ValueError(f"SBML file {path}: parameter {p.getId()!r} has no value")
         parameters[p.getId()] = float(p.getValue())
-    compartments = {c.getId(): (float(c.getSize()) if c.isSetSize() else 1.0) for c in m.getListOfCompartments()}
     reaction_ids = [r.getId() for r in m.getListOfReactions()]
-    taken = set(species) | set(parameters) | set(compartments) | set(reaction_ids) | {f"{r}_inverse" for r in reaction_ids}
-    names = {s: s for s in species} | {p: p for p in parameters} | {c: c for c in compartments}
+    taken = set(species) | set(parameters) | set(sizes) | set(reaction_ids) | {f"{r}_inverse" for r in reaction_ids}
+    names = (symbols if convention == "sbml" else {s: s for s in species}) | {p: p for p in parameters} | {c: c for c in sizes}
+
+    def nonneg(n: str) -> bool:
+        if n in parameters:
+            return parameters[n] >= 0
+        return n in initial or (sizes.get(n) or 0.0) > 0 or (convention == "counts" and n in sizes)
 
     reactions: list[Reaction] = []
-    used_compartments: set[str] = set()
     for r in m.getListOfReactions():
-        rid = r.getId()
-        where = f"SBML file {path}, reaction {rid!r}"
+        where = f"SBML file {path}, reaction {r.getId()!r}"
         kl = r.getKineticLaw()
         if kl is None or kl.getMath() is None:
             raise ValueError(f"{where}: no kinetic law")
         local = dict(names)
-        params_here = list(kl.getListOfParameters())
-        if hasattr(kl, "getListOfLocalParameters"):
-            params_here += [p for p in kl.getListOfLocalParameters() if p.getId() not in {q.getId() for q in params_here}]
-        for p in params_here:
-            pid, new = p.getId(), p.getId()
-            k = 1
-            while new in taken:
-                new = f"{rid}_{pid}" if k == 1 else f"{rid}_{pid}_{k}"
-                k += 1
-            taken.add(new)
-            parameters[new] = float(p.getValue())
-            local[pid] = new
-        conv = _Converter(L, m, where, local)
-
-        reactants: dict[str, int] = {}
-        products: dict[str, int] = {}
-        for refs, side in ((r.getListOfReactants(), reactants), (r.getListOfProducts(), products)):
-            for ref in refs:
-                sid = ref.getSpecies()
-                if sid not in fixed:
-                    side[sid] = side.get(sid, 0) + _stoich(L, ref, where)
-
-        local_ids = {p.getId() for p in params_here}
-        factors = [f for f in _product_factors(L, kl.getMath())  # drop the compartment factor
-                   if not (f.getType() == L.AST_NAME and f.getName() in compartments and f.getName() not in local_ids)]
-        minus = [i for i, f in enumerate(factors) if f.getType() == L.AST_MINUS and f.getNumChildren() == 2]
-        if r.getReversible() and len(minus) == 1:
-            i = minus[0]
-            rest = [conv(f) for j, f in enumerate(factors) if j != i]
-            fwd = " * ".join(rest + [conv(factors[i].getChild(0))])
-            bwd = " * ".join(rest + [conv(factors[i].getChild(1))])
-            reactions.append(Reaction(rid, reactants, products, propensity=_tidy(fwd)))
-            reactions.append(Reaction(f"{rid}_inverse", products, reactants, propensity=_tidy(bwd)))
-        else:
-            expr = " * ".join(conv(f) for f in factors) if factors else "1.0"
-            reactions.append(Reaction(rid, reactants, products, propensity=_tidy(expr)))
-        for rx in reactions[-2:]:
-            used_compartments |= {n.id for n in ast.walk(ast.parse(rx.propensity, mode="eval"))
-                                  if isinstance(n, ast.Name) and n.id in compartments}
-
-    # a compartment still referenced elsewhere in a law becomes a parameter with its size
-    for c in used_compartments:
-        parameters.setdefault(c, compartments[c])
+        local_ids = _local_parameters(kl, r.getId(), taken, parameters, local)
+        expr = _law_expression(L, m, r, kl, local, local_ids, convention, sizes, F, where)
+        reactions += _reactions_of(L, m, r, expr, fixed, nonneg, where)
+    _add_compartment_parameters(reactions, sizes, parameters, convention, path)
     try:
         return CRN(
             name=name or m.getId() or path.stem, species=species, parameters=parameters,
@@ -272,3 +482,17 @@ def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0
         )
     except ValueError as exc:
         raise ValueError(f"SBML file {path}: {exc}") from None
+
+
+def _add_compartment_parameters(reactions: Sequence[Reaction], sizes: Mapping[str, float | None],
+                                parameters: dict[str, float], convention: str, path: Path) -> None:
+    """A compartment a law still uses becomes a parameter holding its size."""
+    used = {n.id for rx in reactions for n in ast.walk(ast.parse(rx.propensity, mode="eval"))
+            if isinstance(n, ast.Name) and n.id in sizes}
+    for c in sorted(used):
+        size = sizes[c]
+        if size is None or not (math.isfinite(size) and size > 0):
+            if convention == "sbml":
+                raise ValueError(f"SBML file {path}: compartment {c!r} is used in a kinetic law but has no positive size")
+            size = 1.0
+        parameters.setdefault(c, size)
