@@ -19,6 +19,7 @@ _EXPORTS = {
     "mlp_body": "bodies", "build_mdn": "network",
     "fit_mdn": "training", "train": "training",
     "Emulator": "emulator", "EmulatorRangeWarning": "emulator",
+    "GridSimulator": "grid", "build_grid_dataset": "grid_design", "grid_training_states": "grid_design",
     "Scaling": "targets",
     # data side: dataset, scaler, evaluation
     "build_dataset": "dataset", "AbstractionDataset": "dataset",

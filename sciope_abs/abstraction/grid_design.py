@@ -1,0 +1,230 @@
+"""Training data for an agent that will live on a grid: the states the grid takes it to.
+
+The seed paper's grid of emulated honeybee cells was unfaithful because the single-agent
+emulator was never trained on the cells the grid produces: empty or near-empty cells, cells
+holding only pheromone, and cells whose pheromone arrives from (or leaves to) neighbours between
+steps.  This module builds a dataset that covers them.
+
+:func:`grid_training_states` draws initial states from a mixture of *kinds* of cell:
+
+``"wide"``
+    every species uniform on ``[0, high]`` (species without a range, such as the bees'
+    aggressive and dead counts, get the widest non-shared range; shared species a widened one);
+``"empty"``
+    no molecule of any *active* species (inert species, which take part in no reaction as a
+    reactant or in a propensity, such as dead bees, keep a random count);
+``"shared_only"``
+    only shared species (pheromone without bees);
+``"near_empty"``
+    active species uniform on ``[0, 3]``;
+``"no_shared"``
+    no shared species (calm bees and no pheromone: nothing may happen).
+
+:func:`build_grid_dataset` simulates chains of exact SSA steps from such states and, between
+two steps, exchanges shared molecules with an imagined neighbourhood: each molecule leaves with
+a per-chain probability and a Poisson number arrives (the inflow the cell sees on the grid).
+Every step of every chain is one setting of an :class:`~sciope_abs.abstraction.dataset.AbstractionDataset`
+with ``n_steps = 1`` (pairs ``(state after exchange) -> (state one dt later)``), split by chain so
+that no chain contributes to two splits; the dataset then trains like any other
+(:func:`~sciope_abs.abstraction.training.train`).
+"""
+from __future__ import annotations
+
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..crn.model import CRN
+from ..seeding import SeedLike, as_generator, as_seed_sequence
+
+__all__ = ["CELL_KINDS", "DEFAULT_FRACTIONS", "grid_training_states", "inert_species", "build_grid_dataset"]
+
+CELL_KINDS = ("wide", "empty", "shared_only", "near_empty", "no_shared")
+DEFAULT_FRACTIONS = {"wide": 0.4, "empty": 0.1, "shared_only": 0.15, "near_empty": 0.2, "no_shared": 0.15}
+
+
+def inert_species(crn: CRN) -> tuple[str, ...]:
+    """Species that are no reactant and appear in no custom propensity (they only accumulate)."""
+    from ..simulators.expressions import parse_expression
+
+    names = set(crn.species) | set(crn.parameters)
+    read = set()
+    for r in crn.reactions:
+        read |= {s for s, c in r.reactants.items() if c > 0}
+        if r.propensity is not None:
+            read |= set(parse_expression(r.propensity, names).names) & set(crn.species)
+    return tuple(s for s in crn.species if s not in read)
+
+
+def _check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    unknown = set(fractions) - set(CELL_KINDS)
+    if unknown:
+        raise ValueError(f"unknown cell kind(s) {sorted(unknown)} in fractions; kinds are {list(CELL_KINDS)}")
+    fr = {k: float(fractions.get(k, 0.0)) for k in CELL_KINDS}
+    if any(not np.isfinite(v) or v < 0 for v in fr.values()) or sum(fr.values()) <= 0:
+        raise ValueError(f"fractions must be non-negative with a positive sum, got {dict(fractions)}")
+    total = sum(fr.values())
+    return {k: v / total for k, v in fr.items()}
+
+
+def _highs(crn: CRN, shared: Sequence[str], shared_high: int | None) -> np.ndarray:
+    his = {s: hi for s, (lo, hi) in crn.initial_ranges.items()}
+    base = max([hi for s, hi in his.items() if s not in shared] or [max(his.values(), default=10)])
+    high = np.array([his.get(s, base) for s in crn.species], dtype=np.int64)
+    for s in shared:
+        k = crn.species.index(s)
+        high[k] = int(shared_high) if shared_high is not None else 3 * int(his.get(s, base))
+    return high
+
+
+def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
+                         fractions: Mapping[str, float] | None = None, shared_high: int | None = None,
+                         seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
+    """Initial states covering what a grid cell goes through.
+
+    Parameters
+    ----------
+    crn : CRN
+        The single agent.
+    n : int
+        Number of states.
+    shared : sequence of str
+        The species that diffuse on the grid.
+    fractions : dict kind -> weight, optional
+        Mixture of :data:`CELL_KINDS` (default :data:`DEFAULT_FRACTIONS`); normalised.
+    shared_high : int, optional
+        Upper end for shared species in ``"wide"`` and ``"shared_only"`` cells (default 3 x the
+        model's range).
+    seed : int or SeedSequence
+
+    Returns
+    -------
+    states : int64 array (n, S)
+        Conserved pairs of the model (``complements``) hold with the model's totals.
+    kinds : array (n,) of str
+        The kind of each state.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    shared = tuple(shared)
+    unknown = [s for s in shared if s not in crn.species]
+    if unknown:
+        raise ValueError(f"shared species {unknown} are not species of model {crn.name!r} ({list(crn.species)})")
+    fr = _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions)
+    rng = as_generator(seed)
+    S = crn.n_species
+    high = _highs(crn, shared, shared_high)
+    inert = np.isin(crn.species, inert_species(crn))
+    sh = np.isin(crn.species, shared)
+    active = ~inert & ~sh
+    kinds = rng.choice(np.array(CELL_KINDS), size=int(n), p=[fr[k] for k in CELL_KINDS])
+    x = rng.integers(0, high + 1, size=(int(n), S))           # "wide"
+    small = rng.integers(0, 4, size=(int(n), S))
+    for kind, rows in ((k, kinds == k) for k in CELL_KINDS):
+        if kind == "empty":
+            x[np.ix_(rows, ~inert)] = 0
+        elif kind == "shared_only":
+            x[np.ix_(rows, active)] = 0
+            x[np.ix_(rows, sh)] = np.maximum(x[np.ix_(rows, sh)], 1)
+        elif kind == "near_empty":
+            x[np.ix_(rows, ~inert)] = small[np.ix_(rows, ~inert)]
+        elif kind == "no_shared":
+            x[np.ix_(rows, sh)] = 0
+    for s, (other, total) in crn.complements.items():
+        i, j = crn.species_index([s, other])
+        x[:, j] = np.minimum(x[:, j], total)
+        x[:, i] = total - x[:, j]
+    return x.astype(np.int64), kinds
+
+
+def _check_exchange(name: str, v) -> tuple[float, float]:
+    try:
+        lo, hi = (float(a) for a in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair, got {v!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi):
+        raise ValueError(f"{name} must satisfy 0 <= low <= high, got {v!r}")
+    return lo, hi
+
+
+def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[str] = ("P",), *,
+                       vary_params: Sequence[str] = (), inflow: Sequence[float] = (0.0, 3.0),
+                       outflow: Sequence[float] = (0.0, 0.6), fractions: Mapping[str, float] | None = None,
+                       shared_high: int | None = None, split: Sequence[float] = (0.7, 0.15, 0.15),
+                       seed: SeedLike = None):
+    """A single-agent dataset for grid use: design states, SSA steps, exchange of shared species.
+
+    Parameters
+    ----------
+    crn : CRN
+    n_chains : int
+        Chains, each from one state of :func:`grid_training_states`.
+    n_steps : int
+        SSA steps of ``crn.dt`` per chain (each step is one setting of the dataset).
+    shared : sequence of str
+    vary_params : sequence of str
+        Rates drawn per chain from the model's ``rate_ranges``.
+    inflow : (low, high)
+        Per chain, the mean of the Poisson number of shared molecules arriving between two steps
+        is uniform on this range.
+    outflow : (low, high)
+        Per chain, the probability that a shared molecule leaves between two steps.
+    fractions, shared_high : see :func:`grid_training_states`.
+    split : (train, val, test) fractions of the chains.
+    seed : int or SeedSequence
+
+    Returns
+    -------
+    AbstractionDataset
+        ``n_chains * n_steps`` settings of one trajectory and one step each (``n_steps=1``),
+        rows ordered chain-major; ``attrs["design"]`` records the design.
+    """
+    from ..simulators import FastSSASimulator
+    from .dataset import AbstractionDataset, _check_split, _split_counts, _vary_tuple
+
+    for v, name in ((n_chains, "n_chains"), (n_steps, "n_steps")):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    vary = _vary_tuple(crn, vary_params)
+    in_lo, in_hi = _check_exchange("inflow", inflow)
+    out_lo, out_hi = _check_exchange("outflow", outflow)
+    if out_hi > 1:
+        raise ValueError(f"outflow is a probability range within [0, 1], got {outflow!r}")
+    fr = _check_split(split, int(n_chains))
+    base = as_seed_sequence(seed)
+    k_init, k_rates, k_flow, k_sim, k_split = base.spawn(5)
+    x, kinds = grid_training_states(crn, int(n_chains), shared, fractions=fractions, shared_high=shared_high,
+                                    seed=k_init)
+    rates = crn.sample_rates(int(n_chains), vary, seed=k_rates) if vary else np.zeros((int(n_chains), 0))
+    frng = np.random.default_rng(k_flow)
+    lam = frng.uniform(in_lo, in_hi, int(n_chains))
+    leave = frng.uniform(out_lo, out_hi, int(n_chains))
+    sh = crn.species_index(shared)
+    sim = FastSSASimulator(crn, param_names=vary, timespan=np.array([0.0, crn.dt]))
+    S = crn.n_species
+    traces = np.empty((int(n_chains), int(n_steps), 1, S, 2))
+    t0 = time.perf_counter()
+    for k, ss in enumerate(k_sim.spawn(int(n_steps))):
+        if k > 0:  # exchange with the neighbourhood, then the next exact step
+            x[:, sh] = frng.binomial(x[:, sh], (1.0 - leave)[:, None]) + frng.poisson(lam[:, None], (len(x), len(sh)))
+        tr = sim.simulate(rates, n_traj=1, seed=ss, initial_state=x)
+        if not np.isfinite(tr).all():
+            raise ValueError(f"the SSA failed on some chains at step {k}; check the model {crn.name!r}")
+        traces[:, k] = tr
+        x = tr[:, 0, :, -1].astype(np.int64)
+    seconds = time.perf_counter() - t0
+    perm = np.random.default_rng(k_split).permutation(int(n_chains))
+    n_train, n_val, _ = _split_counts(int(n_chains), fr)
+    chains = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    steps = np.arange(int(n_steps))
+    splits = {name: np.sort((c[:, None] * int(n_steps) + steps[None, :]).ravel()) for name, c in chains.items()}
+    design = {"kind": "grid", "n_chains": int(n_chains), "n_steps": int(n_steps), "shared": list(shared),
+              "inflow": [in_lo, in_hi], "outflow": [out_lo, out_hi],
+              "fractions": _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions),
+              "kinds": {k: int((kinds == k).sum()) for k in CELL_KINDS}}
+    attrs = {"design": design, "seed": {"entropy": str(base.entropy), "spawn_key": list(base.spawn_key)},
+             "solver": "fast_ssa", "simulation_seconds": seconds}
+    return AbstractionDataset(crn, vary, crn.dt, 1, traces.reshape(-1, 1, S, 2),
+                              traces[:, :, 0, :, 0].reshape(-1, S).astype(np.int64),
+                              np.repeat(rates, int(n_steps), axis=0), splits, attrs=attrs)

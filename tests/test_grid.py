@@ -1,0 +1,218 @@
+"""Grid of agents: the exact composite network, the exact diffusion step, the emulated grid.
+
+Evidence for issue 17: ``compose_grid`` copies species and reactions per node and adds the hop
+reactions, and its SSA conserves bees per node and pheromone up to degradation; the diffusion
+step reproduces the exact hopping law (mean and variance, and the composite SSA's own); a grid
+of one node is the single-agent emulator's rollout for the same seed.
+"""
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from sciope_abs.crn import GridSpec, colony_totals, compose_grid, grid_initial_state, load_model
+from sciope_abs.simulators import FastSSASimulator
+
+BEES = load_model("bees")
+
+
+# ---------------------------------------------------------------------------- composition
+def test_compose_2x2_has_four_copies_plus_the_hop_reactions():
+    g = compose_grid(BEES, (2, 2), shared={"P": 0.2})
+    assert g.n_species == 4 * BEES.n_species
+    # reflecting 2x2: every node has 2 neighbours -> 8 ordered pairs
+    assert len(g.reactions) == 4 * len(BEES.reactions) + 8
+    assert g.species[:4] == ("Bee_0_0", "BeeA_0_0", "BeeD_0_0", "P_0_0") and g.species[-1] == "P_1_1"
+    assert g.parameters["D_P"] == 0.2 and g.parameters["stinging_rate"] == BEES.parameters["stinging_rate"]
+    r = {x.name: x for x in g.reactions}
+    assert r["become_aggressive_1_0"].propensity.count("Bee_1_0") == 1
+    assert "P_1_0" in r["become_aggressive_1_0"].propensity and "P_0_0" not in r["become_aggressive_1_0"].propensity
+    assert r["hop_P_0_0_E"].reactants == {"P_0_0": 1} and r["hop_P_0_0_E"].products == {"P_0_1": 1}
+    hops = [x for x in g.reactions if x.name.startswith("hop_")]
+    assert len(hops) == 8 and all(x.rate == "D_P" for x in hops)
+    # periodic 3x3: 4 neighbours each; a 1-wide periodic side has no self-hop
+    assert len(compose_grid(BEES, (3, 3), {"P": 1.0}, boundary="periodic").reactions) == 9 * 4 + 36
+    assert len(compose_grid(BEES, (1, 3), {"P": 1.0}, boundary="periodic").reactions) == 3 * 4 + 6
+
+
+def test_compose_builds_a_gillespy2_model_with_the_same_sizes():
+    from sciope_abs.simulators.gillespy_model import to_gillespy_model
+
+    g = compose_grid(BEES, (2, 2), shared={"P": 0.2})
+    m = to_gillespy_model(g, g.timespan(0.5, 4))
+    assert len(m.listOfSpecies) == 16 and len(m.listOfReactions) == 24
+
+
+def test_composite_ssa_conserves_bees_per_node_and_pheromone_up_to_degradation():
+    g = compose_grid(BEES, (2, 2), shared={"P": 0.5})
+    spec = GridSpec(BEES, (2, 2), {"P": 0.5})
+    x0 = grid_initial_state(spec, {"Bee": 8}, {"P": {(0, 0): 6}, "BeeA": {(1, 1): 2}})
+    ts = g.timespan(0.5, 20)
+    for degradation in (BEES.parameters["p_degradation_rate"], 0.0):
+        sim = FastSSASimulator(g.with_parameters(p_degradation_rate=degradation), param_names=(), timespan=ts)
+        x = sim.simulate(np.zeros((1, 0)), n_traj=40, seed=2, initial_state=x0)[0]   # (r, 16, T)
+        nodes = x.reshape(40, 4, 4, len(ts))
+        bees = nodes[:, :, :3].sum(axis=2)                                             # (r, node, T)
+        np.testing.assert_array_equal(bees, np.repeat(bees[..., :1], len(ts), axis=-1))
+        tot = colony_totals(x, spec)                                                   # (r, 4, T)
+        budget = tot[:, 3] - 2 * tot[:, 2]             # P - 2 BeeD: every sting adds 2 P, 1 BeeD
+        steps = np.diff(budget, axis=-1)
+        if degradation == 0.0:
+            np.testing.assert_array_equal(steps, 0.0)
+        else:
+            assert (steps <= 0).all() and (steps < 0).any()
+        assert (nodes[:, 1:, 3].max(axis=-1) > 0).any()   # pheromone reached nodes it was not seeded at
+
+
+def test_bad_grid_input_is_refused_with_a_named_error():
+    with pytest.raises(ValueError, match="shared species 'Q'"):
+        compose_grid(BEES, (2, 2), {"Q": 0.1})
+    with pytest.raises(ValueError, match="grid shape"):
+        compose_grid(BEES, (0, 2), {"P": 0.1})
+    with pytest.raises(ValueError, match="boundary"):
+        compose_grid(BEES, (2, 2), {"P": 0.1}, boundary="open")
+    with pytest.raises(ValueError, match="diffusion rate"):
+        compose_grid(BEES, (2, 2), {"P": -1.0})
+    spec = GridSpec(BEES, (2, 2), {"P": 0.1})
+    with pytest.raises(ValueError, match="outside the 2x2 grid"):
+        grid_initial_state(spec, {"Bee": 1}, {"P": {(2, 0): 3}})
+    with pytest.raises(ValueError, match="per_node"):
+        grid_initial_state(spec, {"Bee": -1})
+
+
+def test_layout_places_bees_everywhere_and_pheromone_at_chosen_or_random_nodes():
+    spec = GridSpec(BEES, (3, 4), {"P": 0.1})
+    x = grid_initial_state(spec, {"Bee": 10}, {"P": {(2, 3): 5, (0, 1): 1}}).reshape(12, 4)
+    assert (x[:, 0] == 10).all() and x[:, 3].sum() == 6 and x[11, 3] == 5 and x[1, 3] == 1
+    a = grid_initial_state(spec, {"Bee": 10}, random_sources={"P": (3, 4)}, seed=7).reshape(12, 4)
+    b = grid_initial_state(spec, {"Bee": 10}, random_sources={"P": (3, 4)}, seed=7).reshape(12, 4)
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a[:, 3].tolist()) == [0] * 9 + [4] * 3
+
+
+# ---------------------------------------------------------------------------- diffusion
+def _law(spec, n0, D, h):
+    K = expm(spec.full_generator(D) * h)             # one molecule's exact transition law
+    mean = n0 @ K
+    var = (n0[:, None] * K * (1 - K)).sum(axis=0)    # sum over independent molecules
+    return mean, var, K
+
+
+@pytest.mark.parametrize("boundary", ["reflecting", "periodic"])
+def test_diffusion_step_reproduces_the_exact_hopping_law(boundary):
+    from sciope_abs.abstraction.grid import diffusion_kernels, diffusion_step
+
+    spec = GridSpec(BEES, (3, 4), {"P": 0.3}, boundary)
+    n0 = np.zeros(12, dtype=np.int64)
+    n0[0], n0[5], n0[11] = 40, 25, 7
+    D, h, B = 0.3, 0.8, 4000
+    counts = np.tile(n0.reshape(1, 3, 4), (B, 1, 1))
+    out = diffusion_step(counts, diffusion_kernels(spec, D, h), np.random.default_rng(0)).reshape(B, 12)
+    np.testing.assert_array_equal(out.sum(axis=1), n0.sum())                      # conservation
+    mean, var, K = _law(spec, n0, D, h)
+    se_mean = np.sqrt(var / B)
+    assert np.all(np.abs(out.mean(axis=0) - mean) <= 5 * se_mean + 1e-9)
+    se_var = var * np.sqrt(2.0 / (B - 1)) + 1e-9
+    assert np.all(np.abs(out.var(axis=0, ddof=1) - var) <= 5 * se_var)
+    # power: the one-hop law (leave with 1 - exp(-k h), land on a neighbour) is rejected
+    deg = -np.diag(spec.full_generator(D)) / D
+    one_hop = np.diag(np.exp(-deg * D * h)) + (spec.full_generator(D) > 0) * ((1 - np.exp(-deg * D * h)) / deg)[:, None]
+    assert np.max(np.abs(n0 @ one_hop - mean) / (5 * se_mean + 1e-9)) > 1
+
+
+def test_diffusion_step_matches_the_composite_ssa_of_pure_hopping():
+    from sciope_abs.abstraction.grid import diffusion_kernels, diffusion_step
+
+    quiet = BEES.with_parameters(stinging_rate=0.0, p_stinging_rate=0.0, become_aggressive_rate=0.0,
+                                 p_degradation_rate=0.0)
+    g = compose_grid(quiet, (3, 3), {"P": 0.4})
+    spec = GridSpec(quiet, (3, 3), {"P": 0.4})
+    x0 = grid_initial_state(spec, {}, {"P": {(0, 0): 30, (1, 1): 10}})
+    B, h = 2000, 1.0
+    ssa = FastSSASimulator(g, param_names=(), timespan=np.array([0.0, h]))
+    p_ssa = ssa.simulate(np.zeros((1, 0)), n_traj=B, seed=4, initial_state=x0)[0, :, 3::4, -1]  # (B, 9)
+    n0 = x0.reshape(9, 4)[:, 3]
+    p_dif = diffusion_step(np.tile(n0.reshape(1, 3, 3), (B, 1, 1)), diffusion_kernels(spec, 0.4, h),
+                           np.random.default_rng(5)).reshape(B, 9)
+    _, var, _ = _law(spec, n0, 0.4, h)
+    assert np.all(np.abs(p_ssa.mean(axis=0) - p_dif.mean(axis=0)) <= 5 * np.sqrt(2 * var / B) + 1e-9)
+
+
+# ---------------------------------------------------------------------------- design
+def test_grid_training_states_cover_empty_pheromone_only_and_wide_cells():
+    from sciope_abs.abstraction.grid_design import CELL_KINDS, grid_training_states, inert_species
+
+    assert inert_species(BEES) == ("BeeD",)
+    x, kinds = grid_training_states(BEES, 2000, ("P",), seed=0)
+    assert x.shape == (2000, 4) and (x >= 0).all() and set(kinds) == set(CELL_KINDS)
+    empty = x[kinds == "empty"]
+    assert (empty[:, [0, 1, 3]] == 0).all() and empty[:, 2].max() > 0      # dead bees stay
+    only_p = x[kinds == "shared_only"]
+    assert (only_p[:, :2] == 0).all() and (only_p[:, 3] >= 1).all()
+    assert x[kinds == "wide", 3].max() > 14                                  # wider than the default 0..14
+    assert x[kinds == "wide", 1].max() > 0                                   # aggressive bees at the start
+    a, _ = grid_training_states(BEES, 50, seed=3)
+    b, _ = grid_training_states(BEES, 50, seed=3)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown cell kind"):
+        grid_training_states(BEES, 10, fractions={"full": 1.0})
+
+
+def test_grid_dataset_chains_are_exact_steps_with_exchange_and_split_by_chain():
+    from sciope_abs.abstraction.grid_design import build_grid_dataset
+
+    ds = build_grid_dataset(BEES, 40, 5, seed=1, inflow=(1.0, 4.0))
+    assert ds.n_settings == 200 and ds.n_steps == 1 and ds.n_traj == 1
+    chain_of = {s: np.unique(ds.splits[s] // 5) for s in ("train", "val", "test")}
+    assert not set(chain_of["train"]) & (set(chain_of["val"]) | set(chain_of["test"]))
+    tr = ds.traces[:, 0]                                        # (settings, S, 2)
+    bees = tr[:, :3].sum(axis=1)
+    np.testing.assert_array_equal(bees[:, 0], bees[:, 1])      # each step is exact SSA: bees conserved
+    start, end = tr[:, :, 0].reshape(40, 5, 4), tr[:, :, 1].reshape(40, 5, 4)
+    np.testing.assert_array_equal(start[:, 1:, :3], end[:, :-1, :3])   # chains continue ...
+    assert (start[:, 1:, 3] != end[:, :-1, 3]).any()                   # ... with pheromone exchanged
+
+
+# ---------------------------------------------------------------------------- emulated grid
+@pytest.fixture(scope="module")
+def emulator():
+    pytest.importorskip("tensorflow")
+    from sciope_abs.abstraction.grid_design import build_grid_dataset
+    from sciope_abs.abstraction.training import train
+
+    ds = build_grid_dataset(BEES, 60, 8, seed=0)
+    return train(ds, hidden=(16,), n_components=2, epochs=3, batch_size=128, seed=1, progress=False)
+
+
+def test_grid_of_one_node_is_the_emulator_rollout(emulator):
+    from sciope_abs.abstraction.grid import GridSimulator
+
+    x0 = np.array([[10, 1, 0, 4], [3, 0, 2, 0]])
+    for boundary in ("reflecting", "periodic"):
+        one = GridSimulator(emulator, (1, 1), {"P": 0.3}, boundary=boundary, n_steps=6)
+        a = one.rollout(x0, None, n_traj=9, seed=5)
+        b = emulator.rollout(x0, None, n_steps=6, n_traj=9, seed=5)
+        np.testing.assert_array_equal(a, b)
+    assert one.species == ("Bee_0_0", "BeeA_0_0", "BeeD_0_0", "P_0_0")
+
+
+def test_emulated_grid_counts_seeds_and_batch_independence(emulator):
+    from sciope_abs.abstraction.grid import GridSimulator
+    from sciope_abs.simulators.base import Simulator
+
+    g = GridSimulator(emulator, (2, 3), {"P": 0.3}, n_steps=4)
+    assert isinstance(g, Simulator) and g.species == compose_grid(BEES, (2, 3), {"P": 0.3}).species
+    x0 = np.stack([grid_initial_state(g.spec, {"Bee": 10}, {"P": {(0, 0): 5}}),
+                   grid_initial_state(g.spec, {"Bee": 4}, {"P": {(1, 2): 9}})])
+    calls = emulator.n_network_calls
+    x = g.rollout(x0, None, n_traj=5, seed=11)
+    assert emulator.n_network_calls - calls == 4                 # one batched call per step
+    assert x.shape == (2, 5, 24, 5) and (x >= 0).all()
+    np.testing.assert_array_equal(x, np.round(x))
+    np.testing.assert_array_equal(g.rollout(x0, None, n_traj=5, seed=11), x)
+    seeds = np.random.SeedSequence(11).spawn(2)
+    alone = g.rollout(x0[1:], None, n_traj=5, seed=[seeds[1]])
+    np.testing.assert_array_equal(alone[0], x[1])
+    assert g.colony(x).shape == (2, 5, 4, 5)
+    assert g.rollout(x0, None, n_traj=5, seed=11, record="colony").shape == (2, 5, 4, 5)
+    with pytest.raises(ValueError, match="initial_state"):
+        g.rollout(np.zeros(7), None)
