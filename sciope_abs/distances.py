@@ -57,6 +57,21 @@ class Distance(ABC):
         """Fit scales on a simulated population (n, F); a no-op for fixed distances."""
         return self
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (JSON data): ``type(self)(**get_params())`` is an unfitted copy."""
+        return {}
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted state as data: numpy arrays and JSON values, no objects (empty when unfitted
+        or for fixed distances). :meth:`set_state` restores it exactly; run stores save it."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> "Distance":
+        """Restore a state from :meth:`get_state`; returns ``self``."""
+        if state:
+            raise ValueError(f"{type(self).__name__} has no fitted state, got keys {sorted(state)}")
+        return self
+
     @abstractmethod
     def _distance(self, diff: np.ndarray) -> np.ndarray:
         """Distances (n,) from the differences ``s_sim - s_obs`` (n, F) (NaN rows already zeroed)."""
@@ -144,6 +159,28 @@ class Adaptive(Distance):
         self.notes_ = [f"feature {j}: MAD is {'zero' if mad[j] == 0 else 'undefined'}, scale set to 1"
                        for j in self.unit_scale_]
         self.scale_ = np.where(bad, 1.0, mad)
+        return self
+
+    def get_params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def get_state(self) -> dict[str, Any]:
+        """``{"scale_": array (F,), "unit_scale_": list, "notes_": list}``, or ``{}`` before :meth:`fit`."""
+        if self.scale_ is None:
+            return {}
+        return {"scale_": np.array(self.scale_, dtype=np.float64), "unit_scale_": list(self.unit_scale_),
+                "notes_": list(self.notes_)}
+
+    def set_state(self, state: dict[str, Any]) -> "Adaptive":
+        if not state:
+            self.scale_, self.unit_scale_, self.notes_ = None, [], []
+            return self
+        scale = np.asarray(state["scale_"], dtype=np.float64)
+        if scale.ndim != 1 or not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError(f"Adaptive state: scale_ must be a positive finite vector, got shape {scale.shape}")
+        self.scale_ = scale
+        self.unit_scale_ = [int(j) for j in state.get("unit_scale_", [])]
+        self.notes_ = [str(n) for n in state.get("notes_", [])]
         return self
 
     def __call__(self, s_obs: Any, s_sim: Any) -> np.ndarray:

@@ -40,14 +40,18 @@ CONFIG (YAML) keys:
                                              max_time, batch_size
                                   smc: n_particles, quantile, target_tolerance,
                                        min_acceptance_rate, max_rounds, max_simulations,
-                                       max_time, batch_size
+                                       max_time, batch_size, epsilon ({name: list, values:
+                                       [...]} | {name: acceptance_rate, target_rate: 0.1})
   seed: 0                       seed of the inference (same seed, same posterior)
   scheduler: null               Dask scheduler address, "sync" (in-process) or null (local cluster)
   run_dir: runs/toggle          output folder (default: CONFIG's name + "_run"; --out overrides)
 
 RUN_DIR gets: config.yaml (copy), observed.npy, posterior.npz (Posterior.load), history.json,
-posterior.csv, summary.txt, posterior.html (Bokeh), and for smc the per-round state in smc/, from
-which `sciope-abs infer --resume RUN_DIR` continues an interrupted run to the same answer.
+posterior.csv, summary.txt, posterior.html (Bokeh), and for smc the per-round run store in smc/
+(JSON + npz, no pickle; sciope_abs.inference.History), from which `sciope-abs infer --resume
+RUN_DIR` continues an interrupted run to the same answer.  The whole config is checked before
+RUN_DIR is written; a folder whose run never started (an error before its first round) is
+reused by the next `sciope-abs infer CONFIG --out RUN_DIR`.
 See examples/infer_toggle.yaml.
 """
 
@@ -188,38 +192,97 @@ def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict |
     raise ValueError(f"observed file {path} must be a .npy array or a zarr store of simulations")
 
 
+def build_summary(spec: Any, simulator):
+    """The summary of the ``summaries:`` entry (names from ``sciope_abs.summaries.SUMMARIES``,
+    ``{name: ..., **kwargs}`` dicts, or a list of them, concatenated).  The one place the
+    ``summaries:`` spec is parsed."""
+    from ..summaries import make_summary
+
+    try:
+        return make_summary(spec, species=tuple(simulator.species))
+    except TypeError as exc:
+        raise ValueError(f"summaries: {exc}") from None
+
+
 def _build(cfg: dict, base: Path):
     """Simulator, prior, summary, distance, observed array, truth from a config dict."""
     from ..distances import get_distance
     from ..simulators import make_simulator
-    from ..summaries import make_summary
 
     crn = _model(cfg["model"])
     truth_spec = ((cfg.get("observed") or {}).get("synthetic") or {}).get("truth") if isinstance(
         cfg.get("observed"), dict) else None
-    truth_spec = {k: float(v) for k, v in (truth_spec or {}).items()}
+    truth_spec = {k: _number(v, f"observed.synthetic.truth.{k}") for k, v in (truth_spec or {}).items()}
     prior = _prior(cfg["prior"], crn, truth_spec or None)
     timespan = cfg.get("timespan")
     if isinstance(timespan, dict):
-        timespan = np.linspace(float(timespan["start"]), float(timespan["stop"]), int(timespan["num"]))
+        timespan = np.linspace(_number(timespan.get("start"), "timespan.start"),
+                               _number(timespan.get("stop"), "timespan.stop"),
+                               _integer(timespan.get("num"), "timespan.num"))
     simulator = make_simulator(crn, param_names=prior.names, species=cfg.get("species"),
                                timespan=None if timespan is None else np.asarray(timespan, dtype=float),
                                solver=cfg.get("solver", "auto"))
-    summary = make_summary(cfg["summaries"], species=tuple(simulator.species))
+    summary = build_summary(cfg["summaries"], simulator)
     dspec = cfg.get("distance", "euclidean")
-    distance = get_distance(dspec) if isinstance(dspec, str) else get_distance(**dict(dspec))
+    try:
+        distance = get_distance(dspec) if isinstance(dspec, str) else get_distance(**dict(dspec))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"distance: {exc}") from None
     observed, truth = _observed(cfg["observed"], simulator, crn, base)
     return simulator, prior, summary, distance, observed, truth
 
 
+def _number(v: Any, key: str) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"{key}: expected a number, got {v!r}")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: could not convert {v!r} to a number") from None
+
+
+def _integer(v: Any, key: str) -> int:
+    x = _number(v, key)
+    if not float(x).is_integer():
+        raise ValueError(f"{key}: expected an integer, got {v!r}")
+    return int(x)
+
+
+_INT_SETTINGS = {"n_samples", "n_particles", "max_rounds", "max_simulations"}
+_FLOAT_SETTINGS = {"tolerance", "quantile", "target_tolerance", "min_acceptance_rate", "max_time"}
+
+
 def _settings(cfg: dict, method: str) -> dict:
+    """The method's settings, types checked key by key (``settings.quantile: could not convert
+    'abc' to a number``), ranges checked by the method's own validation (SMC) before any run."""
     settings = dict(cfg.get("settings") or {})
     allowed = {"rejection": {"n_samples", "tolerance", "quantile", "max_simulations", "max_time", "batch_size"},
                "smc": {"n_particles", "quantile", "target_tolerance", "min_acceptance_rate", "max_rounds",
-                       "max_simulations", "max_time", "batch_size"}}[method]
+                       "max_simulations", "max_time", "batch_size", "epsilon"}}[method]
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise ValueError(f"settings {unknown} are not options of method {method!r}; allowed: {sorted(allowed)}")
+    for k, v in settings.items():
+        if v is None:
+            continue
+        if k in _INT_SETTINGS:
+            settings[k] = _integer(v, f"settings.{k}")
+        elif k in _FLOAT_SETTINGS:
+            settings[k] = _number(v, f"settings.{k}")
+        elif k == "batch_size" and v != "auto":
+            settings[k] = _integer(v, "settings.batch_size")
+    if method == "rejection" and "tolerance" not in settings and "quantile" not in settings:
+        raise ValueError("rejection settings need tolerance: or quantile:")
+    if method == "smc":
+        from ..inference.smc import SMCABC
+
+        try:
+            SMCABC._settings(settings.get("n_particles", 500), settings.get("quantile", 0.5),
+                             settings.get("target_tolerance"), settings.get("min_acceptance_rate", 0.01),
+                             settings.get("max_rounds", 10), settings.get("max_simulations"),
+                             settings.get("max_time"), settings.get("batch_size", "auto"), 0, settings.get("epsilon"))
+        except ValueError as exc:
+            raise ValueError(f"settings: {exc}") from None
     return settings
 
 
@@ -244,68 +307,138 @@ def _write_outputs(run_dir: Path, post, truth: dict | None) -> None:
         (run_dir / "posterior.html").write_text(html)
 
 
+#: what a run folder holds before its run has started (a folder holding only these is reusable)
+_RUN_FILES = {"config.yaml", "run.json", "observed.npy", "truth.json", "smc"}
+
+
+def _started(run_dir: Path) -> bool:
+    """Whether the folder holds results: a posterior or at least one finished SMC round."""
+    from ..inference import History
+
+    if (run_dir / "posterior.npz").exists():
+        return True
+    smc = run_dir / "smc"
+    if not History.exists(smc):
+        return False
+    try:
+        return History.load(smc).last_round >= 0
+    except (ValueError, FileNotFoundError):
+        return True  # something we cannot read: never overwritten
+
+
+def _check_reusable(run_dir: Path) -> None:
+    """A new run goes into an empty folder, or one whose earlier attempt never started."""
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return
+    names = {p.name for p in run_dir.iterdir()}
+    if not names <= _RUN_FILES or _started(run_dir):
+        raise ValueError(f"run directory {run_dir} is not empty; continue it with --resume {run_dir} "
+                         "or choose another with --out")
+    for name in names:
+        p = run_dir / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _run_meta(run_dir: Path) -> dict:
+    f = run_dir / "run.json"
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{f} is not a readable JSON file") from None
+
+
+def _set_status(run_dir: Path, status: str, error: str = "") -> None:
+    meta = _run_meta(run_dir)
+    meta.update(status=status, error=error)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+
+
+def _open_resume(run_dir: Path) -> tuple[dict, Path]:
+    """The config and its folder of a run to resume (refusing a run that never started)."""
+    from ..inference import History
+
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not an infer run directory (no config.yaml)")
+    meta = _run_meta(run_dir)
+    if meta.get("status") == "failed" and not _started(run_dir) and not History.exists(run_dir / "smc"):
+        raise ValueError(f"nothing to resume in {run_dir}: the last attempt failed before the run started "
+                         f"({meta.get('error', '')}); fix the config and start again with "
+                         f"`sciope-abs infer CONFIG --out {run_dir}`")
+    if meta.get("status") == "failed" and not _started(run_dir):
+        raise ValueError(f"nothing to resume in {run_dir}: no round finished before the last attempt failed "
+                         f"({meta.get('error', '')}); start it again with `sciope-abs infer CONFIG --out {run_dir}`")
+    base = Path(meta["config_dir"]) if "config_dir" in meta else run_dir
+    return _load_yaml(cfg_path), base
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..inference import SMCABC, ABCRejection, Posterior
+    from ..inference import Posterior
 
     if (args.config is None) == (args.resume is None):
         raise ValueError("give either CONFIG.yaml or --resume RUN_DIR")
-    if args.resume is not None:
+    resume = args.resume is not None
+    if resume:
         run_dir = Path(args.resume)
-        cfg_path = run_dir / "config.yaml"
-        if not cfg_path.exists():
-            raise FileNotFoundError(f"{run_dir} is not an infer run directory (no config.yaml)")
-        cfg = _load_yaml(cfg_path)
-        if (run_dir / "posterior.npz").exists():
+        if (run_dir / "posterior.npz").exists() and (run_dir / "config.yaml").exists():
             post = Posterior.load(run_dir / "posterior.npz")
             print(f"{run_dir}: the run is complete ({post.message})")
             print((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else repr(post))
             return 0
-        base = Path(json.loads((run_dir / "run.json").read_text())["config_dir"]) if (run_dir / "run.json").exists() \
-            else run_dir
+        cfg, base = _open_resume(run_dir)
     else:
         cfg_file = Path(args.config)
         cfg = _load_yaml(cfg_file)
         base = cfg_file.resolve().parent
-        out = args.out or cfg.get("run_dir") or f"{cfg_file.with_suffix('')}_run"
-        run_dir = Path(out)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ValueError(f"run directory {run_dir} is not empty; continue it with --resume {run_dir} "
-                             "or choose another with --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cfg_file, run_dir / "config.yaml")
-        (run_dir / "run.json").write_text(json.dumps({"config_dir": str(base), "config": str(cfg_file)}))
+        run_dir = Path(args.out or cfg.get("run_dir") or f"{cfg_file.with_suffix('')}_run")
+        _check_reusable(run_dir)
 
+    # the whole config is checked, and the objects built, before the run folder is written
     method = str(cfg.get("method", "smc")).lower()
     if method not in ("rejection", "smc"):
         raise ValueError(f"method must be 'rejection' or 'smc', got {method!r}")
     settings = _settings(cfg, method)
+    n_traj = _integer(cfg.get("n_traj", 1), "n_traj")
+    seed = _integer(cfg.get("seed", 0), "seed")
+    objects = _build(cfg, base)
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cfg_file, run_dir / "config.yaml")
+        (run_dir / "run.json").write_text(json.dumps({"config_dir": str(base), "config": str(cfg_file)}))
+    _set_status(run_dir, "running")
     client = args.scheduler or cfg.get("scheduler") or None
-    seed = int(cfg.get("seed", 0))
-
-    smc_dir = run_dir / "smc"
-    truth = None
-    if method == "smc" and args.resume is not None and (smc_dir / "config.pkl").exists():
-        print(f"resuming SMC-ABC from {smc_dir}", file=sys.stderr)
-        post = SMCABC.resume(smc_dir, client=client, progress=args.progress)
-        if (run_dir / "truth.json").exists():
-            truth = json.loads((run_dir / "truth.json").read_text())
-    else:
-        simulator, prior, summary, distance, observed, truth = _build(cfg, base)
-        np.save(run_dir / "observed.npy", np.asarray(observed, dtype=np.float64))
-        if truth:
-            (run_dir / "truth.json").write_text(json.dumps(truth))
-        n_traj = int(cfg.get("n_traj", 1))
-        if method == "rejection":
-            abc = ABCRejection(simulator, prior, summary, distance, observed=observed, n_traj=n_traj,
-                               client=client)
-            if "tolerance" not in settings and "quantile" not in settings:
-                raise ValueError("rejection settings need tolerance: or quantile:")
-            post = abc.infer(seed=seed, progress=args.progress, **settings)
-        else:
-            smc = SMCABC(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
-            post = smc.infer(seed=seed, run_dir=smc_dir, progress=args.progress, **settings)
+    try:
+        post, truth = _infer(run_dir, method, settings, objects, n_traj, seed, client, resume, args.progress)
+    except BaseException as exc:
+        _set_status(run_dir, "failed", " ".join(f"{type(exc).__name__}: {exc}".split()))
+        raise
     _write_outputs(run_dir, post, truth)
+    _set_status(run_dir, "done")
     print(f"wrote {run_dir}: {post.message}")
     print((run_dir / "summary.txt").read_text())
     sys.stdout.flush()
     return 0
+
+
+def _infer(run_dir: Path, method: str, settings: dict, objects: tuple, n_traj: int, seed: int, client: Any,
+           resume: bool, progress: bool):
+    """Run (or resume) the method; returns the posterior and the synthetic truth (or None)."""
+    from ..inference import SMCABC, ABCRejection, History
+
+    simulator, prior, summary, distance, observed, truth = objects
+    np.save(run_dir / "observed.npy", np.asarray(observed, dtype=np.float64))
+    if truth:
+        (run_dir / "truth.json").write_text(json.dumps(truth))
+    if method == "rejection":
+        abc = ABCRejection(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
+        return abc.infer(seed=seed, progress=progress, **settings), truth
+    smc = SMCABC(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
+    smc_dir = run_dir / "smc"
+    if resume and History.exists(smc_dir):
+        print(f"resuming SMC-ABC from {smc_dir}", file=sys.stderr)
+        return smc.resume(smc_dir, progress=progress), truth
+    if smc_dir.exists():
+        shutil.rmtree(smc_dir)  # a store whose round 0 never finished: start over (same seed, same answer)
+    return smc.infer(seed=seed, run_dir=smc_dir, progress=progress, **settings), truth

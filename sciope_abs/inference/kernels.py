@@ -5,7 +5,18 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["MultivariateNormalKernel"]
+__all__ = ["MultivariateNormalKernel", "clone_kernel"]
+
+
+def clone_kernel(kernel):
+    """An unfitted copy of ``kernel`` (``type(k)(**k.get_params())``, else a deep copy), so that
+    fitting never changes the caller's object."""
+    params = getattr(kernel, "get_params", None)
+    if callable(params):
+        return type(kernel)(**params())
+    import copy
+
+    return copy.deepcopy(kernel)
 
 
 class MultivariateNormalKernel:
@@ -32,6 +43,10 @@ class MultivariateNormalKernel:
             raise ValueError(f"jitter must be > 0, got {jitter}")
         self.scale = float(scale)
         self.jitter = float(jitter)
+
+    def get_params(self) -> dict:
+        """The constructor arguments (``scale``, ``jitter``)."""
+        return {"scale": self.scale, "jitter": self.jitter}
 
     def fit(self, particles: np.ndarray, weights: np.ndarray | None = None) -> "MultivariateNormalKernel":
         """Adapt the covariance to ``particles`` (n, d) with ``weights`` (n,)."""

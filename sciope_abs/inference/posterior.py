@@ -54,7 +54,10 @@ class Posterior:
         The observed summaries.
     history : list of dict, optional
         One entry per round: ``round, tolerance, acceptance_rate, ess, n_simulations,
-        n_accepted, wall_time`` (and whatever else the method records).
+        n_evaluated, n_accepted, wall_time, complete, discarded`` (and whatever else the method
+        records).  ``n_accepted`` never exceeds the population size; ``acceptance_rate =
+        n_accepted / n_evaluated``, where ``n_evaluated`` counts the simulations up to the one
+        that filled the population (``n_simulations`` also counts the rest of that batch).
     message : str
         How the run ended.
     method : str
@@ -119,8 +122,24 @@ class Posterior:
 
     @property
     def n_simulations(self) -> int:
-        """Simulations the run used (all rounds)."""
+        """All simulations the run made (every round, a discarded cut-off round included):
+        ``n_simulations_used + n_simulations_discarded``."""
         return int(self.info.get("n_simulations", sum(h.get("n_simulations", 0) for h in self.history)))
+
+    @property
+    def n_simulations_discarded(self) -> int:
+        """Simulations of rounds that were cut off before filling their population and dropped
+        (SMC-ABC: the last round when a budget, a time limit or ``min_acceptance_rate`` ended
+        it); 0 for rejection."""
+        if "n_simulations_discarded" in self.info:
+            return int(self.info["n_simulations_discarded"])
+        return int(sum(h.get("n_simulations", 0) for h in self.history if h.get("discarded", False)))
+
+    @property
+    def n_simulations_used(self) -> int:
+        """Simulations of the rounds the result is built on (``n_simulations`` minus the
+        discarded ones)."""
+        return self.n_simulations - self.n_simulations_discarded
 
     @property
     def tolerance(self) -> float:
@@ -128,8 +147,9 @@ class Posterior:
         return float(self.info.get("tolerance", np.nan))
 
     def __repr__(self) -> str:
+        disc = f" ({self.n_simulations_discarded} discarded)" if self.n_simulations_discarded else ""
         return (f"Posterior(method={self.method!r}, n={len(self)}, params={self.names}, "
-                f"ess={self.ess:.1f}, n_simulations={self.n_simulations}, message={self.message!r})")
+                f"ess={self.ess:.1f}, n_simulations={self.n_simulations}{disc}, message={self.message!r})")
 
     # ------------------------------------------------------------------ statistics
     def mean(self) -> np.ndarray:
@@ -211,7 +231,8 @@ class Posterior:
         return df
 
     def history_frame(self):
-        """The per-round history as a pandas DataFrame."""
+        """The per-round history as a pandas DataFrame (one row per round, the keys of
+        ``history``; see the class docstring for the counts)."""
         import pandas as pd
 
         return pd.DataFrame(self.history)

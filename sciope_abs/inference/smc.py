@@ -3,12 +3,15 @@
 Round 0 draws ``n_particles`` proposals from the prior (every one with finite summaries is
 accepted).  Round ``t >= 1``:
 
-* tolerance ``eps_t`` = the ``quantile`` of round ``t-1``'s accepted distances (never below
-  ``target_tolerance``);
+* tolerance ``eps_t`` from the :class:`~sciope_abs.inference.epsilon.Epsilon` schedule (default:
+  the ``quantile`` of round ``t-1``'s accepted distances), never below ``target_tolerance``;
 * proposals: an ancestor drawn by weight, perturbed with a multivariate normal whose covariance is
   twice the weighted covariance of the population (jittered if degenerate); proposals outside the
   prior's support are redrawn (not simulated);
-* accepted while ``distance <= eps_t`` until ``n_particles`` are accepted;
+* accepted while ``distance <= eps_t`` until ``n_particles`` are accepted (the batch that fills
+  the population may hold more acceptances: they are simulated, counted in ``n_simulations``,
+  but not accepted; ``acceptance_rate = n_accepted / n_evaluated`` with ``n_evaluated`` the
+  simulations up to the one that filled the population);
 * importance weights ``w_i ∝ prior(θ_i) / Σ_j w_j K(θ_i | θ_j)``, returned in the Posterior;
 * a distance with ``fit`` (``Adaptive``) is refitted on all summaries simulated in the round.
 
@@ -16,29 +19,32 @@ Stopping rules, checked after every round (so the run always ends): the toleranc
 ``target_tolerance``; the acceptance rate fell below ``min_acceptance_rate`` (a round is cut off
 once it has used ``n_particles / min_acceptance_rate`` simulations); ``max_rounds``;
 ``max_simulations``; ``max_time``.  A round cut off before completing is dropped and the last
-complete population is returned.
+complete population is returned; its simulations are reported as ``n_simulations_discarded``
+(``n_simulations`` = ``n_simulations_used`` + ``n_simulations_discarded``).
 
-Each round's randomness comes from ``(seed, round, batch)`` only; with ``run_dir`` the state is
-written after every round and :meth:`SMCABC.resume` continues an interrupted run to the same
-answer an uninterrupted run gives.
+Each round's randomness comes from ``(seed, round, batch)`` only; with ``run_dir`` every round
+is written to a :class:`~sciope_abs.inference.history.History` (JSON + npz, no pickle) and
+:meth:`SMCABC.resume`, called on an ``SMCABC`` built from the same simulator, prior, summary,
+distance and observation (checked against the stored fingerprint), continues an interrupted run
+to the same answer an uninterrupted run gives.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import pickle
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, compute_distances, fit_distance,
                       observed_summary, prepare_distance, stream_batches)
-from .kernels import MultivariateNormalKernel
+from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
+from .history import History, fingerprint
+from .kernels import MultivariateNormalKernel, clone_kernel
 from .posterior import Posterior
 from .rejection import _check_positive_int, _check_time
 from .tasks import ProposalBatch, SimulateSummarise
@@ -50,10 +56,6 @@ MAX_FIT_ROWS = 20_000
 #: redraws of a perturbed proposal that falls outside the prior's support
 MAX_SUPPORT_TRIES = 1000
 
-_CONFIG = "config.pkl"
-_STATE = "state.json"
-_POSTERIOR = "posterior.npz"
-
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(a, axis=axis, keepdims=True)
@@ -61,13 +63,90 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+@dataclass
+class _Round:
+    """What one round collects while its batches stream in (in batch order).
+
+    ``n_acc`` counts accepted particles (never more than ``n``); ``n_eval`` the simulations up to
+    the one that filled the population (all of them while it is not full); ``n_sims`` all
+    simulations the round processed.
+    """
+
+    t: int
+    eps: float
+    n: int
+    F: int
+    distance: Any
+    s_obs: np.ndarray
+    n_acc: int = 0
+    n_sims: int = 0
+    n_eval: int = 0
+    n_nan: int = 0
+    n_outside: int = 0
+    n_fit: int = 0
+    theta: list = field(default_factory=list)
+    d: list = field(default_factory=list)
+    s: list = field(default_factory=list)
+    fit_rows: list = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def consume(self, batch: ProposalBatch, s: np.ndarray) -> bool:
+        if s.shape[1] != self.F:
+            raise ValueError(f"the summary gives {s.shape[1]} features for simulations but the observed "
+                             f"summary vector has {self.F}")
+        m = s.shape[0]
+        finite = np.isfinite(s).all(axis=1)
+        self.n_sims += m
+        self.n_nan += int((~finite).sum())
+        if self.n_fit < MAX_FIT_ROWS:
+            self.fit_rows.append(s[: MAX_FIT_ROWS - self.n_fit])
+            self.n_fit += self.fit_rows[-1].shape[0]
+        if self.t == 0:
+            d = np.full(m, np.nan)   # computed after the distance is fitted
+            ok = finite
+        else:
+            d = compute_distances(self.distance, self.s_obs, s)
+            ok = d <= self.eps
+        need = self.n - self.n_acc
+        hits = np.flatnonzero(ok)
+        idx = hits[:need]
+        self.n_eval += int(idx[-1]) + 1 if hits.size >= need else m
+        self.n_acc += idx.size
+        self.theta.append(batch.theta[idx])
+        self.d.append(d[idx])
+        self.s.append(s[idx])
+        return self.n_acc >= self.n
+
+    def accepted(self, d_dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        theta = np.concatenate(self.theta) if self.theta else np.zeros((0, d_dim))
+        d = np.concatenate(self.d) if self.d else np.zeros(0)
+        s = np.concatenate(self.s) if self.s else np.zeros((0, self.F))
+        return theta, d, s
+
+    @property
+    def rate(self) -> float:
+        return self.n_acc / max(self.n_eval, 1)
+
+    def entry(self, ess: Optional[float], complete: bool, discarded: bool) -> dict:
+        return {"round": self.t, "tolerance": self.eps, "acceptance_rate": self.rate, "ess": ess,
+                "n_simulations": self.n_sims, "n_evaluated": self.n_eval, "n_accepted": self.n_acc,
+                "n_nan": self.n_nan, "n_outside_prior": self.n_outside, "wall_time": time.perf_counter() - self.t0,
+                "complete": complete, "discarded": discarded}
+
+
+@dataclass
+class _RunState:
+    """The state carried from round to round (what a History stores)."""
+
+    t_done: int = -1
+    pop: Optional[dict] = None
+    history: list = field(default_factory=list)
+    n_sims: int = 0
+    n_discarded: int = 0
+    tol: float = float("inf")
+    sim_d: Optional[np.ndarray] = None
+    elapsed: float = 0.0
+    distance_state: Optional[dict] = None
 
 
 class SMCABC:
@@ -78,7 +157,8 @@ class SMCABC:
     simulator, prior, summary, distance, observed, n_traj, initial_state, client
         As in :class:`~sciope_abs.inference.ABCRejection`.  The prior needs ``log_prob``.
     kernel : MultivariateNormalKernel, optional
-        Perturbation kernel (default: covariance = 2 x weighted population covariance).
+        Perturbation kernel (default: covariance = 2 x weighted population covariance).  It is
+        cloned before fitting: the object passed in is never changed.
     """
 
     method = "smc"
@@ -108,7 +188,7 @@ class SMCABC:
               min_acceptance_rate: Optional[float] = 0.01, max_rounds: int = 10,
               max_simulations: Optional[int] = None, max_time: Optional[float] = None,
               batch_size: Any = "auto", seed: SeedLike = None, run_dir: Any = None,
-              progress: bool = False) -> Posterior:
+              progress: bool = False, epsilon: Any = None) -> Posterior:
         """Run SMC-ABC.
 
         Parameters
@@ -116,7 +196,8 @@ class SMCABC:
         n_particles : int
             Population size (accepted particles per round).
         quantile : float in (0, 1)
-            Next tolerance = this quantile of the current round's accepted distances.
+            Next tolerance = this quantile of the current round's accepted distances (the
+            default schedule; ignored when ``epsilon`` is given).
         target_tolerance : float, optional
             Stop once a round's tolerance is at or below it (tolerances never go below it).
         min_acceptance_rate : float in (0, 1], optional
@@ -131,20 +212,51 @@ class SMCABC:
             Proposals per Dask task.
         seed : int or SeedSequence
         run_dir : path, optional
-            Directory for the state after each round (and the final ``posterior.npz``).
+            Run store (:class:`~sciope_abs.inference.history.History`): every round as JSON +
+            npz, and the final ``posterior.npz``; :meth:`resume` continues from it.
         progress : bool
+        epsilon : Epsilon, str or dict, optional
+            Tolerance schedule (:mod:`sciope_abs.inference.epsilon`): ``"quantile"``,
+            ``{"name": "list", "values": [...]}``, ``{"name": "acceptance_rate",
+            "target_rate": 0.1}`` or an :class:`~sciope_abs.inference.epsilon.Epsilon`.
 
         Returns
         -------
         Posterior
             Weighted particles of the last complete round, with the per-round history.
         """
+        settings = self._settings(n_particles, quantile, target_tolerance, min_acceptance_rate, max_rounds,
+                                  max_simulations, max_time, batch_size, seed, epsilon)
+        store = None
+        if run_dir is not None:
+            self._check_storable()
+            store = History.create(run_dir, self._store_config(settings), self.s_obs)
+        return self._run(settings, _RunState(), store, progress)
+
+    def resume(self, run_dir: Any, *, progress: bool = False) -> Posterior:
+        """Continue the run stored in ``run_dir`` (or return its posterior if it finished).
+
+        This ``SMCABC`` must be built from the same simulator, prior, summary, distance,
+        observation, ``n_traj``, initial state and kernel as the run (a one-line ValueError
+        names the parts whose fingerprint differs); the settings and seed come from the store.
+        Nothing in ``run_dir`` is unpickled.
+        """
+        store = History.load(run_dir)
+        if store.done:
+            return store.posterior()
+        store.check_fingerprint(self._fingerprint())
+        settings = dict(store.config["settings"])
+        return self._run(settings, self._load_state(store), store, progress)
+
+    # ------------------------------------------------------------------ settings and store
+    @staticmethod
+    def _settings(n_particles: Any, quantile: Any, target_tolerance: Any, min_acceptance_rate: Any,
+                  max_rounds: Any, max_simulations: Any, max_time: Any, batch_size: Any, seed: SeedLike,
+                  epsilon: Any) -> dict:
         n_particles = _check_positive_int(n_particles, "n_particles", allow_none=False)
         if n_particles < 2:
             raise ValueError("n_particles must be at least 2 (the kernel needs a population)")
-        q = float(quantile)
-        if not 0 < q < 1:
-            raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
+        eps: Epsilon = QuantileEpsilon(quantile) if epsilon is None else get_epsilon(epsilon)
         if target_tolerance is not None and not (float(target_tolerance) >= 0):
             raise ValueError(f"target_tolerance must be >= 0, got {target_tolerance!r}")
         if min_acceptance_rate is not None and not 0 < float(min_acceptance_rate) <= 1:
@@ -155,220 +267,178 @@ class SMCABC:
         if min_acceptance_rate is None and max_simulations is None and max_time is None:
             raise ValueError("SMCABC needs a bound on each round: give min_acceptance_rate, max_simulations "
                              "or max_time")
-        bs = auto_batch_size(batch_size, n_particles)
         root = as_seed_sequence(seed)
-        settings = {"n_particles": n_particles, "quantile": q,
-                    "target_tolerance": None if target_tolerance is None else float(target_tolerance),
-                    "min_acceptance_rate": None if min_acceptance_rate is None else float(min_acceptance_rate),
-                    "max_rounds": max_rounds, "max_simulations": max_simulations, "max_time": max_time,
-                    "batch_size": bs, "seed_entropy": root.entropy, "seed_spawn_key": list(root.spawn_key)}
-        rd = None
-        if run_dir is not None:
-            rd = Path(run_dir)
-            if (rd / _STATE).exists() or (rd / _CONFIG).exists():
-                raise ValueError(f"run_dir {str(rd)!r} already holds an SMC-ABC run; continue it with "
-                                 "SMCABC.resume(run_dir) or choose an empty directory")
-            rd.mkdir(parents=True, exist_ok=True)
-            config = {"simulator": self.simulator, "prior": self.prior, "summary": self.summary,
-                      "distance": self.distance, "observed": self.observed, "n_traj": self.n_traj,
-                      "initial_state": self.initial_state, "kernel": self.kernel, "settings": settings}
-            try:
-                blob = pickle.dumps(config)
-            except Exception as exc:
-                raise ValueError(f"cannot save the run to run_dir (simulator, prior, summary and distance must "
-                                 f"be picklable): {exc}") from None
-            _atomic_write_bytes(rd / _CONFIG, blob)
-        return self._run(settings, state=None, run_dir=rd, progress=progress)
+        try:
+            eps_spec: Any = epsilon_spec(eps)
+        except ValueError:
+            eps_spec = None  # an unregistered schedule: fine in memory, refused for run_dir
+        return {"n_particles": n_particles, "quantile": float(getattr(eps, "quantile", quantile)),
+                "target_tolerance": None if target_tolerance is None else float(target_tolerance),
+                "min_acceptance_rate": None if min_acceptance_rate is None else float(min_acceptance_rate),
+                "max_rounds": max_rounds, "max_simulations": max_simulations, "max_time": max_time,
+                "batch_size": auto_batch_size(batch_size, n_particles), "seed_entropy": root.entropy,
+                "seed_spawn_key": list(root.spawn_key), "epsilon": eps_spec, "_epsilon": eps}
 
-    @classmethod
-    def resume(cls, run_dir: Any, *, client: Any = None, progress: bool = False) -> Posterior:
-        """Continue the run saved in ``run_dir`` (or return its posterior if it finished)."""
-        rd = Path(run_dir)
-        if not (rd / _CONFIG).exists():
-            raise FileNotFoundError(f"no SMC-ABC run in {str(rd)!r} (missing {_CONFIG})")
-        if (rd / _STATE).exists():
-            st = json.loads((rd / _STATE).read_text())
-            if st.get("status") == "done" and (rd / _POSTERIOR).exists():
-                return Posterior.load(rd / _POSTERIOR)
-        with open(rd / _CONFIG, "rb") as fh:
-            config = pickle.load(fh)
-        self = cls(config["simulator"], config["prior"], config["summary"], config["distance"], config["observed"],
-                   n_traj=config["n_traj"], initial_state=config["initial_state"], client=client,
-                   kernel=config["kernel"])
-        state = cls._load_state(rd)
-        return self._run(config["settings"], state=state, run_dir=rd, progress=progress)
+    def _fingerprint(self) -> dict[str, str]:
+        return fingerprint({"simulator": self.simulator, "prior": self.prior, "summary": self.summary,
+                            "distance": prepare_distance(self.distance), "observed": self.s_obs,
+                            "n_traj": self.n_traj, "initial_state": self.initial_state, "kernel": self.kernel})
 
-    # ------------------------------------------------------------------ state on disk
-    @staticmethod
-    def _load_state(rd: Path) -> Optional[dict]:
-        if not (rd / _STATE).exists():
-            return None  # crashed inside round 0: start over (same seed -> same answer)
-        st = json.loads((rd / _STATE).read_text())
-        t = int(st["round"])
-        with np.load(rd / f"round_{t:03d}.npz") as z:
-            pop = {k: z[k] for k in ("particles", "weights", "distances", "summaries")}
-        with open(rd / f"distance_{t:03d}.pkl", "rb") as fh:
-            distance = pickle.load(fh)
-        return {"round": t, "pop": pop, "distance": distance, "history": st["history"],
-                "n_simulations": int(st["n_simulations"]), "elapsed": float(st["elapsed"]),
-                "tolerance": st["tolerance"]}
+    def _check_storable(self) -> None:
+        d = prepare_distance(self.distance)
+        if callable(getattr(d, "fit", None)) and not (callable(getattr(d, "get_state", None))
+                                                      and callable(getattr(d, "set_state", None))):
+            raise ValueError(f"distance {type(d).__name__} is refitted every round but has no get_state()/"
+                             "set_state(): its fitted state cannot be written to run_dir")
 
-    @staticmethod
-    def _save_state(rd: Path, t: int, pop: dict, distance: Any, history: list, n_sims: int, elapsed: float,
-                    tolerance: float, status: str = "running", message: str = "") -> None:
-        tmp = rd / f"round_{t:03d}.tmp.npz"
-        np.savez(tmp, **pop)
-        os.replace(tmp, rd / f"round_{t:03d}.npz")
-        _atomic_write_bytes(rd / f"distance_{t:03d}.pkl", pickle.dumps(distance))
-        st = {"round": t, "history": history, "n_simulations": n_sims, "elapsed": elapsed,
-              "tolerance": tolerance, "status": status, "message": message}
-        _atomic_write_bytes(rd / _STATE, json.dumps(st, indent=1).encode())
+    def _store_config(self, settings: dict) -> dict:
+        if settings["epsilon"] is None:
+            epsilon_spec(settings["_epsilon"])  # raises the one-line error
+        F = self.s_obs.size
+        return {"method": self.method, "settings": {k: v for k, v in settings.items() if not k.startswith("_")},
+                "param_names": self.param_names, "summary_names": self._summary_names(F),
+                "n_traj": self.n_traj, "fingerprint": self._fingerprint()}
+
+    def _load_state(self, store: History) -> _RunState:
+        st = _RunState()
+        t = store.last_round
+        if t < 0:
+            return st  # crashed inside round 0: start over (same seed -> same answer)
+        st.t_done, st.pop = t, store.population(t).as_dict()
+        st.history = store.rounds
+        st.n_sims = int(store.state["n_simulations"])
+        st.tol = float(store.state["tolerance"])
+        st.sim_d = store.simulated_distances(t)
+        st.elapsed = float(store.state["elapsed"])
+        st.distance_state = store.distance_state(t)
+        return st
 
     # ------------------------------------------------------------------ the algorithm
-    def _run(self, settings: dict, state: Optional[dict], run_dir: Optional[Path], progress: bool) -> Posterior:
-        n = settings["n_particles"]
-        q = settings["quantile"]
-        target = settings["target_tolerance"]
-        min_rate = settings["min_acceptance_rate"]
-        max_rounds = settings["max_rounds"]
-        max_sims = settings["max_simulations"]
-        max_time = settings["max_time"]
-        bs = settings["batch_size"]
+    def _run(self, settings: dict, st: _RunState, store: Optional[History], progress: bool) -> Posterior:
+        eps_sched: Epsilon = settings.get("_epsilon") or get_epsilon(settings["epsilon"])
+        n, bs = settings["n_particles"], settings["batch_size"]
         root = np.random.SeedSequence(settings["seed_entropy"], spawn_key=tuple(settings["seed_spawn_key"]))
-        prior = self.prior
         task = SimulateSummarise(self.simulator, self.summary, self.n_traj, self.initial_state)
-        F = self.s_obs.size
-
-        if state is None:
-            t_done, pop, distance = -1, None, prepare_distance(self.distance)
-            history: list[dict] = []
-            n_sims_total, elapsed_before, tol_done = 0, 0.0, float("inf")
-        else:
-            t_done, pop, distance = state["round"], state["pop"], state["distance"]
-            history = list(state["history"])
-            n_sims_total, elapsed_before, tol_done = state["n_simulations"], state["elapsed"], state["tolerance"]
-        t_start = time.perf_counter() - elapsed_before
-        deadline = None if max_time is None else t_start + max_time
+        distance = prepare_distance(self.distance)
+        if st.distance_state and callable(getattr(distance, "set_state", None)):
+            distance.set_state(st.distance_state)
+        t_start = time.perf_counter() - st.elapsed
+        deadline = None if settings["max_time"] is None else t_start + settings["max_time"]
+        max_rounds = settings["max_rounds"]
+        if eps_sched.max_rounds() is not None:
+            max_rounds = min(max_rounds, int(eps_sched.max_rounds()))
 
         stop_message = None
-        if pop is not None:
-            stop_message = self._stop_rule(history[-1], t_done, settings, n_sims_total, deadline)
-
+        if st.pop is not None:
+            stop_message = self._stop_rule(st.history[-1], st.t_done, settings, max_rounds, st.n_sims, deadline)
         while stop_message is None:
-            t = t_done + 1
-            round_t0 = time.perf_counter()
-            # ---- tolerance and proposal distribution of this round
-            if t == 0:
-                eps = float("inf")
-            else:
-                d_prev = compute_distances(distance, self.s_obs, pop["summaries"])
-                eps = float(np.quantile(d_prev[np.isfinite(d_prev)], q))
-                if target is not None:
-                    eps = max(eps, target)
-                kern = self.kernel.fit(pop["particles"], pop["weights"])
-            rs = child_seed(root, t)
-            counts = {"n_acc": 0, "n_sims": 0, "n_nan": 0, "n_outside": 0, "n_fit": 0}
-            acc: dict[str, list] = {"theta": [], "d": [], "s": []}
-            fit_rows: list[np.ndarray] = []
-
-            def propose(k: int, m: int, t=t) -> ProposalBatch:
-                if t == 0:
-                    theta = np.asarray(prior.sample(m, child_seed(rs, k, 0)), dtype=np.float64).reshape(m, -1)
-                else:
-                    theta = self._perturbed(pop, kern, m, np.random.default_rng(child_seed(rs, k, 0)), counts)
-                return ProposalBatch(k, theta, child_seed(rs, k, 1))
-
-            def consume(batch: ProposalBatch, s: np.ndarray, eps=eps) -> bool:
-                if s.shape[1] != F:
-                    raise ValueError(f"the summary gives {s.shape[1]} features for simulations but the observed "
-                                     f"summary vector has {F}")
-                finite = np.isfinite(s).all(axis=1)
-                counts["n_sims"] += s.shape[0]
-                counts["n_nan"] += int((~finite).sum())
-                if counts["n_fit"] < MAX_FIT_ROWS:
-                    fit_rows.append(s[: MAX_FIT_ROWS - counts["n_fit"]])
-                    counts["n_fit"] += fit_rows[-1].shape[0]
-                if t == 0:
-                    d = np.full(s.shape[0], np.nan)   # computed after the distance is fitted
-                    ok = finite
-                else:
-                    d = compute_distances(distance, self.s_obs, s)
-                    ok = d <= eps
-                need = n - counts["n_acc"]
-                idx = np.flatnonzero(ok)[:need]
-                counts["n_acc"] += int(ok.sum())
-                acc["theta"].append(batch.theta[idx])
-                acc["d"].append(d[idx])
-                acc["s"].append(s[idx])
-                return counts["n_acc"] >= n
-
-            cap = None
-            if min_rate is not None:
-                cap = math.ceil(n / min_rate)
-            if max_sims is not None:
-                left = max_sims - n_sims_total
-                cap = left if cap is None else min(cap, left)
-            res = stream_batches(task, propose, consume, batch_size=bs, max_proposals=cap, deadline=deadline,
+            t = st.t_done + 1
+            eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
+            rnd = _Round(t, eps, n, self.s_obs.size, distance, self.s_obs)
+            propose = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
+            cap = self._round_cap(settings, st.n_sims)
+            res = stream_batches(task, propose, rnd.consume, batch_size=bs, max_proposals=cap, deadline=deadline,
                                  client=self.client, progress=progress, desc=f"smc-abc-round-{t}")
-            n_sims_total += counts["n_sims"]
-            rate = counts["n_acc"] / max(counts["n_sims"], 1)
+            st.n_sims += rnd.n_sims
             if res.reason != "target":
-                stop_message = self._cut_message(t, res.reason, counts, n, rate, settings, n_sims_total, eps)
-                if pop is None:
-                    # even round 0 failed: return what it has (maybe nothing), equally weighted
-                    theta = np.concatenate(acc["theta"]) if acc["theta"] else np.zeros((0, prior.ndim))
-                    s_acc = np.concatenate(acc["s"]) if acc["s"] else np.zeros((0, F))
-                    if len(theta):
-                        fit_distance(distance, np.concatenate(fit_rows))
-                    d_acc = compute_distances(distance, self.s_obs, s_acc) if len(theta) else np.zeros(0)
-                    pop = {"particles": theta, "weights": np.full(len(theta), 1.0 / max(len(theta), 1)),
-                           "distances": d_acc, "summaries": s_acc}
-                    tol_done = float("inf")
-                history.append(self._history_entry(t, eps, rate, None, counts, time.perf_counter() - round_t0,
-                                                   complete=False))
+                stop_message = self._cut_message(t, res.reason, rnd, settings, st.n_sims)
+                self._cut_round(rnd, st, distance)
                 break
-            theta = np.concatenate(acc["theta"])[:n]
-            d_acc = np.concatenate(acc["d"])[:n]
-            s_acc = np.concatenate(acc["s"])[:n]
-            if t == 0:
-                w = np.full(n, 1.0 / n)
-            else:
-                w = self._weights(theta, pop, kern)
-            # adapt the distance to this round's simulations (no-op for fixed distances)
-            fit_distance(distance, np.concatenate(fit_rows))
-            if t == 0:
-                d_acc = compute_distances(distance, self.s_obs, s_acc)
-            pop = {"particles": theta, "weights": w, "distances": d_acc, "summaries": s_acc}
-            t_done, tol_done = t, eps
-            entry = self._history_entry(t, eps, rate, float(1.0 / np.sum(w ** 2)), counts,
-                                        time.perf_counter() - round_t0, complete=True)
-            history.append(entry)
-            stop_message = self._stop_rule(entry, t, settings, n_sims_total, deadline)
-            if run_dir is not None:
-                self._save_state(run_dir, t, pop, distance, history, n_sims_total,
-                                 time.perf_counter() - t_start, tol_done)
+            entry = self._complete_round(rnd, st, distance, kern)
+            stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
+            if store is not None:
+                store.append(t, st.pop, distance.get_state() if hasattr(distance, "get_state") else {},
+                             st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol)
+        return self._finish(st, settings, stop_message, store, time.perf_counter() - t_start)
 
+    def _round_setup(self, t: int, st: _RunState, distance: Any, eps_sched: Epsilon,
+                     settings: dict) -> tuple[float, Optional[MultivariateNormalKernel]]:
+        """Tolerance and (fitted, cloned) kernel of round ``t``."""
+        if t == 0:
+            return float("inf"), None
+        d_prev = compute_distances(distance, self.s_obs, st.pop["summaries"])
+        eps = float(eps_sched(t, d_prev, simulated=st.sim_d))
+        if settings["target_tolerance"] is not None:
+            eps = max(eps, settings["target_tolerance"])
+        return eps, clone_kernel(self.kernel).fit(st.pop["particles"], st.pop["weights"])
+
+    def _proposer(self, t: int, rs: np.random.SeedSequence, pop: Optional[dict],
+                  kern: Optional[MultivariateNormalKernel], rnd: _Round) -> Callable[[int, int], ProposalBatch]:
+        prior = self.prior
+
+        def propose(k: int, m: int) -> ProposalBatch:
+            if t == 0:
+                theta = np.asarray(prior.sample(m, child_seed(rs, k, 0)), dtype=np.float64).reshape(m, -1)
+            else:
+                theta = self._perturbed(pop, kern, m, np.random.default_rng(child_seed(rs, k, 0)), rnd)
+            return ProposalBatch(k, theta, child_seed(rs, k, 1))
+
+        return propose
+
+    @staticmethod
+    def _round_cap(settings: dict, n_sims_total: int) -> Optional[int]:
+        cap = None
+        if settings["min_acceptance_rate"] is not None:
+            cap = math.ceil(settings["n_particles"] / settings["min_acceptance_rate"])
+        if settings["max_simulations"] is not None:
+            left = settings["max_simulations"] - n_sims_total
+            cap = left if cap is None else min(cap, left)
+        return cap
+
+    def _complete_round(self, rnd: _Round, st: _RunState, distance: Any,
+                        kern: Optional[MultivariateNormalKernel]) -> dict:
+        n = rnd.n
+        theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(self.prior.ndim))
+        w = np.full(n, 1.0 / n) if rnd.t == 0 else self._weights(theta, st.pop, kern)
+        # adapt the distance to this round's simulations (no-op for fixed distances)
+        fit_rows = np.concatenate(rnd.fit_rows)
+        fit_distance(distance, fit_rows)
+        if rnd.t == 0:
+            d_acc = compute_distances(distance, self.s_obs, s_acc)
+        st.sim_d = compute_distances(distance, self.s_obs, fit_rows)
+        st.pop = {"particles": theta, "weights": w, "distances": d_acc, "summaries": s_acc}
+        st.t_done, st.tol = rnd.t, rnd.eps
+        entry = rnd.entry(float(1.0 / np.sum(w ** 2)), complete=True, discarded=False)
+        st.history.append(entry)
+        return entry
+
+    def _cut_round(self, rnd: _Round, st: _RunState, distance: Any) -> None:
+        """A round that ended before filling its population: dropped, unless it is round 0."""
+        if st.pop is None:
+            # even round 0 failed: return what it has (maybe nothing), equally weighted
+            theta, _, s_acc = rnd.accepted(self.prior.ndim)
+            if len(theta):
+                fit_distance(distance, np.concatenate(rnd.fit_rows))
+            d_acc = compute_distances(distance, self.s_obs, s_acc) if len(theta) else np.zeros(0)
+            st.pop = {"particles": theta, "weights": np.full(len(theta), 1.0 / max(len(theta), 1)),
+                      "distances": d_acc, "summaries": s_acc}
+            st.tol = float("inf")
+            st.history.append(rnd.entry(None, complete=False, discarded=False))
+            return
+        st.n_discarded += rnd.n_sims
+        st.history.append(rnd.entry(None, complete=False, discarded=True))
+
+    def _finish(self, st: _RunState, settings: dict, stop_message: str, store: Optional[History],
+                elapsed: float) -> Posterior:
+        history = st.history
         complete_rounds = [h for h in history if h.get("complete", True)]
-        ended_early = history and not history[-1].get("complete", True)
-        if ended_early:
-            warnings.warn(stop_message, ABCWarning, stacklevel=3)
-        info = {"n_simulations": n_sims_total, "tolerance": tol_done, "n_rounds": len(complete_rounds),
-                "batch_size": bs, "seed_entropy": str(settings["seed_entropy"]), "n_traj": self.n_traj,
-                "settings": {k: v for k, v in settings.items() if k not in ("seed_entropy",)}}
+        if history and not history[-1].get("complete", True):
+            warnings.warn(stop_message, ABCWarning, stacklevel=4)
+        discarded = sum(int(h["n_simulations"]) for h in history if h.get("discarded", False))
+        F = self.s_obs.size
+        info = {"n_simulations": st.n_sims, "n_simulations_used": st.n_sims - discarded,
+                "n_simulations_discarded": discarded, "tolerance": st.tol, "n_rounds": len(complete_rounds),
+                "batch_size": settings["batch_size"], "seed_entropy": str(settings["seed_entropy"]),
+                "n_traj": self.n_traj,
+                "settings": {k: v for k, v in settings.items() if k != "seed_entropy" and not k.startswith("_")}}
+        pop = st.pop
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"] if len(pop["particles"]) else None,
                          distances=pop["distances"], summaries=pop["summaries"],
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=stop_message, method=self.method, info=info)
         post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
-        if run_dir is not None:
-            post.save(run_dir / _POSTERIOR)
-            st = json.loads((run_dir / _STATE).read_text()) if (run_dir / _STATE).exists() else {}
-            st.update({"status": "done", "message": stop_message, "history": history,
-                       "n_simulations": n_sims_total})
-            st.setdefault("round", t_done)
-            st.setdefault("elapsed", time.perf_counter() - t_start)
-            st.setdefault("tolerance", tol_done)
-            _atomic_write_bytes(run_dir / _STATE, json.dumps(st, indent=1).encode())
+        if store is not None:
+            store.finish(post, history, st.n_sims, elapsed, stop_message)
         return post
 
     # ------------------------------------------------------------------ pieces
@@ -377,7 +447,7 @@ class SMCABC:
         return names if len(names) == F else [f"s{i}" for i in range(F)]
 
     def _perturbed(self, pop: dict, kern: MultivariateNormalKernel, m: int, rng: np.random.Generator,
-                   counts: dict) -> np.ndarray:
+                   rnd: _Round) -> np.ndarray:
         """``m`` proposals: ancestors by weight, perturbed, redrawn while outside the prior."""
         P, w = pop["particles"], pop["weights"]
         out = np.empty((m, P.shape[1]))
@@ -387,7 +457,7 @@ class SMCABC:
             cand = kern.perturb(P[anc], rng)
             inside = np.isfinite(self.prior.log_prob(cand))
             out[todo[inside]] = cand[inside]
-            counts["n_outside"] += int((~inside).sum())
+            rnd.n_outside += int((~inside).sum())
             todo = todo[~inside]
             if todo.size == 0:
                 return out
@@ -406,15 +476,8 @@ class SMCABC:
         return w / w.sum()
 
     @staticmethod
-    def _history_entry(t: int, eps: float, rate: float, ess: Optional[float], counts: dict, wall: float,
-                       complete: bool) -> dict:
-        return {"round": t, "tolerance": eps, "acceptance_rate": rate, "ess": ess,
-                "n_simulations": counts["n_sims"], "n_accepted": min(counts["n_acc"], 10 ** 18),
-                "n_nan": counts["n_nan"], "n_outside_prior": counts["n_outside"], "wall_time": wall,
-                "complete": complete}
-
-    @staticmethod
-    def _stop_rule(entry: dict, t: int, settings: dict, n_sims_total: int, deadline: Optional[float]) -> Optional[str]:
+    def _stop_rule(entry: dict, t: int, settings: dict, max_rounds: int, n_sims_total: int,
+                   deadline: Optional[float]) -> Optional[str]:
         target, min_rate = settings["target_tolerance"], settings["min_acceptance_rate"]
         tol = entry["tolerance"]
         if target is not None and tol <= target:
@@ -422,7 +485,9 @@ class SMCABC:
         if min_rate is not None and t > 0 and entry["acceptance_rate"] < min_rate:
             return (f"acceptance rate {entry['acceptance_rate']:.3g} in round {t} fell below "
                     f"min_acceptance_rate {min_rate:g}")
-        if t + 1 >= settings["max_rounds"]:
+        if t + 1 >= max_rounds:
+            if max_rounds < settings["max_rounds"]:
+                return f"used the last tolerance of the epsilon schedule in round {t} (tolerance {tol:g})"
             return f"reached max_rounds={settings['max_rounds']} (final tolerance {tol:g})"
         if settings["max_simulations"] is not None and n_sims_total >= settings["max_simulations"]:
             return f"used the simulation budget of {settings['max_simulations']} simulations after round {t}"
@@ -431,16 +496,16 @@ class SMCABC:
         return None
 
     @staticmethod
-    def _cut_message(t: int, reason: str, counts: dict, n: int, rate: float, settings: dict, n_sims_total: int,
-                     eps: float) -> str:
-        got = f"round {t} (tolerance {eps:g}) accepted {min(counts['n_acc'], n)} of {n} particles " \
-              f"in {counts['n_sims']} simulations"
+    def _cut_message(t: int, reason: str, rnd: _Round, settings: dict, n_sims_total: int) -> str:
+        got = f"round {t} (tolerance {rnd.eps:g}) accepted {rnd.n_acc} of {rnd.n} particles " \
+              f"in {rnd.n_sims} simulations"
         if reason == "time":
             why = f"the wall-clock limit of {settings['max_time']:g} s"
         elif settings["max_simulations"] is not None and n_sims_total >= settings["max_simulations"]:
             why = f"the simulation budget of {settings['max_simulations']} simulations"
         else:
             why = (f"the acceptance rate fell below min_acceptance_rate {settings['min_acceptance_rate']:g} "
-                   f"(rate {rate:.3g})")
-        keep = "returning the last complete round" if t > 0 else "returning what round 0 accepted"
+                   f"(rate {rnd.rate:.3g})")
+        keep = ("returning the last complete round; its simulations are counted as discarded" if t > 0
+                else "returning what round 0 accepted")
         return f"stopped: {why}; {got}; {keep}"
