@@ -50,7 +50,7 @@ setup(
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sciope_abs", "sciope_abs.*"]),
-    package_data={"sciope_abs": ["py.typed"]},
+    package_data={"sciope_abs": ["py.typed", "data/*.yaml"]},  # the demo config: `sciope-abs demo` from a wheel
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

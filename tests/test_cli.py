@@ -1,4 +1,5 @@
 """The CLI commands of the foundation: models, simulate, demo (and --help for all)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,51 @@ def test_simulate_on_dask_writes_a_reproducible_store(scheduler, tmp_path, capsy
     again = load_simulations(tmp_path / "sync.zarr")
     np.testing.assert_array_equal(again.theta, s.theta)
     np.testing.assert_array_equal(again.traces, s.traces)
+
+
+# ------------------------------------------------------------------ a wheel install (issue 13.11)
+def _run(cmd, **kw):
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600, **kw)
+    assert out.returncode == 0, f"{cmd}: {out.stdout[-2000:]}{out.stderr[-2000:]}"
+    return out
+
+
+def test_a_wheel_install_finds_the_packaged_demo_config_outside_the_checkout(tmp_path):
+    """Build a wheel from the package sources, install it (no deps) into a fresh venv that borrows the
+    dependencies of this one, and run the CLI from a folder with no checkout around it."""
+    import shutil
+    import sysconfig
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(repo / "sciope_abs", src / "sciope_abs", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.py", "setup.cfg", "README.md"):
+        shutil.copy2(repo / name, src / name)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist",
+          src])
+    wheel = next((tmp_path / "dist").glob("sciope_abs-*.whl"))
+    assert "sciope_abs/data/pipeline_demo.yaml" in zipfile.ZipFile(wheel).namelist()
+
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", venv])
+    site = Path(_run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+                     ).stdout.strip())
+    # this venv's dependencies, but not its editable sciope_abs (a plain path entry runs no .pth hooks)
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "borrowed_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
+    _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", "--no-deps",
+          "--no-index", wheel])
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = str(venv / "bin") + os.pathsep + env.get("PATH", "")
+    cli = venv / "bin" / "sciope-abs"
+    help_ = _run([cli, "demo", "--help"], cwd=elsewhere, env=env)
+    assert "sciope-abs demo" in help_.stdout
+    probe = ("import sciope_abs, sciope_abs.cli.demo as d; print(sciope_abs.__file__); "
+             "print(d.demo_config_path()); print(d.demo_config().name)")
+    where, cfg_path, name = _run([venv / "bin" / "python", "-c", probe], cwd=elsewhere, env=env).stdout.split()
+    assert Path(where).is_relative_to(site) and Path(cfg_path).is_relative_to(site)  # the wheel, not the checkout
+    assert name == "x16_demo"

@@ -1,7 +1,7 @@
 """``sciope-abs demo``: the job ``make demo`` runs.
 
-Runs the built-in pipeline (``examples/pipeline_demo.yaml``, packaged as ``DEMO_CONFIG`` below so
-an installed package needs no checkout) on a local Dask cluster: X16 training data with the
+Runs the built-in pipeline (``sciope_abs/data/pipeline_demo.yaml``, package data, so an installed
+wheel needs no checkout; ``examples/pipeline_demo.yaml`` is a link to it) on a local Dask cluster: X16 training data with the
 compiled SSA, a small architecture search, held-out evaluation, SMC-ABC with the emulator on a
 synthetic observation with known rates, and the fidelity check; writes
 ``demo_output/report.html``.  A second call reuses every finished stage.
@@ -11,9 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
-_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline_demo.yaml"
+#: the demo's config inside the installed package
+DEMO_CONFIG = "data/pipeline_demo.yaml"
+
+
+def demo_config_path() -> Path:
+    """Where the packaged demo config lives (inside ``sciope_abs``, wheel or checkout alike)."""
+    return Path(str(resources.files("sciope_abs").joinpath(DEMO_CONFIG)))
 
 
 def register(sub) -> None:
@@ -31,12 +38,14 @@ def register(sub) -> None:
 
 
 def demo_config():
-    """The demo's PipelineConfig (from examples/pipeline_demo.yaml)."""
+    """The demo's PipelineConfig (from the packaged ``sciope_abs/data/pipeline_demo.yaml``)."""
     from ..pipeline import load_config
 
-    if not _EXAMPLE.exists():
-        raise FileNotFoundError(f"the demo config {_EXAMPLE} is missing; pass --config")
-    return load_config(_EXAMPLE)
+    path = demo_config_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"the demo config {path} is missing from the installed package; reinstall "
+                                "sciope_abs or pass --config")
+    return load_config(path)
 
 
 def run(args: argparse.Namespace) -> int:
