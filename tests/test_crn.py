@@ -18,8 +18,12 @@ def test_every_model_builds_and_samples_valid_initial_states(name):
     for s, (lo, hi) in m.initial_ranges.items():
         col = x[:, m.species_index([s])[0]]
         assert col.min() >= lo and col.max() <= hi
-    for coeffs, total in m.conservation_laws():
-        assert (x @ coeffs == total).all()
+    ranges = m.law_total_ranges()
+    for law, (lo, hi) in zip(m.conservation_laws, ranges):
+        v = law.value(x)
+        assert v.min() >= lo and v.max() <= hi
+    for g in m.conserved_groups:
+        assert (x[:, m.species_index(g.species)].sum(axis=1) == g.total).all()
     assert set(m.observed) <= set(m.species)
     np.testing.assert_array_equal(x, m.sample_initial_states(500, seed=3))
 
@@ -34,7 +38,8 @@ def test_declared_species_order_is_not_alphabetical():
 def test_x16_facts():
     m = load_model("x16")
     assert m.timespan().tolist() == [20.0 * i for i in range(11)]
-    assert m.default_initial_state().tolist() == [1, 1, 800]
+    assert m.default_initial_state().tolist() == [2, 2, 800]  # keeps G1 + G2 = 4
+    assert [str(law) for law in m.conservation_laws] == ["G1 + G2 = 4"]
     # ranges are inclusive and cover the reference's U{80..1199}
     p1 = m.sample_initial_states(20000, seed=0)[:, 2]
     assert p1.min() == 80 and p1.max() == 1199

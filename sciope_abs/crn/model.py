@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..seeding import SeedLike, as_generator
+from .conservation import ConservationLaw, ConservedGroup, conservation_matrix, find_conservation_laws
 
 __all__ = ["Reaction", "CRN"]
 
@@ -74,10 +76,16 @@ class CRN:
     initial_state : dict[str, int]
         Default initial counts (species missing from it start at 0).
     initial_ranges : dict[str, (int, int)]
-        Inclusive integer ranges for randomised initial states; species absent here and not in
-        ``complements`` keep their default initial count.
+        Inclusive integer ranges for randomised initial states, drawn uniformly and
+        independently; species absent here and in no conserved group keep their default count.
     complements : dict[str, (str, int)]
-        Conserved pairs: ``{"G2": ("G1", 4)}`` means ``G2 = 4 - G1`` (so ``G1 + G2 = 4``).
+        Shorthand for a conserved pair: ``{"G2": ("G1", 4)}`` is the group ``G1 + G2 = 4`` drawn
+        uniformly (``G1`` uniform on ``0..4``).  Converted into ``conserved_groups``; after
+        construction it lists the pair groups in this form (derived, never stored).
+    conserved_groups : sequence of ConservedGroup or dict
+        Groups of species whose initial counts are drawn over the simplex of a conserved total
+        (``{"species": ["G1", "G2", "G3"], "total": 2, "sampling": "multinomial"}``); the
+        network must conserve each group's sum, and the default state must have its total.
     rate_ranges : dict[str, (float, float)]
         Kinetic parameters that may be varied, with their (low, high) ranges.
     dt, n_steps : float, int
@@ -93,6 +101,7 @@ class CRN:
     initial_state: Mapping[str, int]
     initial_ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     complements: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    conserved_groups: Sequence[ConservedGroup] = ()
     rate_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     dt: float = 1.0
     n_steps: int = 10
@@ -105,7 +114,7 @@ class CRN:
         object.__setattr__(self, "reactions", tuple(self.reactions))
         object.__setattr__(self, "initial_state", {s: int(self.initial_state.get(s, 0)) for s in self.species})
         object.__setattr__(self, "initial_ranges", {k: (int(a), int(b)) for k, (a, b) in self.initial_ranges.items()})
-        object.__setattr__(self, "complements", {k: (str(o), int(t)) for k, (o, t) in self.complements.items()})
+        self._normalise_groups()
         object.__setattr__(self, "rate_ranges", {k: (float(a), float(b)) for k, (a, b) in self.rate_ranges.items()})
         object.__setattr__(self, "observed", tuple(self.observed) or tuple(self.species))
         self._validate()
@@ -130,8 +139,7 @@ class CRN:
                 raise ValueError(f"model {self.name!r}: reaction {r.name!r} uses unknown species {sorted(unknown)}")
             if r.rate is not None and r.rate not in self.parameters:
                 raise ValueError(f"model {self.name!r}: reaction {r.name!r} uses unknown rate parameter {r.rate!r}")
-        for names, what in ((self.initial_ranges, "initial_ranges"), (self.complements, "complements"),
-                            (dict.fromkeys(self.observed), "observed")):
+        for names, what in ((self.initial_ranges, "initial_ranges"), (dict.fromkeys(self.observed), "observed")):
             unknown = set(names) - species
             if unknown:
                 raise ValueError(f"model {self.name!r}: {what} names unknown species {sorted(unknown)}")
@@ -140,6 +148,57 @@ class CRN:
             raise ValueError(f"model {self.name!r}: rate_ranges names unknown parameters {sorted(unknown)}")
         if self.dt <= 0 or self.n_steps < 1:
             raise ValueError(f"model {self.name!r}: dt must be > 0 and n_steps >= 1")
+        for s, (lo, hi) in self.initial_ranges.items():
+            if lo < 0 or hi < lo:
+                raise ValueError(f"model {self.name!r}: initial_ranges[{s!r}] = ({lo}, {hi}) is not a range of counts")
+        self._validate_groups()
+
+    def _normalise_groups(self) -> None:
+        """``conserved_groups`` as ConservedGroup objects, ``complements`` folded into them."""
+        groups = [g if isinstance(g, ConservedGroup) else ConservedGroup.from_dict(g) for g in self.conserved_groups]
+        ranges = dict(self.initial_ranges)
+        for s, (other, total) in dict(self.complements).items():
+            g = ConservedGroup((str(other), str(s)), int(total))
+            if any(set(h.species) == set(g.species) for h in groups):
+                continue
+            rng = ranges.pop(str(other), None)
+            if rng is not None and tuple(rng) != (0, int(total)):
+                raise ValueError(f"model {self.name!r}: complements {{{s!r}: ({other!r}, {total})}} with "
+                                 f"initial_ranges[{other!r}] = {tuple(rng)}: the pair is drawn over 0..{total}; "
+                                 f"drop the range or declare a conserved group")
+            groups.append(g)
+        object.__setattr__(self, "conserved_groups", tuple(groups))
+        object.__setattr__(self, "initial_ranges", ranges)
+        object.__setattr__(self, "complements", {g.species[1]: (g.species[0], g.total) for g in groups
+                                                 if len(g.species) == 2 and isinstance(g.total, int)})
+
+    def _validate_groups(self) -> None:
+        seen: dict[str, str] = {}
+        nu = self.stoichiometry()
+        for g in self.conserved_groups:
+            label = " + ".join(g.species)
+            unknown = [s for s in g.species if s not in self.species]
+            if unknown:
+                raise ValueError(f"model {self.name!r}: conserved group {label} names unknown species {unknown}")
+            for s in g.species:
+                if s in seen:
+                    raise ValueError(f"model {self.name!r}: species {s!r} is in two conserved groups "
+                                     f"({seen[s]} and {label})")
+                if s in self.initial_ranges:
+                    raise ValueError(f"model {self.name!r}: species {s!r} has an initial range and is in the "
+                                     f"conserved group {label}; the group draws it")
+                seen[s] = label
+            change = nu[:, self.species_index(g.species)].sum(axis=1)
+            if change.any():
+                j = int(np.flatnonzero(change)[0])
+                raise ValueError(f"model {self.name!r}: {label} is not conserved: reaction "
+                                 f"{self.reactions[j].name!r} changes it by {int(change[j]):+d}")
+            lo, hi = g.total_range
+            default = sum(self.initial_state[s] for s in g.species)
+            if not lo <= default <= hi:
+                want = lo if lo == hi else f"in {lo}..{hi}"
+                raise ValueError(f"model {self.name!r}: the default initial state has {label} = {default}, "
+                                 f"but the conserved group's total is {want}")
 
     # ------------------------------------------------------------------ derived arrays
     @property
@@ -196,34 +255,57 @@ class CRN:
         """Default initial counts, shape ``(S,)``, int64."""
         return np.array([self.initial_state[s] for s in self.species], dtype=np.int64)
 
-    def conservation_laws(self) -> list[tuple[np.ndarray, int]]:
-        """Conserved totals from :attr:`complements`: list of (coefficients ``(S,)``, total).
+    @cached_property
+    def conservation_laws(self) -> tuple[ConservationLaw, ...]:
+        """The network's conservation laws, from its stoichiometry (exact, non-negative integers).
 
-        ``total`` is the one randomised initial states are drawn with; a simulation started from
-        any state keeps ``coefficients @ state`` equal to its own initial value (the emulator
-        keeps each trajectory's initial total).
+        Each :class:`~sciope_abs.crn.conservation.ConservationLaw` has ``species``, integer
+        ``weights`` and the ``total`` in the default initial state; every exact trajectory keeps
+        each law at the value it started with.  See :func:`~sciope_abs.crn.conservation.conservation_basis`.
         """
-        laws = []
-        for s, (other, total) in self.complements.items():
-            c = np.zeros(self.n_species, dtype=np.int64)
-            c[self.species_index([s, other])] = 1
-            laws.append((c, total))
-        return laws
+        return find_conservation_laws(self.species, self.stoichiometry(), self.default_initial_state())
+
+    @property
+    def conservation_matrix(self) -> np.ndarray:
+        """Weights of :attr:`conservation_laws`, shape ``(L, S)``, int64."""
+        return conservation_matrix(self.conservation_laws, self.n_species)
+
+    def law_total_ranges(self) -> np.ndarray:
+        """Smallest and largest value of each law over randomised initial states, shape ``(L, 2)``.
+
+        From the initial ranges, the conserved groups' totals and the default counts of the
+        other species; an emulator warns for initial states outside these (it was not trained there).
+        """
+        W = self.conservation_matrix
+        lo = W @ self.default_initial_state()
+        hi = lo.copy()
+        for s, (a, b) in self.initial_ranges.items():
+            i = self.species_index([s])[0]
+            d = self.initial_state[s]
+            lo += W[:, i] * (a - d)
+            hi += W[:, i] * (b - d)
+        for g in self.conserved_groups:
+            idx = self.species_index(g.species)
+            default = W[:, idx] @ np.array([self.initial_state[s] for s in g.species])
+            t_lo, t_hi = g.total_range
+            lo += W[:, idx].min(axis=1) * t_lo - default
+            hi += W[:, idx].max(axis=1) * t_hi - default
+        return np.stack([lo, hi], axis=1)
 
     # ------------------------------------------------------------------ randomisation
     def sample_initial_states(self, n: int, seed: SeedLike = None) -> np.ndarray:
         """Randomised initial states, shape ``(n, S)``, int64.
 
-        Species with a range draw uniformly from it (inclusive), complements are set so the
-        conserved totals hold, and the rest keep their default count.
+        Species with a range draw uniformly from it (inclusive), each conserved group draws its
+        counts over its simplex (:class:`~sciope_abs.crn.conservation.ConservedGroup`), and the
+        rest keep their default count.  Every conserved group keeps its total exactly.
         """
         rng = as_generator(seed)
         x = np.tile(self.default_initial_state(), (int(n), 1))
         for s, (lo, hi) in self.initial_ranges.items():
             x[:, self.species_index([s])[0]] = rng.integers(lo, hi + 1, size=int(n))
-        for s, (other, total) in self.complements.items():
-            i, j = self.species_index([s, other])
-            x[:, i] = total - x[:, j]
+        for g in self.conserved_groups:
+            x[:, self.species_index(g.species)] = g.sample(int(n), rng)
         return x
 
     def sample_rates(self, n: int, names: Sequence[str] | None = None, seed: SeedLike = None) -> np.ndarray:
@@ -249,7 +331,7 @@ class CRN:
             "name": self.name, "species": list(self.species), "parameters": dict(self.parameters),
             "reactions": [r.to_dict() for r in self.reactions], "initial_state": dict(self.initial_state),
             "initial_ranges": {k: list(v) for k, v in self.initial_ranges.items()},
-            "complements": {k: list(v) for k, v in self.complements.items()},
+            "conserved_groups": [g.to_dict() for g in self.conserved_groups],
             "rate_ranges": {k: list(v) for k, v in self.rate_ranges.items()},
             "dt": self.dt, "n_steps": self.n_steps, "observed": list(self.observed),
             "description": self.description,
@@ -257,8 +339,10 @@ class CRN:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "CRN":
+        """The model of :meth:`to_dict` (older dicts with ``complements`` are read too)."""
         d = dict(d)
         d["reactions"] = [Reaction(**r) for r in d["reactions"]]
+        d["conserved_groups"] = [ConservedGroup.from_dict(g) for g in d.get("conserved_groups", ())]
         return cls(**d)
 
     def content_hash(self) -> str:

@@ -15,8 +15,8 @@ def build() -> CRN:
     return CRN(
         name="gene", species=("G0", "G1", "M", "P"), parameters=params, reactions=reactions,
         initial_state={"G0": 0, "G1": 1, "M": 1, "P": 500},
-        initial_ranges={"G0": (0, 1), "M": (0, 5), "P": (400, 799)},
-        complements={"G1": ("G0", 1)},
+        initial_ranges={"M": (0, 5), "P": (400, 799)},
+        conserved_groups=[{"species": ("G0", "G1"), "total": 1}],  # one gene copy, bound or free
         rate_ranges={"Kt": (180.0, 420.0), "Kd1": (0.0006, 0.0014), "Ku": (0.6, 1.4)},
         dt=400.0, n_steps=25, observed=("P",),
     )

@@ -43,8 +43,9 @@ def build() -> CRN:
         initial_state={"Da": 1, "Da_prime": 0, "Ma": 0, "Dr": 1, "Dr_prime": 0, "Mr": 0,
                        "C": 10, "A": 10, "R": 10},
         # activator and repressor genes: exactly one copy each, bound or free
-        initial_ranges={"Da": (0, 1), "Dr": (0, 1), "C": (0, 20), "A": (0, 20), "R": (0, 20)},
-        complements={"Da_prime": ("Da", 1), "Dr_prime": ("Dr", 1)},
+        initial_ranges={"C": (0, 20), "A": (0, 20), "R": (0, 20)},
+        conserved_groups=[{"species": ("Da", "Da_prime"), "total": 1},
+                          {"species": ("Dr", "Dr_prime"), "total": 1}],
         rate_ranges={p: (lo, hi) for p, (lo, hi, _) in _PARAMS.items()},
         dt=1.0, n_steps=100, observed=("C", "A", "R"),
     )

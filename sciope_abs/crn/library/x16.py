@@ -17,9 +17,11 @@ def build() -> CRN:
     ]
     return CRN(
         name="x16", species=("G1", "G2", "P1"), parameters=params, reactions=reactions,
-        initial_state={"G1": 1, "G2": 1, "P1": 800},
-        initial_ranges={"G1": (0, 4), "P1": (80, 1199)},
-        complements={"G2": ("G1", 4)},
+        # the reference's default state has G1 = G2 = 1 (total 2) while its randomised states keep
+        # G1 + G2 = 4; the default here keeps the network's own total: G1 = G2 = 2
+        initial_state={"G1": 2, "G2": 2, "P1": 800},
+        initial_ranges={"P1": (80, 1199)},
+        conserved_groups=[{"species": ("G1", "G2"), "total": 4}],  # G1 ~ U{0..4}, G2 = 4 - G1
         # the paper varies a11, a12, a21, b1; gamma12/gamma21 keep their epsilon factor
         rate_ranges=scaled_ranges(params, ["a11", "a12", "a21", "b1", "gamma12", "gamma21"]),
         dt=20.0, n_steps=10, observed=("P1",),
