@@ -137,3 +137,57 @@ def test_a_wheel_install_finds_the_packaged_demo_config_outside_the_checkout(tmp
     where, cfg_path, name = _run([venv / "bin" / "python", "-c", probe], cwd=elsewhere, env=env).stdout.split()
     assert Path(where).is_relative_to(site) and Path(cfg_path).is_relative_to(site)  # the wheel, not the checkout
     assert name == "x16_demo"
+
+
+# ------------------------------------------------------------------ errors name the user's file, early (issue 13.9)
+# An unreachable scheduler proves the order: the destination is refused before anything connects or simulates.
+NOWHERE = ["--scheduler", "tcp://127.0.0.1:9", "-n", "100000", "--traj", "1000"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_simulate_refuses_an_unwritable_out_before_simulating(unwritable_dir, capsys):
+    out = unwritable_dir / "x16.zarr"
+    assert main(["simulate", "x16", *NOWHERE, "--out", str(out)]) == 1
+    err = _one_line_error(capsys)
+    assert f"--out {out} cannot be written: no permission to create it in {unwritable_dir}" in err
+    assert ".tmp-" not in err and ".probe-" not in err and "Dask scheduler" not in err
+    assert list(unwritable_dir.iterdir()) == []
+
+
+def test_simulate_refuses_an_out_below_a_file_or_over_a_plain_folder(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "notes.txt" / "runs" / "x16.zarr"
+    assert main(["simulate", "x16", *NOWHERE, "--out", str(out)]) == 1
+    assert f"--out {out} cannot be written: {tmp_path / 'notes.txt'} is not a folder" in _one_line_error(capsys)
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "keep.txt").write_text("y")
+    assert main(["simulate", "x16", *NOWHERE, "--out", str(tmp_path / "precious")]) == 1
+    assert "exists and is not a zarr store; refusing to overwrite it" in _one_line_error(capsys)
+    assert (tmp_path / "precious" / "keep.txt").read_text() == "y"
+
+
+def test_a_config_that_is_not_utf8_or_not_a_file_is_named(tmp_path, capsys):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\u00e9\nmodel: x16\n".encode("latin-1"))
+    assert main(["demo", "--config", str(bad), "--out", str(tmp_path / "run")]) == 1
+    err = _one_line_error(capsys)
+    assert f"config {bad} is not UTF-8 text" in err
+    assert main(["demo", "--config", str(tmp_path), "--out", str(tmp_path / "run")]) == 1
+    assert f"config {tmp_path} cannot be read" in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_with_a_missing_chunk_is_refused_naming_the_store(tmp_path, capsys):
+    from _synthetic_kernel import synthetic_dataset
+
+    path = synthetic_dataset(n_settings=10, n_traj=2, n_steps=3).save(tmp_path / "ds.zarr")
+    next(f for f in (path / "traces").rglob("*") if f.is_file() and f.name != "zarr.json").unlink()
+    assert main(["train", str(path), "--out", str(tmp_path / "emu"), "--quiet"]) == 1
+    err = _one_line_error(capsys)
+    assert f"{path}: array 'traces' is missing chunk" in err
+    assert not (tmp_path / "emu").exists()

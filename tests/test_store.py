@@ -209,3 +209,13 @@ def test_a_damaged_abstraction_dataset_is_refused_by_the_same_check(tmp_path):
     chunk.unlink()
     with pytest.raises(StoreCorruptError, match=rf"{path}: array 'traces' is missing chunk"):
         AbstractionDataset.load(path)
+
+
+def test_a_failed_write_names_the_destination_not_the_temporary_folder(unwritable_dir):
+    dest = unwritable_dir / "run.zarr"
+    traces, theta = _data()
+    with pytest.raises(PermissionError) as err:
+        save_simulations(dest, traces, theta, param_names=["p", "q"], species=["A", "B"], timespan=np.arange(5.0))
+    msg = str(err.value)
+    assert f"cannot write the zarr store {dest}" in msg and ".tmp-" not in msg and "\n" not in msg
+    assert list(unwritable_dir.iterdir()) == []

@@ -8,7 +8,9 @@ the same store whatever the cluster.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -141,16 +143,49 @@ def simulate_design(model, *, design: str = "sobol", n: int = 256, n_traj: int =
     return sset, seconds
 
 
+def check_destination(out: Path) -> None:
+    """Refuse, before anything is simulated, an ``--out`` that could not be written.
+
+    ``out`` must be absent or an earlier zarr store (which is replaced), and the nearest existing
+    folder above it must accept a new entry (probed by creating and removing one).  Messages name
+    ``out`` as the user wrote it.
+    """
+    from ..store import is_store
+
+    if out.exists() and not is_store(out):
+        raise ValueError(f"--out {out} exists and is not a zarr store; refusing to overwrite it (choose another path)")
+    anchor = out.absolute().parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise ValueError(f"--out {out} cannot be written: {anchor} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=anchor))
+    except OSError as exc:
+        raise ValueError(f"--out {out} cannot be written: no permission to create it in {anchor} "
+                         f"({exc.strerror or type(exc).__name__})") from None
+
+
+def save_store(sset: Any, out: Path) -> None:
+    """``sset.save(out)``; a failed write is one line naming ``out`` (not the store's temporary folder)."""
+    try:
+        sset.save(out)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: writing the store failed ({exc.strerror or type(exc).__name__}); "
+                         "nothing was written there") from None
+
+
 def run(args: argparse.Namespace) -> int:
     chunk_size = parse_chunk_size(args.chunk_size)
     crn = load_model_spec(args.model)
     out = Path(args.out) if args.out else Path(f"{crn.name}_sims.zarr")
+    check_destination(out)
     client = resolve_cli_client(args.scheduler)
     sset, seconds = simulate_design(crn, design=args.design, n=args.n, n_traj=args.traj, seed=args.seed,
                                     params=parse_params(args.params), solver=args.solver, dt=args.dt,
                                     n_steps=args.steps, client=client, chunk_size=chunk_size,
                                     progress=not args.quiet)
-    sset.save(out)
+    save_store(sset, out)
     failed = int(np.isnan(sset.traces.reshape(sset.n_points, -1)).all(axis=1).sum())
     print(f"wrote {out}: {sset.n_points} points x {sset.n_traj} trajectories x {len(sset.species)} species x "
           f"{len(sset.timespan)} times of {crn.name} ({args.design} design over {', '.join(sset.param_names)}; "

@@ -61,7 +61,13 @@ def read_yaml(path) -> object:
     if not path.exists():
         raise FileNotFoundError(f"config file {path} not found")
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ValueError(f"config {path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
 

@@ -90,9 +90,12 @@ def write_group(path: PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping
     -------
     Path
         The written store.
-    """
-    import zarr
 
+    Raises
+    ------
+    OSError
+        The store could not be written; the message names ``path`` (never the temporary folder).
+    """
     path = Path(path)
     if path.exists():
         if not is_store(path):
@@ -102,21 +105,10 @@ def write_group(path: PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping
     meta = to_jsonable(dict(attrs or {}))
     meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        for name, value in arrays.items():
-            data = np.asarray(value)
-            if data.dtype == object:
-                raise ValueError(f"array {name!r} has dtype object; store numbers or fixed-width strings")
-            kw = {"chunks": tuple(chunks[name])} if chunks and name in chunks else {}
-            if data.dtype.kind == "U":  # variable-length UTF-8: the string type zarr v3 specifies
-                arr = group.create_array(name, shape=data.shape, dtype=str, **kw)
-                arr[...] = data
-            else:
-                group.create_array(name, data=data, **kw)
-        group.attrs.update({**meta, INVENTORY_KEY: _inventory(tmp, group)})
+        parent.mkdir(parents=True, exist_ok=True)
+        _write_tmp(tmp, arrays, meta, chunks)
         if path.exists():
             trash = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             path.rename(trash)
@@ -124,10 +116,30 @@ def write_group(path: PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping
             shutil.rmtree(trash, ignore_errors=True)
         else:
             tmp.rename(path)
+    except OSError as exc:  # name the user's destination, not the temporary folder next to it
+        raise OSError(exc.errno, f"cannot write the zarr store {path}: {exc.strerror or type(exc).__name__}") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _write_tmp(tmp: Path, arrays: Mapping[str, np.ndarray], meta: dict, chunks: Mapping[str, tuple] | None) -> None:
+    """Write the group at ``tmp``, its chunk inventory last."""
+    import zarr
+
+    group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    for name, value in arrays.items():
+        data = np.asarray(value)
+        if data.dtype == object:
+            raise ValueError(f"array {name!r} has dtype object; store numbers or fixed-width strings")
+        kw = {"chunks": tuple(chunks[name])} if chunks and name in chunks else {}
+        if data.dtype.kind == "U":  # variable-length UTF-8: the string type zarr v3 specifies
+            arr = group.create_array(name, shape=data.shape, dtype=str, **kw)
+            arr[...] = data
+        else:
+            group.create_array(name, data=data, **kw)
+    group.attrs.update({**meta, INVENTORY_KEY: _inventory(tmp, group)})
 
 
 def read_group(path: PathLike, *, lazy: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
