@@ -6,6 +6,9 @@ predictions), draws candidates -- Gaussian perturbations of the most uncertain e
 (step ``step`` times the bound width, clipped to the bounds) plus uniform draws over the bounds --
 scores each candidate by the classifier's uncertainty (entropy or margin), and returns the best
 ``n`` candidates that keep a minimum distance from each other (greedy, most uncertain first).
+
+:func:`suggest_by_surrogate` does the same for a regression surrogate of the features
+(:mod:`sciope_abs.surrogates`): new points where the predicted features are least certain.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import numpy as np
 from ..seeding import SeedLike, as_generator
 from .labelling import entropy, margin
 
-__all__ = ["suggest_points", "STRATEGIES", "uncertainty"]
+__all__ = ["suggest_points", "suggest_by_surrogate", "STRATEGIES", "uncertainty"]
 
 STRATEGIES = {"entropy": entropy, "margin": margin}
 
@@ -137,3 +140,74 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
                 chosen.append(int(i))
         min_dist /= 2.0
     return lo + cand[np.asarray(chosen[:n])] * width
+
+
+def _scaled_std(surrogate, x: np.ndarray) -> np.ndarray:
+    """Mean over outputs of the predictive std relative to each output's spread, shape (m,)."""
+    _, sd = surrogate.predict(x, return_std=True)
+    sd = np.asarray(sd, dtype=np.float64).reshape(x.shape[0], -1)
+    scale = np.asarray(getattr(surrogate, "y_scale_", np.ones(sd.shape[1])), dtype=np.float64).reshape(-1)
+    return np.mean(sd / np.where(scale > 0, scale, 1.0), axis=1)
+
+
+def suggest_by_surrogate(surrogate, bounds, n: int, *, seed: SeedLike = None, candidates: Optional[np.ndarray] = None,
+                         n_candidates: int = 2000) -> np.ndarray:
+    """Propose ``n`` new points where a fitted surrogate's predictions are least certain.
+
+    Candidates (uniform over ``bounds`` unless given) are scored by the predictive standard
+    deviation relative to each output's spread, averaged over outputs. The batch is picked
+    greedily: with a surrogate that has ``fantasize`` (the GP) each pick is added as a pseudo
+    observation at its predicted mean, so the uncertainty around it drops before the next pick
+    ("kriging believer"); otherwise picks keep a minimum distance from each other, as in
+    :func:`suggest_points`.
+
+    Parameters
+    ----------
+    surrogate : Surrogate
+        Fitted, with ``predict(theta, return_std=True)``.
+    bounds : array, shape (d, 2)
+    n : int
+    seed : int or SeedSequence
+    candidates : array, shape (c, d), optional
+        Points to choose from (default: ``n_candidates`` uniform draws over the bounds).
+    n_candidates : int
+
+    Returns
+    -------
+    array, shape (n, d)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not getattr(surrogate, "supports_std", True):
+        raise ValueError(f"{type(surrogate).__name__} gives no predictive uncertainty; use a GP or ANN surrogate")
+    d = int(getattr(surrogate, "n_features_in_", np.shape(bounds)[0]))
+    b = _bounds(bounds, d)
+    rng = as_generator(seed)
+    lo, width = b[:, 0], b[:, 1] - b[:, 0]
+    if candidates is None:
+        cand = lo + rng.random((max(int(n_candidates), 4 * int(n)), d)) * width
+    else:
+        cand = np.asarray(candidates, dtype=np.float64)
+        if cand.ndim != 2 or cand.shape[1] != d or cand.shape[0] < n:
+            raise ValueError(f"candidates must have shape (c >= {n}, {d}), got {cand.shape}")
+    chosen: list[int] = []
+    model = surrogate
+    score = _scaled_std(model, cand) + 1e-12 * rng.random(cand.shape[0])
+    min_dist = 0.5 * float(n) ** (-1.0 / d)
+    u = (cand - lo) / width
+    for _ in range(int(n)):
+        if hasattr(model, "fantasize"):
+            if chosen:
+                model = model.fantasize(cand[chosen[-1:]])
+                score = _scaled_std(model, cand) + 1e-12 * rng.random(cand.shape[0])
+            score[chosen] = -np.inf
+            chosen.append(int(np.argmax(score)))
+            continue
+        order = np.argsort(-score, kind="stable")
+        pick = next((int(i) for i in order if i not in chosen and (not chosen or np.min(
+            np.linalg.norm(u[chosen] - u[i], axis=1)) >= min_dist)), None)
+        if pick is None:
+            min_dist /= 2.0
+            pick = next(int(i) for i in order if i not in chosen)
+        chosen.append(pick)
+    return cand[np.asarray(chosen)]
