@@ -86,7 +86,12 @@ def test_each_result_counted_once_and_stop_at_target(toy):
     assert len(post) == 50
     # it stopped at the batch that reached the target: one batch fewer would not have sufficed
     assert post.history[0]["n_accepted"] == 50
-    assert post.info["n_discarded"] == 0
+    assert post.info["n_unprocessed"] == 0
+    # accepted counts mean what they say: the rate's denominator stops at the 50th acceptance
+    h = post.history[0]
+    assert h["n_simulations"] - 37 < h["n_evaluated"] <= h["n_simulations"]
+    assert h["acceptance_rate"] == pytest.approx(50 / h["n_evaluated"])
+    assert post.n_simulations_used == post.n_simulations and post.n_simulations_discarded == 0
 
 
 def test_same_seed_same_posterior_and_different_seed_differs(toy):
@@ -175,4 +180,4 @@ def test_local_cluster_gives_the_in_process_answer(toy, cluster_client):
     np.testing.assert_array_equal(dist.distances, sync.distances)
     assert dist.n_simulations == sync.n_simulations
     # results that arrived after the stopping batch were discarded, not counted
-    assert dist.n_simulations + dist.info["n_discarded"] >= sync.n_simulations
+    assert dist.n_simulations + dist.info["n_unprocessed"] >= sync.n_simulations

@@ -69,3 +69,19 @@ def test_pickle_roundtrip():
     dist = Adaptive().fit(SIM)
     again = pickle.loads(pickle.dumps(dist))
     np.testing.assert_array_equal(again(OBS, SIM), dist(OBS, SIM))
+
+
+def test_state_as_data_round_trips_exactly():
+    pop = np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 5.0], [8.0, 5.0]])   # second feature: zero MAD
+    dist = Adaptive(p=1).fit(pop)
+    state = dist.get_state()
+    assert set(state) == {"scale_", "unit_scale_", "notes_"} and isinstance(state["scale_"], np.ndarray)
+    assert state["unit_scale_"] == [1]
+    again = Adaptive(**dist.get_params()).set_state(state)
+    np.testing.assert_array_equal(again(OBS[:2], pop), dist(OBS[:2], pop))
+    assert again.notes_ == dist.notes_ and again.p == 1
+    assert Adaptive().get_state() == {} and Euclidean().get_state() == {}
+    with pytest.raises(ValueError, match="positive finite"):
+        Adaptive().set_state({"scale_": np.array([1.0, -2.0])})
+    with pytest.raises(ValueError, match="no fitted state"):
+        Euclidean().set_state({"scale_": np.ones(2)})

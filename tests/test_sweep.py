@@ -78,9 +78,11 @@ def test_explicit_theta_label_save_load_and_pandas(setup, tmp_path):
     assert back.feature_names == sw.feature_names and back.param_names == sw.param_names
     df = back.to_pandas()
     assert list(df.columns[:4]) == prior.names and df["label"].tolist()[:5] == [1, 1, -1, -1, 0]
-    # viewing without unpickling: data and labels load, nothing to grow with
-    plain = Sweep.load(tmp_path / "sw", allow_pickle=False)
-    assert plain.simulator is None and len(plain) == 9
+    # no pickle: the simulator and the summary are rebuilt from the stored specs
+    assert not list((tmp_path / "sw").glob("*.pkl"))
+    assert type(back.simulator) is type(sim) and back.simulator.model.content_hash() == sim.model.content_hash()
+    assert back.summary.names == sw.summary.names and repr(back.summary) == repr(sw.summary)
+    np.testing.assert_array_equal(back.trajectories([2]), sw.traces[[2]])
     with pytest.raises(FileNotFoundError):
         Sweep.load(tmp_path / "missing")
 

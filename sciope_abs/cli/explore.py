@@ -1,5 +1,8 @@
 """``sciope-abs explore SWEEP_DIR``: the exploration app on a local Bokeh server.
 
+The sweep's simulator and summary are rebuilt from the specs stored in the folder (JSON data);
+nothing in the folder is unpickled or executed.
+
 Wires the exploration layer (label spreading, active-learning suggestions, re-simulation of
 points whose traces were not kept) into :func:`sciope_abs.viz.app.serve`.
 """
@@ -45,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     def on_suggest(p: Path, n: int) -> str:
         sw = Sweep.load(p, client=args.scheduler)
         if sw.simulator is None or sw.summary is None:
-            raise ValueError("this sweep has no saved simulator/summary; it cannot grow")
+            raise ValueError("this sweep's simulator or summary has no stored spec (a class outside the "
+                             "built-ins); load it in Python with Sweep.load(path, simulator=..., summary=...) "
+                             "to grow it")
         theta = sw.suggest(n, strategy=args.strategy, seed=sw.n_batches)
         new = sw.extend(theta=theta)
         if (sw.labels >= 0).any():

@@ -12,13 +12,18 @@ On disk (``save(dir)`` / ``Sweep.load(dir)``) a sweep is a folder:
   (when kept), attributes with names, seeds and settings;
 - ``labels.zarr`` -- ``labels``, ``predictions``, ``confidence`` (rewritten alone on each label
   change, so labelling never rewrites the traces);
-- ``objects.pkl`` -- the simulator, summary and design, pickled, so the sweep can grow after
-  loading. Only load sweeps you trust (unpickling runs code); ``Sweep.load(dir,
-  simulator=..., summary=...)`` skips the pickle.
+- no pickle: the simulator and the summary are stored as *specs* (JSON data in the attributes
+  of ``data.zarr``): for the built-in simulators (the compiled SSA, GillesPy2) the model itself
+  (``CRN.to_dict()``, checked by its content hash) with the solver and its options, and for
+  built-in summaries their registry names and parameters. :meth:`Sweep.load` rebuilds them from
+  the specs, so the sweep can grow after loading; objects without a spec (your own simulator
+  class, a fitted TSFresh) are passed again: ``Sweep.load(dir, simulator=..., summary=...,
+  design=...)``. Opening a sweep folder never runs code from it (an ``objects.pkl`` written by
+  older versions is ignored).
 """
 from __future__ import annotations
 
-import pickle
+import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -28,9 +33,75 @@ from ..seeding import SeedLike, as_seed_sequence, point_seeds
 from ..store import read_group, write_group
 from .labelling import SpreadResult, spread_labels
 
-__all__ = ["Sweep"]
+__all__ = ["Sweep", "simulator_spec", "summary_spec", "simulator_from_spec", "summary_from_spec"]
+
+log = logging.getLogger(__name__)
 
 DATA, LABELS, OBJECTS = "data.zarr", "labels.zarr", "objects.pkl"
+
+
+def simulator_spec(simulator: Any) -> Optional[dict]:
+    """JSON data that rebuilds a built-in simulator (compiled SSA or GillesPy2), else None.
+
+    ``{"solver", "model" (CRN.to_dict()), "model_hash", "param_names", "species", "options"}``;
+    the time points are stored beside it as an array.
+    """
+    cls = type(simulator).__name__
+    if not type(simulator).__module__.startswith("sciope_abs.simulators."):
+        return None
+    model = getattr(simulator, "model", None)
+    if not callable(getattr(model, "to_dict", None)):
+        return None
+    if cls == "FastSSASimulator":
+        solver, options = "fast_ssa", {"max_events": int(simulator.max_events), "update": str(simulator.update)}
+    elif cls == "GillespySimulator":
+        solver, options = str(simulator.solver), {"compiled": simulator.compiled, "timeout": simulator.timeout}
+    else:
+        return None
+    return {"solver": solver, "model": model.to_dict(), "model_hash": model.content_hash(),
+            "param_names": list(simulator.param_names), "species": list(simulator.species), "options": options}
+
+
+def simulator_from_spec(spec: dict, timespan: np.ndarray):
+    """The simulator a :func:`simulator_spec` describes (the model's content hash is checked)."""
+    from ..crn.model import CRN
+    from ..simulators import make_simulator
+
+    crn = CRN.from_dict(spec["model"])
+    if crn.content_hash() != spec["model_hash"]:
+        raise ValueError(f"the stored model {crn.name!r} does not match its content hash (edited or corrupt)")
+    return make_simulator(crn, param_names=spec["param_names"], species=spec["species"], timespan=timespan,
+                          solver=spec["solver"], **spec.get("options", {}))
+
+
+def summary_spec(summary: Any) -> Optional[list]:
+    """``[{"name": ..., **params}, ...]`` that rebuilds a built-in summary (or a sum of them),
+    else None (a class outside the registry, or one with fitted state such as TSFresh)."""
+    from ..summaries import SUMMARIES, CombinedSummary
+
+    parts = list(summary.parts) if isinstance(summary, CombinedSummary) else [summary]
+    specs = []
+    for part in parts:
+        names = [k for k, c in SUMMARIES.items() if c is type(part)]
+        params = getattr(part, "_params", None)
+        if not names or not callable(params):
+            return None
+        fitted = [k for k, v in vars(part).items() if k.endswith("_") and k != "n_species_" and v is not None]
+        if fitted:
+            return None
+        specs.append({"name": names[0], **{k: v for k, v in params().items() if v is not None}})
+    try:
+        rebuilt = summary_from_spec(specs)
+    except (TypeError, ValueError):
+        return None
+    return specs if repr(rebuilt) == repr(summary) else None
+
+
+def summary_from_spec(spec: list):
+    """The summary a :func:`summary_spec` describes."""
+    from ..summaries import make_summary
+
+    return make_summary([dict(p) for p in spec])
 
 
 def _batch_seed(root: np.random.SeedSequence, batch: int, role: int) -> np.random.SeedSequence:
@@ -163,12 +234,18 @@ class Sweep:
                 raise ValueError(f"n must be a positive integer, got {n!r}")
             if self.design is not None:
                 pts = np.asarray(self.design.generate(int(n), seed=_batch_seed(self.seed, b, 0)), dtype=np.float64)
+            elif self.pending is None:
+                raise ValueError("this sweep has no design (designs are not saved): pass design= to Sweep.load, "
+                                 "or give the points with extend(theta=...)")
             else:
                 left = self.pending.shape[0] - self.cursor
                 if left <= 0:
                     raise ValueError(f"all {self.pending.shape[0]} given points are already simulated")
                 pts = self.pending[self.cursor:self.cursor + int(n)]
                 self.cursor += pts.shape[0]
+        if self.simulator is None or self.summary is None:
+            raise ValueError("this sweep has no simulator or summary (none stored as a spec, none given): pass "
+                             "simulator= and summary= to Sweep.load to grow it")
         from ..engine import simulate_parallel
 
         sim_seed = _batch_seed(self.seed, b, 1)
@@ -305,16 +382,20 @@ class Sweep:
                   "position": self.position, "timespan": self.timespan}
         if self.traces is not None:
             arrays["traces"] = self.traces
+        if self.pending is not None:
+            arrays["pending"] = self.pending
         attrs = {"kind": "sweep", "param_names": self.param_names, "feature_names": self.feature_names,
                  "species": self.species, "n_traj": self.n_traj, "keep_traces": self.keep_traces,
                  "seed": self.seed, "n_batches": self.n_batches, "cursor": self.cursor,
                  "bounds": self.bounds if len(self) or self.design is not None else None,
-                 "simulator": type(self.simulator).__name__, "summary": repr(self.summary)}
+                 "user_bounds": None if self._bounds is None else self._bounds.tolist(),
+                 "has_design": self.design is not None,
+                 "simulator": type(self.simulator).__name__, "summary": repr(self.summary),
+                 "simulator_spec": simulator_spec(self.simulator), "summary_spec": summary_spec(self.summary)}
         write_group(path / DATA, arrays, attrs)
         self.save_labels(path)
-        with open(path / OBJECTS, "wb") as fh:
-            pickle.dump({"simulator": self.simulator, "summary": self.summary, "design": self.design,
-                         "pending": self.pending, "bounds": self._bounds}, fh)
+        if (path / OBJECTS).exists():  # written by older versions; never read
+            (path / OBJECTS).unlink()
         return path
 
     def save_labels(self, path) -> Path:
@@ -323,12 +404,21 @@ class Sweep:
                                                  "confidence": self.confidence}, {"kind": "sweep-labels"})
 
     @classmethod
-    def load(cls, path, *, simulator: Any = None, summary: Any = None, client: Any = None,
-             allow_pickle: bool = True) -> "Sweep":
-        """Load a sweep folder written by :meth:`save`.
+    def load(cls, path, *, simulator: Any = None, summary: Any = None, design: Any = None,
+             client: Any = None) -> "Sweep":
+        """Load a sweep folder written by :meth:`save`; nothing in it is unpickled or executed.
 
-        ``simulator``/``summary`` replace the pickled ones; with ``allow_pickle=False`` and none
-        given, the sweep loads for viewing and labelling but cannot grow.
+        Parameters
+        ----------
+        path : str or Path
+        simulator, summary : optional
+            Replace the ones rebuilt from the stored specs (needed when the sweep used objects
+            without a spec; checked against the stored parameter, species and feature names).
+            Without either, the sweep still loads for viewing and labelling.
+        design : Design, optional
+            The design, for :meth:`extend` with ``n`` (designs are not stored; explicit points
+            are).
+        client : Dask client, address, "sync" or None
         """
         path = Path(path)
         if not (path / DATA).exists():
@@ -336,31 +426,57 @@ class Sweep:
         arrays, attrs = read_group(path / DATA)
         if attrs.get("kind") != "sweep":
             raise ValueError(f"{path / DATA} is not a sweep store (kind={attrs.get('kind')!r})")
-        objs: dict = {}
-        if allow_pickle and (path / OBJECTS).exists():
-            with open(path / OBJECTS, "rb") as fh:
-                objs = pickle.load(fh)
-        sim = simulator if simulator is not None else objs.get("simulator")
-        summ = summary if summary is not None else objs.get("summary")
         self = cls.__new__(cls)
-        self.simulator, self.summary, self.client = sim, summ, client
-        self.design, self.pending = objs.get("design"), objs.get("pending")
-        self._bounds = objs.get("bounds")
+        self.param_names, self.species = list(attrs["param_names"]), list(attrs["species"])
+        self.feature_names = list(attrs["feature_names"])
+        self.timespan = np.asarray(arrays["timespan"], dtype=np.float64)
+        self.simulator, self.summary = self._objects_from_specs(path, attrs, simulator, summary)
+        self.client = client
+        self.design = design
+        self.pending = np.asarray(arrays["pending"], dtype=np.float64) if "pending" in arrays else None
+        ub = attrs.get("user_bounds")
+        self._bounds = np.asarray(ub, dtype=np.float64) if ub is not None else None
         if self._bounds is None and attrs.get("bounds") is not None and self.design is None:
             self._bounds = np.asarray(attrs["bounds"], dtype=np.float64)
         self.n_traj, self.keep_traces = int(attrs["n_traj"]), bool(attrs["keep_traces"])
         s = attrs["seed"]
         self.seed = np.random.SeedSequence(int(s["entropy"]), spawn_key=tuple(s["spawn_key"]))
-        self.param_names, self.species = list(attrs["param_names"]), list(attrs["species"])
-        self.feature_names = list(attrs["feature_names"])
         self.n_batches, self.cursor = int(attrs["n_batches"]), int(attrs["cursor"])
         self.theta = np.asarray(arrays["theta"], dtype=np.float64)
         self.features = np.asarray(arrays["features"], dtype=np.float64)
         self.traces = np.asarray(arrays["traces"]) if "traces" in arrays else None
-        self.timespan = np.asarray(arrays["timespan"], dtype=np.float64)
         self.batch = np.asarray(arrays["batch"], dtype=np.int64)
         self.position = np.asarray(arrays["position"], dtype=np.int64)
         self.spread_result = None
+        self._load_labels(path)
+        return self
+
+    def _objects_from_specs(self, path: Path, attrs: dict, simulator: Any, summary: Any) -> tuple[Any, Any]:
+        """The simulator and summary: the given ones (checked) or rebuilt from the stored specs."""
+        if (path / OBJECTS).exists():
+            log.warning("%s: ignoring %s (pickles are never loaded); the sweep is rebuilt from its specs",
+                        path, OBJECTS)
+        if simulator is None and attrs.get("simulator_spec"):
+            try:
+                simulator = simulator_from_spec(attrs["simulator_spec"], self.timespan)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: cannot rebuild the simulator from its spec (%s); pass simulator=", path, exc)
+        if simulator is not None:
+            if list(simulator.param_names) != self.param_names or list(simulator.species) != self.species:
+                raise ValueError(f"the simulator's param_names {list(simulator.param_names)} / species "
+                                 f"{list(simulator.species)} differ from the sweep's {self.param_names} / "
+                                 f"{self.species} ({path})")
+        if summary is None and attrs.get("summary_spec"):
+            summary = summary_from_spec(attrs["summary_spec"])
+        if summary is not None:
+            names = getattr(summary, "names", None)
+            if names is not None and len(self.feature_names) and list(names) != self.feature_names \
+                    and not all(f.startswith("f") for f in self.feature_names):
+                raise ValueError(f"the summary's features {list(names)[:4]}... differ from the sweep's "
+                                 f"{self.feature_names[:4]}... ({path})")
+        return simulator, summary
+
+    def _load_labels(self, path: Path) -> None:
         if (path / LABELS).exists():
             lab, _ = read_group(path / LABELS)
             self.labels = np.asarray(lab["labels"], dtype=np.int64)
@@ -370,7 +486,6 @@ class Sweep:
             n = self.theta.shape[0]
             self.labels, self.predictions, self.confidence = (np.full(n, -1, np.int64), np.full(n, -1, np.int64),
                                                               np.zeros(n))
-        return self
 
     def __repr__(self) -> str:
         return (f"Sweep(n={len(self)}, d={len(self.param_names)}, F={len(self.feature_names)}, "

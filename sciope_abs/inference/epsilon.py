@@ -10,8 +10,10 @@ refitted after that round.
 - :class:`ListEpsilon` -- a fixed list of tolerances for rounds 1, 2, ... (the run ends when the
   list does);
 - :class:`AcceptanceRateEpsilon` -- the tolerance at which ``target_rate`` of the previous
-  round's simulations would have been accepted, a prediction of the next round's acceptance
-  rate (pyABC's acceptance-rate scheme).
+  round's simulations would have been accepted: a prediction of the next round's acceptance
+  rate from the previous round's proposals (without pyABC's importance reweighting to the new
+  proposal, so it errs high: the new proposal sits closer to the data, and realised rates come
+  out at or above the target).
 
 Registry: :data:`EPSILONS` and :func:`get_epsilon` (a name, a ``{"name": ..., **params}`` dict or
 an :class:`Epsilon`); a run store records ``{"name": ..., **get_params()}`` and rebuilds the
@@ -132,10 +134,11 @@ class ListEpsilon(Epsilon):
 class AcceptanceRateEpsilon(Epsilon):
     """The tolerance at which ``target_rate`` of the previous round's simulations were accepted.
 
-    The previous round's proposals approximate the next round's (the population moves little
-    between rounds), so the fraction of them within a tolerance predicts the next round's
-    acceptance rate. Failed simulations count as rejected. The tolerance never rises above the
-    previous round's largest accepted distance.
+    The previous round's proposals approximate the next round's, so the fraction of them within
+    a tolerance predicts the next round's acceptance rate; since the next proposal is centred on
+    a population closer to the data, the realised rate is usually at or above ``target_rate``
+    (a floor on the sampling efficiency rather than an exact rate). Failed simulations count as
+    rejected. The tolerance never rises above the previous round's largest accepted distance.
 
     Parameters
     ----------

@@ -167,7 +167,9 @@ class ABCRejection:
         acc_theta: list[np.ndarray] = []
         acc_d: list[np.ndarray] = []
         acc_s: list[np.ndarray] = []
-        state = {"n_sims": 0, "n_nan": 0, "n_acc": 0, "fitted": False}
+        # n_acc: accepted and kept (never more than n_target); n_eval: simulations up to the one
+        # that gave the last kept acceptance (all of them until the target is met)
+        state = {"n_sims": 0, "n_nan": 0, "n_acc": 0, "n_eval": 0, "fitted": False}
         # quantile mode: the n_keep best so far, ties broken by proposal order
         best = {"theta": np.zeros((0, prior.ndim)), "d": np.zeros(0), "s": np.zeros((0, F)),
                 "idx": np.zeros(0, dtype=np.int64)}
@@ -189,8 +191,11 @@ class ABCRejection:
             state["n_sims"] += m
             state["n_nan"] += int((~np.isfinite(s).all(axis=1)).sum())
             if tolerance is not None:
-                acc = d <= tol
-                state["n_acc"] += int(acc.sum())
+                hits = np.flatnonzero(d <= tol)
+                need = n_target - state["n_acc"]
+                acc = hits[:need]
+                state["n_eval"] += int(acc[-1]) + 1 if hits.size >= need else m
+                state["n_acc"] += acc.size
                 acc_theta.append(batch.theta[acc])
                 acc_d.append(d[acc])
                 acc_s.append(s[acc])
@@ -215,7 +220,7 @@ class ABCRejection:
             theta = np.concatenate(acc_theta)[:n_target] if acc_theta else np.zeros((0, prior.ndim))
             dist = np.concatenate(acc_d)[:n_target] if acc_d else np.zeros(0)
             summ = np.concatenate(acc_s)[:n_target] if acc_s else np.zeros((0, F))
-            n_acc = state["n_acc"]
+            n_acc, n_eval = state["n_acc"], state["n_eval"]
             final_tol = tol
             if res.reason == "target":
                 message = f"accepted {n_target} samples at tolerance {tol:g} after {n_sims} simulations"
@@ -224,7 +229,7 @@ class ABCRejection:
                 limit = (f"wall-clock limit of {max_time:g} s" if res.reason == "time"
                          else f"simulation budget of {budget} simulations")
                 message = (f"stopped by the {limit}: only {len(theta)} of {n_target} samples reached tolerance "
-                           f"{tol:g} after {n_sims} simulations (acceptance rate {n_acc / max(n_sims, 1):.3g})")
+                           f"{tol:g} after {n_sims} simulations (acceptance rate {n_acc / max(n_eval, 1):.3g})")
         else:
             keep = n_keep
             if n_sims < budget:  # stopped by the clock before all proposals were simulated
@@ -232,7 +237,7 @@ class ABCRejection:
             finite = np.isfinite(best["d"])
             sel = np.flatnonzero(finite)[:keep]
             theta, dist, summ = best["theta"][sel], best["d"][sel], best["s"][sel]
-            n_acc = len(sel)
+            n_acc, n_eval = len(sel), n_sims
             final_tol = float(dist.max()) if len(dist) else float("nan")
             if n_sims < budget:
                 short = True
@@ -248,11 +253,15 @@ class ABCRejection:
         if short:
             warnings.warn(message, ABCWarning, stacklevel=2)
 
-        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": n_acc / max(n_sims, 1),
-                    "ess": float(len(theta)), "n_simulations": n_sims, "n_accepted": int(len(theta)),
-                    "n_nan": state["n_nan"], "n_discarded": res.n_discarded, "wall_time": wall}]
-        info = {"n_simulations": n_sims, "tolerance": final_tol, "reason": res.reason, "batch_size": bs,
-                "budget": budget, "n_nan": state["n_nan"], "n_discarded": res.n_discarded,
+        # acceptance_rate = n_accepted / n_evaluated; results that arrived after the stop are not
+        # counted in n_simulations (they are n_unprocessed)
+        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": n_acc / max(n_eval, 1),
+                    "ess": float(len(theta)), "n_simulations": n_sims, "n_evaluated": n_eval,
+                    "n_accepted": int(len(theta)), "n_nan": state["n_nan"], "n_unprocessed": res.n_discarded,
+                    "wall_time": wall, "complete": not short, "discarded": False}]
+        info = {"n_simulations": n_sims, "n_simulations_used": n_sims, "n_simulations_discarded": 0,
+                "tolerance": final_tol, "reason": res.reason, "batch_size": bs,
+                "budget": budget, "n_nan": state["n_nan"], "n_unprocessed": res.n_discarded,
                 "seed_entropy": str(root.entropy), "n_traj": self.n_traj,
                 "mode": "tolerance" if tolerance is not None else "quantile"}
         post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
