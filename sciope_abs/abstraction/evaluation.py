@@ -205,8 +205,9 @@ def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int =
     ----------
     emulators : mapping of str to emulator
         Names to emulators (see :func:`evaluate`); all must share ``dt`` and ``param_names``.
-    model, n_settings, n_traj, lags, seed, client, species, initial_states, rates, dataset, bins,
-    reference, solver, progress, keep_samples
+    model, n_settings, n_traj, lags, seed, client, species, initial_states, rates
+        As in :func:`evaluate`.
+    dataset, bins, reference, solver, progress, keep_samples
         As in :func:`evaluate`.
 
     Returns
