@@ -1,5 +1,6 @@
 """``sciope-abs infer``: config -> run directory, resume, observed files, bad configs."""
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,71 @@ def test_the_example_config_runs_on_small_sizes(tmp_path):
     assert main(["infer", str(path), "--out", str(tmp_path / "run")]) == 0
     post = Posterior.load(tmp_path / "run" / "posterior.npz")
     assert len(post) == 40 and post.names == ["alpha1", "alpha2", "beta", "gamma", "mu"]
+
+
+def _start_scheduler(tmp_path: Path, env: dict) -> tuple:
+    import subprocess
+    import time
+
+    venv_bin = str(Path(sys.executable).parent)
+    sched_file = tmp_path / "scheduler.json"
+    sched = subprocess.Popen([str(Path(venv_bin) / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--scheduler-file", str(sched_file)], env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not sched_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    address = json.loads(sched_file.read_text())["address"]
+    worker = subprocess.Popen([str(Path(venv_bin) / "dask"), "worker", address, "--nthreads", "1", "--nworkers", "1",
+                               "--no-dashboard", "--local-directory", str(tmp_path)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sched, worker, address
+
+
+def test_losing_the_scheduler_is_one_line_and_keeps_the_finished_rounds(tmp_path):
+    """A real `dask scheduler` on 127.0.0.1, killed by pid in the middle of an SMC run."""
+    import os
+    import subprocess
+    import time
+
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.pop("SCIOPE_ABS_SCHEDULER", None)
+    cfg = dict(BASE, n_traj=10, settings={"n_particles": 60, "max_rounds": 6, "batch_size": 5,
+                                          "min_acceptance_rate": 0.001})
+    cfg.pop("scheduler")
+    path = _write(tmp_path, cfg)
+    out = tmp_path / "run"
+    sched, worker, address = _start_scheduler(tmp_path, env)
+    try:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "sciope-abs"), "infer", str(path), "--out",
+                                 str(out), "--scheduler", address], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        state = out / "smc" / "state.json"
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if state.exists() and json.loads(state.read_text())["round"] >= 1:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before the scheduler could be killed"
+        sched.kill()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        for p in (sched, worker):
+            p.kill()
+            p.wait(20)
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"lost the Dask scheduler at {address}" in lines[0] and "Traceback" not in err
+    kept = json.loads(state.read_text())["round"]
+    assert kept >= 1 and not (out / "posterior.npz").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    # what was finished is kept: resuming in-process gives the uninterrupted in-process answer
+    assert main(["infer", "--resume", str(out), "--scheduler", "sync"]) == 0
+    resumed = Posterior.load(out / "posterior.npz")
+    assert main(["infer", str(path), "--out", str(tmp_path / "ref"), "--scheduler", "sync"]) == 0
+    ref = Posterior.load(tmp_path / "ref" / "posterior.npz")
+    np.testing.assert_array_equal(resumed.samples, ref.samples)
+    np.testing.assert_array_equal(resumed.weights, ref.weights)

@@ -49,9 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, ConnectionError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, OSError, KeyError) as exc:
+        # known errors (bad input, a file, a lost Dask scheduler: ConnectionError) are one line
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"sciope-abs {args.command}: error: {msg}", file=sys.stderr)
+        text = " ".join(str(msg).splitlines())
+        print(f"sciope-abs {args.command}: error: {text}", file=sys.stderr)
         return 1
 
 

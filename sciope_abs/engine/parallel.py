@@ -28,7 +28,8 @@ import numpy as np
 from ..seeding import SeedLike, as_seed_sequence, point_seeds
 from .progress import make_progress
 
-__all__ = ["TaskFailure", "parallel_map", "imap_unordered", "resolve_client", "TARGET_TASK_SECONDS"]
+__all__ = ["TaskFailure", "SchedulerLostError", "parallel_map", "imap_unordered", "resolve_client",
+           "TARGET_TASK_SECONDS"]
 
 #: what ``chunk_size="auto"`` aims for: seconds of work per Dask task
 TARGET_TASK_SECONDS = 0.5
@@ -58,6 +59,39 @@ class TaskFailure:
 
     def __repr__(self) -> str:
         return f"TaskFailure(index={self.index}, error={self.error!r})"
+
+
+class SchedulerLostError(ConnectionError):
+    """The Dask scheduler went away (or stopped answering) in the middle of a map.
+
+    The message is one line naming the scheduler's address; what the caller finished before
+    (SMC rounds in ``run_dir``, finished pipeline stages) stays on disk.
+    """
+
+
+def _scheduler_address(client: Any) -> str:
+    with contextlib.suppress(Exception):
+        return str(client.scheduler.address)
+    return "(unknown address)"
+
+
+def _is_scheduler_loss(client: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` (raised by a Dask call) means the scheduler connection is gone."""
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, CommClosedError):
+        return True
+    if getattr(client, "status", "running") not in ("running", "newly-created"):
+        return True
+    return isinstance(exc, (OSError, TimeoutError)) and "connect" in str(exc).lower()
+
+
+def _lost(client: Any, exc: BaseException) -> SchedulerLostError:
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(reason) > 120:
+        reason = reason[:117] + "..."
+    return SchedulerLostError(f"lost the Dask scheduler at {_scheduler_address(client)} ({reason}); "
+                              "work finished before is kept")
 
 
 # --------------------------------------------------------------------------- running one chunk
@@ -271,7 +305,12 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                              f"importable module): {exc}") from None
 
     ac = as_completed(loop=client.loop)
-    fn_future = scatter_fn()
+    try:
+        fn_future = scatter_fn()
+    except Exception as exc:
+        if _is_scheduler_loss(client, exc):
+            raise _lost(client, exc) from None
+        raise
     chunks = _take_chunks(item_iter, seeds, planner, counter)
     pending: dict[Any, _Chunk] = {}
     n_submitted = itertools.count()
@@ -295,19 +334,37 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                 return
             submit(chunk)
 
+    def wait_next() -> Any:
+        """Top up the tasks in flight and wait for the next one (None when all are done)."""
+        try:
+            fill()
+            return next(ac) if pending else None
+        except Exception as exc:
+            if _is_scheduler_loss(client, exc):
+                raise _lost(client, exc) from None
+            raise
+
     try:
-        fill()
-        while pending:
-            fut = next(ac)
+        while True:
+            fut = wait_next()
+            if fut is None:
+                break
             chunk = pending.pop(fut, None)
             if chunk is None:
                 continue
             try:
                 res = fut.result()
             except Exception as exc:  # the task itself was lost (worker died too often, data lost ...)
+                if _is_scheduler_loss(client, exc):
+                    raise _lost(client, exc) from None
                 chunk.attempts += 1
                 if chunk.attempts <= retries:
-                    submit(chunk)
+                    try:
+                        submit(chunk)
+                    except Exception as exc2:
+                        if _is_scheduler_loss(client, exc2):
+                            raise _lost(client, exc2) from None
+                        raise
                     continue
                 msg = " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
                 err = (RuntimeError(f"task lost: {msg}"), f"task lost: {msg}", "")
@@ -316,11 +373,11 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
             finally:
                 fut.release()
             planner.observe(res["times"])
-            fill()
             yield chunk, res
     finally:
         if pending:
-            client.cancel(list(pending), force=True)
+            with contextlib.suppress(Exception):  # the scheduler may be gone
+                client.cancel(list(pending), force=True)
             pending.clear()
         ac.clear()
         with contextlib.suppress(Exception):  # the client may already be closed
