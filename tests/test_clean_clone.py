@@ -36,3 +36,20 @@ def test_no_tracked_code_reads_outside_the_checkout():
                 if OUTSIDE.search(line):
                     offenders.append(f"{rel}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_ci_runs_the_fast_suite_the_docs_and_the_slow_tests_in_that_order():
+    script = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+              if line.strip() and not line.lstrip().startswith("#")]
+    steps = [line for line in script if line.startswith("stage ")]
+    assert steps == ["stage make test", "stage make docs", "stage make test-slow"]
+    assert "set -euo pipefail" in script  # a failing stage fails CI
+
+
+def test_the_killed_worker_cluster_test_is_part_of_the_default_suite():
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_cluster_faults.py"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert "test_cluster_faults.py::test_smc_survives_a_killed_worker_with_exact_counts" in out.stdout, out.stdout
+    assert "deselected" not in out.stdout  # not marked slow: `make test` runs it
