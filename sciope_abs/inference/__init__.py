@@ -6,6 +6,8 @@ from .history import History, Population
 from .kernels import MultivariateNormalKernel
 from .posterior import Posterior, weighted_quantile
 from .rejection import ABCRejection
+from .bolfi import BOLFI
+from .replenishment import ReplenishmentSMCABC
 from .smc import SMCABC
 from .tasks import ProposalBatch, SimulateSummarise
 
@@ -13,4 +15,4 @@ __all__ = ["ABCRejection", "SMCABC", "Posterior", "ABCWarning", "MultivariateNor
            "SimulateSummarise", "ProposalBatch", "weighted_quantile",
            "check_fidelity", "FidelityReport", "FidelityWarning",
            "History", "Population", "Epsilon", "QuantileEpsilon", "ListEpsilon", "AcceptanceRateEpsilon",
-           "EPSILONS", "get_epsilon"]
+           "EPSILONS", "get_epsilon", "BOLFI", "ReplenishmentSMCABC"]
