@@ -8,7 +8,10 @@ stratified in ``log`` space and a design over a truncated normal puts more point
     theta = design.generate(256, seed=1)     # (256, d)
 
 Registry: ``get_design(name, prior, **kw)`` with names ``"lhs"``, ``"sobol"``, ``"halton"``,
-``"random"``, ``"factorial"``, ``"maximin"``.
+``"random"``, ``"factorial"``, ``"maximin"``, ``"sequential_maximin"``.
+
+:class:`SequentialMaximin` also grows an existing set: ``SequentialMaximin(prior).extend(theta, k,
+seed)`` returns ``k`` new points, each as far as possible from everything simulated before it.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from .seeding import SeedLike, as_generator
 
 __all__ = [
     "Design", "LatinHypercube", "Sobol", "Halton", "RandomDesign", "Factorial", "Maximin",
-    "DESIGNS", "get_design",
+    "SequentialMaximin", "DESIGNS", "get_design",
 ]
 
 
@@ -230,6 +233,94 @@ class Maximin(Design):
         return f"Maximin(prior={self.prior!r}, n_candidates={self.n_candidates})"
 
 
+def _to_unit(prior: JointPrior, theta: np.ndarray, grid: int = 4097) -> np.ndarray:
+    """Points of the prior's space in the unit cube (the inverse of ``prior.ppf``), by monotone
+    interpolation of each dimension's ``ppf`` on a fine probability grid."""
+    u = np.linspace(0.0, 1.0, grid)
+    u[0], u[-1] = 1e-12, 1.0 - 1e-12
+    q = prior.ppf(np.repeat(u[:, None], prior.ndim, axis=1))
+    out = np.empty_like(theta, dtype=np.float64)
+    for j in range(prior.ndim):
+        out[:, j] = np.interp(theta[:, j], q[:, j], u)
+    return out
+
+
+class SequentialMaximin(Design):
+    """Greedy sequential maximin: each new point is the candidate farthest (in the smallest
+    distance) from every point simulated so far, as in Sciope's ``MaximinSampling``.
+
+    Candidates are ``candidates_per_point`` x (points so far) uniform draws (at least
+    ``min_candidates``) in the unit cube of the prior's probability space (so a log-uniform
+    parameter is spread in ``log`` space); distances are measured there, with the Minkowski
+    ``p`` norm (Sciope used ``p=1``; default 2).
+
+    Parameters
+    ----------
+    prior : JointPrior or dict
+    candidates_per_point : int
+    min_candidates : int
+    p : float >= 1
+    """
+
+    def __init__(self, prior: Any, candidates_per_point: int = 10, min_candidates: int = 100, p: float = 2.0):
+        super().__init__(prior)
+        for name, v in (("candidates_per_point", candidates_per_point), ("min_candidates", min_candidates)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not float(p) >= 1:
+            raise ValueError(f"p must be >= 1, got {p!r}")
+        self.candidates_per_point = int(candidates_per_point)
+        self.min_candidates = int(min_candidates)
+        self.p = float(p)
+
+    def _grow(self, u0: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        from scipy.spatial import cKDTree
+
+        pts = [row for row in u0]
+        new = []
+        for _ in range(k):
+            m = max(self.min_candidates, self.candidates_per_point * max(len(pts), 1))
+            cand = rng.random((m, self.ndim))
+            if pts:
+                score, _ = cKDTree(np.asarray(pts)).query(cand, k=1, p=self.p)
+                best = cand[int(np.argmax(score))]
+            else:
+                best = cand[0]
+            pts.append(best)
+            new.append(best)
+        return np.asarray(new).reshape(k, self.ndim)
+
+    def unit(self, n: int, seed: SeedLike = None) -> np.ndarray:
+        return self._grow(np.zeros((0, self.ndim)), n, as_generator(seed))
+
+    def extend(self, theta: Any, n: int, seed: SeedLike = None) -> np.ndarray:
+        """``n`` new points, greedily far from the existing points ``theta`` and each other.
+
+        Parameters
+        ----------
+        theta : array, shape (m, d)
+            Points already simulated (inside the prior's support).
+        n : int
+        seed : int, SeedSequence or Generator
+
+        Returns
+        -------
+        array, shape (n, d)
+        """
+        th = np.asarray(theta, dtype=np.float64)
+        if th.ndim != 2 or th.shape[1] != self.ndim or not np.isfinite(th).all():
+            raise ValueError(f"theta must be a finite array of shape (m, {self.ndim}) for {self.names}, "
+                             f"got {np.shape(theta)}")
+        inside = self.prior.contains(th) if hasattr(self.prior, "contains") else np.ones(th.shape[0], bool)
+        if not np.all(inside):
+            raise ValueError(f"theta rows {np.flatnonzero(~inside)[:5].tolist()} lie outside the prior's support")
+        u = self._grow(_to_unit(self.prior, th), _check_n(n), as_generator(seed))
+        return self.prior.ppf(u)
+
+    def __repr__(self) -> str:
+        return f"SequentialMaximin(prior={self.prior!r}, candidates_per_point={self.candidates_per_point}, p={self.p})"
+
+
 DESIGNS: dict[str, type[Design]] = {
     "lhs": LatinHypercube,
     "sobol": Sobol,
@@ -237,12 +328,14 @@ DESIGNS: dict[str, type[Design]] = {
     "random": RandomDesign,
     "factorial": Factorial,
     "maximin": Maximin,
+    "sequential_maximin": SequentialMaximin,
 }
 
 
 def get_design(name: str, prior: Any, **kwargs: Any) -> Design:
     """A design by registry name (``"lhs"``, ``"sobol"``, ``"halton"``, ``"random"``,
-    ``"factorial"``, ``"maximin"``) over ``prior``; ``kwargs`` go to the class."""
+    ``"factorial"``, ``"maximin"``, ``"sequential_maximin"``) over ``prior``; ``kwargs`` go to
+    the class."""
     key = str(name).lower()
     if key not in DESIGNS:
         raise ValueError(f"unknown design {name!r}; choose one of {sorted(DESIGNS)}")

@@ -4,8 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from sciope_abs.designs import (DESIGNS, Factorial, Halton, LatinHypercube, Maximin, RandomDesign, Sobol,
-                                get_design)
+from sciope_abs.designs import (DESIGNS, Factorial, Halton, LatinHypercube, Maximin, RandomDesign,
+                                SequentialMaximin, Sobol, get_design)
 from sciope_abs.priors import JointPrior, LogUniform, Normal, Uniform
 
 PRIOR = JointPrior({"a": Uniform(-1, 1), "b": LogUniform(0.01, 100.0), "c": Normal(5.0, 1.0, low=4.0, high=8.0)})
@@ -97,3 +97,49 @@ def test_bad_input():
         Maximin(PRIOR, n_candidates=0)
     # a dict is accepted as prior
     assert Halton({"k": Uniform(0, 1)}).generate(4, seed=0).shape == (4, 1)
+
+
+def _unit(prior, x):
+    """Unit-cube coordinates of Uniform / LogUniform points (for checking distances)."""
+    out = np.empty_like(x)
+    for j, d in enumerate(prior.dists):
+        lo, hi = d.support
+        log = isinstance(d, LogUniform)
+        out[:, j] = np.log(x[:, j] / lo) / np.log(hi / lo) if log else (x[:, j] - lo) / (hi - lo)
+    return out
+
+
+def test_sequential_maximin_points_are_farther_than_random_candidates():
+    prior = JointPrior({"a": Uniform(0, 10), "b": LogUniform(1, 1e4), "c": Uniform(-1, 1)})
+    existing = LatinHypercube(prior).generate(20, seed=1)
+    new = SequentialMaximin(prior).extend(existing, 15, seed=2)
+    assert new.shape == (15, 3) and np.all(prior.contains(new))
+    np.testing.assert_array_equal(new, SequentialMaximin(prior).extend(existing, 15, seed=2))
+    ue, un = _unit(prior, existing), _unit(prior, new)
+    rng = np.random.default_rng(3)
+    ratios = []
+    for i in range(15):
+        before = np.vstack([ue, un[:i]])
+        d_new = np.min(np.linalg.norm(before - un[i], axis=1))
+        rand = rng.random((2000, 3))
+        d_rand = np.min(np.linalg.norm(rand[:, None, :] - before[None], axis=2), axis=1)
+        # the chosen point is the best of >= 200 candidates: above the random 90th percentile
+        assert d_new >= np.quantile(d_rand, 0.9), (i, d_new)
+        ratios.append(d_new / d_rand.mean())
+    assert np.mean(ratios) > 1.5
+    # distances are measured in probability space: b is spread over its decades, not its range
+    assert np.mean(new[:, 1] < 100) > 0.2
+
+
+def test_sequential_maximin_as_a_design_and_bad_input():
+    x = get_design("sequential_maximin", PRIOR).generate(30, seed=4)
+    assert x.shape == (30, 3)
+    u = SequentialMaximin(PRIOR).unit(30, seed=4)
+    r = RandomDesign(PRIOR).unit(30, seed=4)
+    assert Maximin.min_distance(u) > Maximin.min_distance(r)
+    with pytest.raises(ValueError, match="outside the prior"):
+        SequentialMaximin(PRIOR).extend(np.array([[5.0, 1.0, 5.0]]), 2)
+    with pytest.raises(ValueError, match="shape"):
+        SequentialMaximin(PRIOR).extend(np.zeros((3, 2)), 2)
+    with pytest.raises(ValueError, match="p must be"):
+        SequentialMaximin(PRIOR, p=0.5)
