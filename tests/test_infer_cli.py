@@ -201,3 +201,37 @@ def test_losing_the_scheduler_is_one_line_and_keeps_the_finished_rounds(tmp_path
     ref = Posterior.load(tmp_path / "ref" / "posterior.npz")
     np.testing.assert_array_equal(resumed.samples, ref.samples)
     np.testing.assert_array_equal(resumed.weights, ref.weights)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"settings": {"n_particles": 60, "quantile": "abc"}}, "settings.quantile: could not convert 'abc' to a number"),
+    ({"settings": {"n_particles": 60, "min_acceptance_rate": -0.1}}, "min_acceptance_rate must lie in (0, 1]"),
+    ({"n_traj": "many"}, "n_traj: could not convert 'many' to a number"),
+    ({"summaries": [{"name": "autocorrelation", "lags": [500]}]}, "autocorrelation lag 500 needs more"),
+    ({"distance": {"name": "adaptive", "p": 3}}, "distance: Adaptive: p must be 1 or 2"),
+])
+def test_config_errors_are_found_before_the_run_folder_is_written(tmp_path, capsys, change, message):
+    path = _write(tmp_path, dict(BASE, **change))
+    out = tmp_path / "o"
+    assert main(["infer", str(path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_folder_whose_run_never_started_is_reusable(tmp_path, capsys):
+    """An error found only when the run starts (rejection checks its quantile range itself) leaves
+    the folder reusable: --resume refuses to re-run the bad copy, the fixed config is accepted."""
+    rej = dict(BASE, method="rejection", settings={"n_samples": 20, "quantile": 1.5, "batch_size": 50})
+    bad = _write(tmp_path, rej, "bad.yaml")
+    out = tmp_path / "o"
+    assert main(["infer", str(bad), "--out", str(out)]) == 1
+    assert "quantile must lie in (0, 1]" in capsys.readouterr().err
+    assert (out / "config.yaml").exists() and json.loads((out / "run.json").read_text())["status"] == "failed"
+    assert main(["infer", "--resume", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "quantile must lie in (0, 1]" in err and len(err.strip().splitlines()) == 1
+    good = _write(tmp_path, dict(rej, settings={"n_samples": 20, "quantile": 0.5, "batch_size": 50}), "good.yaml")
+    assert main(["infer", str(good), "--out", str(out)]) == 0
+    assert len(Posterior.load(out / "posterior.npz")) == 20
+    assert yaml.safe_load((out / "config.yaml").read_text())["settings"]["quantile"] == 0.5

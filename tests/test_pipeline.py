@@ -40,11 +40,64 @@ def cfg(**changes):
     ({"model": "nope"}, "unknown model 'nope'"),
     ({"dataset": {"n_traj": 0}}, "dataset.n_traj must be a positive integer"),
     ({"infer": {"quantile": 1.5}}, r"infer.quantile must lie in \(0, 1\)"),
+    ({"infer": {"quantile": "abc"}}, r"^infer.quantile: could not convert 'abc' to a number$"),
+    ({"infer": {"min_acceptance_rate": -0.1}}, r"infer.min_acceptance_rate must lie in \(0, 1\]"),
+    ({"infer": {"min_acceptance_rate": None}}, "infer needs a bound on each SMC round"),
+    ({"infer": {"batch_size": 0}}, "infer.batch_size must be a positive integer"),
+    ({"infer": {"max_time": "soon"}}, "infer.max_time: could not convert 'soon'"),
+    ({"emulator": {"train": {"epochs": "many"}}}, "emulator.train.epochs: could not convert 'many'"),
+    ({"emulator": {"train": {"epoch": 3}}}, r"unknown key\(s\) \['epoch'\] in section 'emulator.train'"),
+    ({"emulator": {"search": {"cells": 1.5}}}, "emulator.search.cells must be an integer"),
+    ({"fidelity": {"threshold": "x"}}, "fidelity.threshold: could not convert 'x'"),
+    ({"fidelity": {"kind": "l2"}}, "fidelity.kind must be 'l1' or 'iou'"),
+    ({"dataset": {"split": [0.5, 0.5]}}, "dataset.split must be three fractions"),
+    ({"dataset": {"solver": "euler"}}, "dataset.solver must be one of"),
+    ({"evaluate": {"lags": [1, -3]}}, r"evaluate.lags\[1\] must be a positive integer"),
+    ({"observed": {"truth": {"a11": "x", "a21": 1.0}}}, "observed.truth.a11: could not convert 'x'"),
+    ({"prior": {"a11": {"uniform": [5, 1]}, "a21": {"uniform": [1, 2]}}}, "prior.a11.uniform must have low < high"),
 ])
 def test_config_errors_are_one_line_and_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match) as info:
         PipelineConfig.from_dict(cfg(**bad))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"summaries": ["nonsense"]}, "summaries: unknown summary 'nonsense'"),
+    ({"distance": "cosine"}, "distance: unknown distance 'cosine'"),
+    ({"species": ["P9"]}, "P9"),
+    ({"observed": {"initial_state": {"Q": 3}}}, "unknown species"),
+])
+def test_errors_found_with_the_model_stop_before_any_stage_or_folder(tmp_path, bad, match):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=match) as info:
+        run_pipeline(cfg(**bad), run_dir, progress=False)
+    assert "\n" not in str(info.value)
+    assert not run_dir.exists()
+
+
+def test_a_config_error_leaves_the_run_folder_reusable(tmp_path, capsys):
+    import yaml
+
+    from sciope_abs.cli import main
+
+    run_dir = tmp_path / "run"
+    first = run_pipeline(cfg(), run_dir, progress=False, stages=["dataset"], report=False)
+    assert first.ran() == ["dataset"]
+    good_yaml = (run_dir / "config.yaml").read_text()
+    # a bad config on the same folder: one line naming the key, nothing of the folder touched
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg(infer={"min_acceptance_rate": -0.5}, summaries=["mean", "nonsense"])))
+    assert main(["run", str(bad), "--out", str(run_dir), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "infer.min_acceptance_rate must lie in (0, 1]" in err and len(err.splitlines()) == 1
+    bad.write_text(yaml.safe_dump(cfg(summaries=["mean", "nonsense"])))
+    assert main(["run", str(bad), "--out", str(run_dir), "--quiet"]) == 1
+    assert "summaries: unknown summary 'nonsense'" in capsys.readouterr().err
+    assert (run_dir / "config.yaml").read_text() == good_yaml
+    # the fixed config reuses what the folder holds
+    again = run_pipeline(cfg(), run_dir, progress=False, stages=["dataset"], report=False)
+    assert again.skipped() == ["dataset"] and again.ran() == []
 
 
 def test_yaml_round_trip_and_the_demo_config_validates(tmp_path):

@@ -326,14 +326,17 @@ def _started(run_dir: Path) -> bool:
         return True  # something we cannot read: never overwritten
 
 
-def _check_reusable(run_dir: Path) -> None:
-    """A new run goes into an empty folder, or one whose earlier attempt never started."""
+def _check_reusable(run_dir: Path, clear: bool = False) -> None:
+    """A new run goes into an empty folder, or one whose earlier attempt never started (whose
+    files are removed with ``clear=True``)."""
     if not run_dir.exists() or not any(run_dir.iterdir()):
         return
     names = {p.name for p in run_dir.iterdir()}
     if not names <= _RUN_FILES or _started(run_dir):
         raise ValueError(f"run directory {run_dir} is not empty; continue it with --resume {run_dir} "
                          "or choose another with --out")
+    if not clear:
+        return
     for name in names:
         p = run_dir / name
         shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -402,18 +405,21 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(cfg, method)
     n_traj = _integer(cfg.get("n_traj", 1), "n_traj")
     seed = _integer(cfg.get("seed", 0), "seed")
-    objects = _build(cfg, base)
+    client = args.scheduler or cfg.get("scheduler") or None
+    abc, truth = _method_object(method, _build(cfg, base), n_traj, client)
     if not resume:
+        _check_reusable(run_dir, clear=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cfg_file, run_dir / "config.yaml")
         (run_dir / "run.json").write_text(json.dumps({"config_dir": str(base), "config": str(cfg_file)}))
     _set_status(run_dir, "running")
-    client = args.scheduler or cfg.get("scheduler") or None
     try:
-        post, truth = _infer(run_dir, method, settings, objects, n_traj, seed, client, resume, args.progress)
+        post = _infer(run_dir, abc, settings, seed, resume, args.progress)
     except BaseException as exc:
         _set_status(run_dir, "failed", " ".join(f"{type(exc).__name__}: {exc}".split()))
         raise
+    if truth:
+        (run_dir / "truth.json").write_text(json.dumps(truth))
     _write_outputs(run_dir, post, truth)
     _set_status(run_dir, "done")
     print(f"wrote {run_dir}: {post.message}")
@@ -422,23 +428,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _infer(run_dir: Path, method: str, settings: dict, objects: tuple, n_traj: int, seed: int, client: Any,
-           resume: bool, progress: bool):
-    """Run (or resume) the method; returns the posterior and the synthetic truth (or None)."""
-    from ..inference import SMCABC, ABCRejection, History
+def _method_object(method: str, objects: tuple, n_traj: int, client: Any):
+    """The ABCRejection / SMCABC object (its observed summary computed: a bad summary spec fails
+    here, before the run folder is written) and the synthetic truth."""
+    from ..inference import SMCABC, ABCRejection
 
     simulator, prior, summary, distance, observed, truth = objects
-    np.save(run_dir / "observed.npy", np.asarray(observed, dtype=np.float64))
-    if truth:
-        (run_dir / "truth.json").write_text(json.dumps(truth))
-    if method == "rejection":
-        abc = ABCRejection(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
-        return abc.infer(seed=seed, progress=progress, **settings), truth
-    smc = SMCABC(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client)
+    cls = ABCRejection if method == "rejection" else SMCABC
+    return cls(simulator, prior, summary, distance, observed=observed, n_traj=n_traj, client=client), truth
+
+
+def _infer(run_dir: Path, abc: Any, settings: dict, seed: int, resume: bool, progress: bool):
+    """Run (or resume) the method; returns the posterior."""
+    from ..inference import History
+
+    np.save(run_dir / "observed.npy", np.asarray(abc.observed, dtype=np.float64))
+    if abc.method == "rejection":
+        return abc.infer(seed=seed, progress=progress, **settings)
     smc_dir = run_dir / "smc"
     if resume and History.exists(smc_dir):
         print(f"resuming SMC-ABC from {smc_dir}", file=sys.stderr)
-        return smc.resume(smc_dir, progress=progress), truth
+        return abc.resume(smc_dir, progress=progress)
     if smc_dir.exists():
         shutil.rmtree(smc_dir)  # a store whose round 0 never finished: start over (same seed, same answer)
-    return smc.infer(seed=seed, run_dir=smc_dir, progress=progress, **settings), truth
+    return abc.infer(seed=seed, run_dir=smc_dir, progress=progress, **settings)

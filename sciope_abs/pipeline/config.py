@@ -53,6 +53,73 @@ def _positive_int(section: str, key: str, v: Any, allow_none: bool = False) -> N
         raise ValueError(f"{section}.{key} must be a positive integer, got {v!r}")
 
 
+def as_number(v: Any, key: str) -> float:
+    """``float(v)``, or a one-line ValueError naming the key (``infer.quantile: could not convert
+    'abc' to a number``)."""
+    if isinstance(v, bool):
+        raise ValueError(f"{key}: expected a number, got {v!r}")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: could not convert {v!r} to a number") from None
+
+
+def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open: bool = True,
+               hi_open: bool = False, allow_none: bool = False) -> None:
+    """``d[key]`` becomes a float inside the interval, else a one-line error naming the key."""
+    v = d[key]
+    if v is None and allow_none:
+        return
+    x = as_number(v, f"{section}.{key}")
+    ok = (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{section}.{key} must lie in {interval}, got {v!r}")
+    d[key] = x
+
+
+def _kwargs_of(module: str, func: str) -> dict[str, Any]:
+    """Keyword parameters of ``sciope_abs.<module>.<func>`` with their literal defaults, read from
+    the source (so that checking a config does not import TensorFlow)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1].joinpath(*module.split(".")).with_suffix(".py")
+    tree = ast.parse(src.read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func)
+    args = fn.args
+    pos = args.posonlyargs + args.args
+    defaults: list = [None] * (len(pos) - len(args.defaults)) + list(args.defaults)
+    out: dict[str, Any] = {}
+    for a, dflt in list(zip(pos, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults)):
+        try:
+            out[a.arg] = ast.literal_eval(dflt) if dflt is not None else None
+        except ValueError:
+            out[a.arg] = None
+    return out
+
+
+def _check_kwargs(section: str, given: dict, module: str, func: str, fixed: tuple) -> None:
+    """Unknown keys and values of the wrong kind (against the defaults' types) name the key."""
+    params = {k: v for k, v in _kwargs_of(module, func).items() if k not in fixed}
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(params)}")
+    for k, v in given.items():
+        default, key = params[k], f"{section}.{k}"
+        if v is None or default is None or isinstance(default, str):
+            continue
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"{key} must be true or false, got {v!r}")
+        elif isinstance(default, int):
+            if not float(as_number(v, key)).is_integer():
+                raise ValueError(f"{key} must be an integer, got {v!r}")
+        elif isinstance(default, float):
+            as_number(v, key)
+        elif isinstance(default, (tuple, list)) and not isinstance(v, (list, tuple)):
+            raise ValueError(f"{key} must be a list, got {v!r}")
+
+
 def read_yaml(path) -> object:
     """Parse a YAML config file; a missing file or bad YAML is a one-line error naming the file."""
     import yaml
@@ -124,23 +191,63 @@ class PipelineConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.scheduler is not None and not isinstance(self.scheduler, str):
             raise ValueError(f"scheduler must be an address, 'sync' or null, got {self.scheduler!r}")
-        d = self.dataset
-        _positive_int("dataset", "n_settings", d["n_settings"])
-        _positive_int("dataset", "n_traj", d["n_traj"])
-        _positive_int("dataset", "n_steps", d["n_steps"], allow_none=True)
-        if d["dt"] is not None and (isinstance(d["dt"], bool) or not isinstance(d["dt"], (int, float)) or d["dt"] <= 0):
-            raise ValueError(f"dataset.dt must be a positive number, got {d['dt']!r}")
+        self._validate_dataset()
         e = self.emulator
         if e["method"] not in _EMULATOR_METHODS:
             raise ValueError(f"emulator.method must be one of {list(_EMULATOR_METHODS)}, got {e['method']!r}")
         for k in _EMULATOR_METHODS:
             if not isinstance(e[k], dict):
                 raise ValueError(f"emulator.{k} must be a mapping of keyword arguments, got {e[k]!r}")
+        _check_kwargs("emulator.search", e["search"], "abstraction.nas.search", "search",
+                      ("dataset", "seed", "progress", "callbacks"))
+        _check_kwargs("emulator.train", e["train"], "abstraction.training", "train",
+                      ("dataset", "seed", "progress", "callbacks", "body"))
         v = self.evaluate
         _positive_int("evaluate", "n_settings", v["n_settings"])
         _positive_int("evaluate", "n_traj", v["n_traj"])
+        if v["bins"] != "auto":
+            _positive_int("evaluate", "bins", v["bins"])
         if not isinstance(v["lags"], list) or not v["lags"]:
             raise ValueError(f"evaluate.lags must be a non-empty list of steps, got {v['lags']!r}")
+        for j, lag in enumerate(v["lags"]):
+            _positive_int("evaluate", f"lags[{j}]", lag)
+        self._validate_observed()
+        self._validate_infer()
+        f = self.fidelity
+        _positive_int("fidelity", "n_particles", f["n_particles"])
+        _positive_int("fidelity", "n_traj", f["n_traj"])
+        if f["bins"] != "auto":
+            _positive_int("fidelity", "bins", f["bins"])
+        _number_in(f, "fidelity", "threshold", 0.0, float("inf"))
+        if f["kind"] not in ("l1", "iou"):
+            raise ValueError(f"fidelity.kind must be 'l1' or 'iou', got {f['kind']!r}")
+        if not isinstance(self.ssa_infer["enabled"], bool):
+            raise ValueError(f"ssa_infer.enabled must be true or false, got {self.ssa_infer['enabled']!r}")
+        for sec in ("infer", "ssa_infer"):
+            sch = getattr(self, sec)["scheduler"]
+            if sch is not None and not isinstance(sch, str):
+                raise ValueError(f"{sec}.scheduler must be an address, 'sync' or null, got {sch!r}")
+        self._validate_prior()
+
+    def _validate_dataset(self) -> None:
+        from ..simulators.factory import SOLVER_NAMES
+
+        d = self.dataset
+        _positive_int("dataset", "n_settings", d["n_settings"])
+        _positive_int("dataset", "n_traj", d["n_traj"])
+        _positive_int("dataset", "n_steps", d["n_steps"], allow_none=True)
+        if d["dt"] is not None and (isinstance(d["dt"], bool) or not isinstance(d["dt"], (int, float)) or d["dt"] <= 0):
+            raise ValueError(f"dataset.dt must be a positive number, got {d['dt']!r}")
+        if d["solver"] not in SOLVER_NAMES:
+            raise ValueError(f"dataset.solver must be one of {list(SOLVER_NAMES)}, got {d['solver']!r}")
+        split = d["split"]
+        if not isinstance(split, (list, tuple)) or len(split) != 3:
+            raise ValueError(f"dataset.split must be three fractions [train, validation, test], got {split!r}")
+        fr = [as_number(x, f"dataset.split[{j}]") for j, x in enumerate(split)]
+        if any(x <= 0 for x in fr) or abs(sum(fr) - 1.0) > 1e-6:
+            raise ValueError(f"dataset.split must be three positive fractions summing to 1, got {split!r}")
+
+    def _validate_observed(self) -> None:
         o = self.observed
         if not isinstance(o["truth"], dict) or not o["truth"]:
             raise ValueError("observed.truth must map the varied rates to their true values")
@@ -149,27 +256,56 @@ class PipelineConfig:
         if missing or extra:
             raise ValueError(f"observed.truth must give exactly vary_params {self.vary_params}; "
                              f"missing {missing}, not varied {extra}")
-        if o["initial_state"] is not None and not isinstance(o["initial_state"], dict):
-            raise ValueError(f"observed.initial_state must map species to counts, got {o['initial_state']!r}")
+        for p, val in o["truth"].items():
+            if not as_number(val, f"observed.truth.{p}") > 0:
+                raise ValueError(f"observed.truth.{p} must be > 0, got {val!r}")
+        if o["initial_state"] is not None:
+            if not isinstance(o["initial_state"], dict):
+                raise ValueError(f"observed.initial_state must map species to counts, got {o['initial_state']!r}")
+            for sp, c in o["initial_state"].items():
+                x = as_number(c, f"observed.initial_state.{sp}")
+                if x < 0 or not x.is_integer():
+                    raise ValueError(f"observed.initial_state.{sp} must be a count >= 0, got {c!r}")
         _positive_int("observed", "n_traj", o["n_traj"])
+        if isinstance(o["seed"], bool) or not isinstance(o["seed"], int) or o["seed"] < 0:
+            raise ValueError(f"observed.seed must be a non-negative integer, got {o['seed']!r}")
+
+    def _validate_infer(self) -> None:
         i = self.infer
         _positive_int("infer", "n_traj", i["n_traj"])
         _positive_int("infer", "n_particles", i["n_particles"])
+        if i["n_particles"] < 2:
+            raise ValueError(f"infer.n_particles must be at least 2, got {i['n_particles']!r}")
         _positive_int("infer", "max_rounds", i["max_rounds"])
-        if not 0 < float(i["quantile"]) < 1:
-            raise ValueError(f"infer.quantile must lie in (0, 1), got {i['quantile']!r}")
-        f = self.fidelity
-        _positive_int("fidelity", "n_particles", f["n_particles"])
-        _positive_int("fidelity", "n_traj", f["n_traj"])
-        if not float(f["threshold"]) > 0:
-            raise ValueError(f"fidelity.threshold must be > 0, got {f['threshold']!r}")
-        if not isinstance(self.ssa_infer["enabled"], bool):
-            raise ValueError(f"ssa_infer.enabled must be true or false, got {self.ssa_infer['enabled']!r}")
-        if self.prior is not None:
-            if not isinstance(self.prior, dict):
-                raise ValueError("prior must map each varied rate to {uniform: [low, high]} (or be null)")
-            if sorted(self.prior) != sorted(self.vary_params):
-                raise ValueError(f"prior must name exactly vary_params {self.vary_params}, got {sorted(self.prior)}")
+        _positive_int("infer", "max_simulations", i["max_simulations"], allow_none=True)
+        _number_in(i, "infer", "quantile", 0.0, 1.0, hi_open=True)
+        _number_in(i, "infer", "min_acceptance_rate", 0.0, 1.0, allow_none=True)
+        _number_in(i, "infer", "max_time", 0.0, float("inf"), allow_none=True)
+        bs = i["batch_size"]
+        if bs != "auto":
+            _positive_int("infer", "batch_size", bs)
+        if i["min_acceptance_rate"] is None and i["max_simulations"] is None and i["max_time"] is None:
+            raise ValueError("infer needs a bound on each SMC round: give min_acceptance_rate, max_simulations "
+                             "or max_time")
+
+    def _validate_prior(self) -> None:
+        if self.prior is None:
+            return
+        if not isinstance(self.prior, dict):
+            raise ValueError("prior must map each varied rate to {uniform: [low, high]} (or be null)")
+        if sorted(self.prior) != sorted(self.vary_params):
+            raise ValueError(f"prior must name exactly vary_params {self.vary_params}, got {sorted(self.prior)}")
+        for p, spec in self.prior.items():
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("uniform", "loguniform"):
+                raise ValueError(f"prior.{p} must be {{uniform: [low, high]}} or {{loguniform: [low, high]}}, "
+                                 f"got {spec!r}")
+            kind, vals = next(iter(spec.items()))
+            if not isinstance(vals, (list, tuple)) or len(vals) != 2:
+                raise ValueError(f"prior.{p}.{kind} must be [low, high], got {vals!r}")
+            lo, hi = (as_number(x, f"prior.{p}.{kind}") for x in vals)
+            if not lo < hi or (kind == "loguniform" and lo <= 0):
+                raise ValueError(f"prior.{p}.{kind} must have {'0 < ' if kind == 'loguniform' else ''}low < high, "
+                                 f"got {vals!r}")
 
     # ------------------------------------------------------------------ I/O
     @classmethod

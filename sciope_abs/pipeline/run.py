@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from .cache import StageCache, content_hash
 from .config import PipelineConfig, load_config
-from .stages import STAGES, StageContext
+from .stages import STAGES, StageContext, check_inputs
 
 __all__ = ["run_pipeline", "PipelineResult", "stage_hashes"]
 
@@ -109,18 +109,22 @@ def run_pipeline(config, run_dir, client: Any = None, progress: bool = True, *,
     """
     cfg = load_config(config)
     run_dir = Path(run_dir)
-    cache = StageCache(run_dir)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    t_start = time.perf_counter()
-    client = _resolve_client(client, cfg, progress)
-    ctx = StageContext(cfg, cache, client, progress)
-    hashes = stage_hashes(cfg, ctx.crn.content_hash())
     names = list(STAGES)
     if stages is not None:
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {names}")
         names = names[: max(names.index(s) for s in stages) + 1]
+    # the whole config is checked (model, species, summaries, distance, prior) before the run
+    # folder is written or a client started; a folder is never marked by a config that failed
+    ctx = StageContext(cfg, None, None, progress)
+    check_inputs(ctx)
+    t_start = time.perf_counter()
+    cache = StageCache(run_dir)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    ctx.cache = cache
+    ctx.client = _resolve_client(client, cfg, progress)
+    hashes = stage_hashes(cfg, ctx.crn.content_hash())
     result: dict[str, dict] = {}
     enabled = [n for n in names if STAGES[n].enabled(cfg)]
     for k, name in enumerate(names, 1):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import PipelineConfig
 
-__all__ = ["Stage", "STAGES", "StageContext", "stage_seed", "build_prior"]
+__all__ = ["Stage", "STAGES", "StageContext", "stage_seed", "build_prior", "build_summary", "check_inputs"]
 
 _SEED_KEYS = {"dataset": 0, "emulator": 1, "evaluate": 2, "observed": 3, "infer": 4, "fidelity": 5, "ssa_infer": 6}
 
@@ -87,15 +87,16 @@ class StageContext:
                               timespan=self.crn.timespan(self.dt, self.n_steps), solver=self.cfg.dataset["solver"])
 
     def summary(self):
-        from ..summaries import make_summary
-
-        return make_summary(self.cfg.summaries, species=tuple(self.species))
+        return build_summary(self.cfg.summaries, self.species)
 
     def distance(self):
         from ..distances import get_distance
 
         spec = self.cfg.distance
-        return get_distance(spec) if isinstance(spec, str) else get_distance(**dict(spec))
+        try:
+            return get_distance(spec) if isinstance(spec, str) else get_distance(**dict(spec))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"distance: {' '.join(str(exc).split())}") from None
 
     def truth(self) -> np.ndarray:
         return np.array([[float(self.cfg.observed["truth"][p]) for p in self.cfg.vary_params]])
@@ -103,6 +104,35 @@ class StageContext:
     def resolve_client(self, value: Any) -> Any:
         """``"sync"`` / an address as given; ``None`` = the pipeline's client."""
         return self.client if value is None else value
+
+
+def build_summary(spec: Any, species: Any):
+    """The summary of the config's ``summaries:`` entry (a registry name, ``{name: ..., **kw}``, or
+    a list of them) for the observed ``species``: the one place the spec is parsed."""
+    from ..summaries import make_summary
+
+    try:
+        return make_summary(spec, species=tuple(species))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"summaries: {' '.join(str(exc).split())}") from None
+
+
+def check_inputs(ctx: "StageContext") -> None:
+    """Build what the stages will build from the config (summary, distance, prior, initial state)
+    so that a bad entry is a one-line error before any stage runs."""
+    ctx.initial_state()
+    ctx.summary()
+    ctx.distance()
+    bounds = _rate_bounds(ctx)
+    if ctx.cfg.prior is None:
+        unbounded = [p for p, (lo, hi) in zip(ctx.cfg.vary_params, bounds) if not np.isfinite(hi)]
+        if unbounded:
+            raise ValueError(f"prior: null needs trained rate ranges, but model {ctx.crn.name!r} has none for "
+                             f"{unbounded}; give prior: {{{unbounded[0]}: {{uniform: [low, high]}}, ...}}")
+    try:
+        build_prior(ctx.cfg, bounds)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"prior: {' '.join(str(exc).split())}") from None
 
 
 def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray):
