@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Distance", "Euclidean", "Manhattan", "Adaptive", "DISTANCES", "get_distance", "check_summaries"]
+__all__ = ["Distance", "Euclidean", "Manhattan", "NaiveSquared", "Adaptive", "DISTANCES", "get_distance", "check_summaries"]
 
 
 def check_summaries(s_obs: Any, s_sim: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +114,20 @@ class Manhattan(Distance):
         return np.sum(np.abs(diff), axis=1)
 
 
+class NaiveSquared(Distance):
+    """``sum_f (s_sim - s_obs)^2``, the squared Euclidean distance (Sciope's
+    ``NaiveSquaredDistance`` returns the element-wise squares (n, F), see :meth:`components`;
+    the protocol's (n,) is their sum, so ``d <= eps^2`` accepts what Euclidean ``<= eps`` does)."""
+
+    def _distance(self, diff: np.ndarray) -> np.ndarray:
+        return np.sum(diff * diff, axis=1)
+
+    def components(self, s_obs: Any, s_sim: Any) -> np.ndarray:
+        """Element-wise squares ``(s_sim - s_obs)^2``, shape (n, F) (NaN rows stay NaN)."""
+        obs, sim = check_summaries(s_obs, s_sim)
+        return (sim - obs[None, :]) ** 2
+
+
 class Adaptive(Distance):
     """Euclidean (``p=2``) or Manhattan (``p=1``) distance of MAD-scaled features.
 
@@ -205,6 +219,7 @@ DISTANCES: dict[str, type[Distance]] = {
     "euclidean": Euclidean,
     "manhattan": Manhattan,
     "adaptive": Adaptive,
+    "naive_squared": NaiveSquared,
 }
 
 
