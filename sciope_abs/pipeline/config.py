@@ -79,8 +79,9 @@ def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open
 
 
 def _kwargs_of(module: str, func: str) -> dict[str, Any]:
-    """Keyword parameters of ``sciope_abs.<module>.<func>`` with their literal defaults, read from
-    the source (so that checking a config does not import TensorFlow)."""
+    """Keyword parameters of ``sciope_abs.<module>.<func>``, each with its kind (``"int"``,
+    ``"float"``, ``"bool"``, ``"list"`` or None), read from the source (from the literal default,
+    else the annotation) so that checking a config does not import TensorFlow."""
     import ast
 
     src = Path(__file__).resolve().parents[1].joinpath(*module.split(".")).with_suffix(".py")
@@ -92,31 +93,44 @@ def _kwargs_of(module: str, func: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a, dflt in list(zip(pos, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults)):
         try:
-            out[a.arg] = ast.literal_eval(dflt) if dflt is not None else None
+            value = ast.literal_eval(dflt) if dflt is not None else None
         except ValueError:
-            out[a.arg] = None
+            value = None
+        kind = None
+        if isinstance(value, bool):
+            kind = "bool"
+        elif isinstance(value, int):
+            kind = "int"
+        elif isinstance(value, float):
+            kind = "float"
+        elif isinstance(value, (tuple, list)):
+            kind = "list"
+        elif value is None and a.annotation is not None:
+            ann = {p.strip() for p in ast.unparse(a.annotation).split("|")} - {"None"}
+            kind = {"int": "int", "float": "float", "bool": "bool"}.get(next(iter(ann))) if len(ann) == 1 else None
+        out[a.arg] = kind
     return out
 
 
 def _check_kwargs(section: str, given: dict, module: str, func: str, fixed: tuple) -> None:
-    """Unknown keys and values of the wrong kind (against the defaults' types) name the key."""
+    """Unknown keys and values of the wrong kind (from the signature) name the key."""
     params = {k: v for k, v in _kwargs_of(module, func).items() if k not in fixed}
     unknown = sorted(set(given) - set(params))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(params)}")
     for k, v in given.items():
-        default, key = params[k], f"{section}.{k}"
-        if v is None or default is None or isinstance(default, str):
+        kind, key = params[k], f"{section}.{k}"
+        if v is None or kind is None:
             continue
-        if isinstance(default, bool):
+        if kind == "bool":
             if not isinstance(v, bool):
                 raise ValueError(f"{key} must be true or false, got {v!r}")
-        elif isinstance(default, int):
+        elif kind == "int":
             if not float(as_number(v, key)).is_integer():
                 raise ValueError(f"{key} must be an integer, got {v!r}")
-        elif isinstance(default, float):
+        elif kind == "float":
             as_number(v, key)
-        elif isinstance(default, (tuple, list)) and not isinstance(v, (list, tuple)):
+        elif kind == "list" and not isinstance(v, (list, tuple)):
             raise ValueError(f"{key} must be a list, got {v!r}")
 
 
