@@ -207,6 +207,8 @@ def test_emulated_grid_counts_seeds_and_batch_independence(emulator):
     x = g.rollout(x0, None, n_traj=5, seed=11)
     assert emulator.n_network_calls - calls == 4                 # one batched call per step
     assert x.shape == (2, 5, 24, 5) and (x >= 0).all()
+    bees = x.reshape(2, 5, 6, 4, 5)[:, :, :, :3].sum(axis=3)      # the emulator's law, per node
+    np.testing.assert_array_equal(bees, np.repeat(bees[..., :1], 5, axis=-1))
     np.testing.assert_array_equal(x, np.round(x))
     np.testing.assert_array_equal(g.rollout(x0, None, n_traj=5, seed=11), x)
     seeds = np.random.SeedSequence(11).spawn(2)

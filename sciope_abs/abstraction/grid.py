@@ -14,8 +14,9 @@ emulator's):
    boundary) ends, after time ``h``, at node ``b`` with probability ``exp(Q h)[a, b]`` (``Q``
    the walk's generator; several hops within ``h`` included).  The 2-D walk is two independent
    1-D walks (rows, columns), so the molecules of each node are spread by a multinomial along
-   the columns and then, from where they landed, along the rows: exact, and conserving the
-   number of molecules.
+   the columns and then, from where they landed, along the rows: exact (up to the
+   :data:`BAND_TOL` = 1e-12 of probability mass beyond a few nodes that the draw leaves out),
+   and conserving the number of molecules.
 
 ``splitting="strang"`` (default) runs diffusion for ``dt/2`` before and after the reaction step
 (second-order splitting), ``"lie"`` one diffusion step of ``dt`` after it.  Splitting is the only
@@ -37,15 +38,50 @@ from ..crn.grid import GridSpec, colony_totals
 from ..seeding import SeedLike, as_generator, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
 
-__all__ = ["GridSimulator", "diffusion_kernels", "diffusion_step", "SPLITTINGS"]
+__all__ = ["GridSimulator", "AxisKernel", "diffusion_kernels", "diffusion_step", "SPLITTINGS", "BAND_TOL"]
 
 SPLITTINGS = ("strang", "lie")
 #: last spawn-key word of the diffusion stream derived from a point's seed sequence
 _DIFFUSION_KEY = 0x5EED_D1FF
 
 
-def diffusion_kernels(spec: GridSpec, rate: float, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """One molecule's transition matrices over time ``h`` along rows and along columns.
+#: probability mass of one molecule's walk left out of the multinomial (beyond the band)
+BAND_TOL = 1e-12
+
+
+class AxisKernel:
+    """One molecule's transition law over a sub-step along one grid axis.
+
+    ``K[a, b]`` is the probability to be at ``b`` after the sub-step having started at ``a``.
+    Draws use the band ``b - a in [-w, w]`` (``w`` the smallest width leaving out less than
+    :data:`BAND_TOL` of any row's mass, which is renormalised), or the whole row when the band
+    would cover the axis.
+    """
+
+    def __init__(self, K: np.ndarray, periodic: bool):
+        self.K = np.asarray(K, dtype=np.float64)
+        L = self.K.shape[0]
+        a = np.arange(L)[:, None]
+        for w in range(L):
+            if 2 * w + 1 >= L:
+                self.offsets, self.band = None, None
+                break
+            off = np.arange(-w, w + 1)[None, :]
+            dest = a + off
+            inside = (dest >= 0) & (dest < L)
+            band = np.where(periodic | inside, self.K[a, dest % L], 0.0)
+            if (1.0 - band.sum(axis=1)).max() < BAND_TOL:
+                self.offsets, self.band = np.arange(-w, w + 1), band / band.sum(axis=1, keepdims=True)
+                break
+        self.periodic = bool(periodic)
+
+    @property
+    def size(self) -> int:
+        return self.K.shape[0]
+
+
+def diffusion_kernels(spec: GridSpec, rate: float, h: float) -> tuple[AxisKernel, AxisKernel]:
+    """One molecule's transition laws over time ``h`` along rows and along columns.
 
     Parameters
     ----------
@@ -57,29 +93,32 @@ def diffusion_kernels(spec: GridSpec, rate: float, h: float) -> tuple[np.ndarray
 
     Returns
     -------
-    (K_rows (rows, rows), K_cols (cols, cols))
-        ``K[a, b]`` = probability to be at ``b`` after ``h`` having started at ``a``; the full
-        2-D kernel is their Kronecker product.
+    (AxisKernel, AxisKernel)
+        Along rows (``rows x rows``) and columns (``cols x cols``); the full 2-D law is the
+        Kronecker product of their matrices ``K``.
     """
     from scipy.linalg import expm
 
     out = []
     for axis in (0, 1):
-        K = expm(spec.axis_generator(axis, rate) * float(h))
-        K = np.clip(K, 0.0, None)
-        out.append(K / K.sum(axis=1, keepdims=True))
+        K = np.clip(expm(spec.axis_generator(axis, rate) * float(h)), 0.0, None)
+        out.append(AxisKernel(K / K.sum(axis=1, keepdims=True), spec.boundary == "periodic"))
     return out[0], out[1]
 
 
-def _spread_last_axis(counts: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Multinomial spread of ``counts (m, L)`` along the last axis with kernel ``K (L, L)``."""
+def _spread_last_axis(counts: np.ndarray, kern: AxisKernel, rng: np.random.Generator) -> np.ndarray:
+    """Multinomial spread of ``counts (m, L)`` along the last axis by the law ``kern``."""
     m, L = counts.shape
     out = np.zeros_like(counts)
     rows, src = np.nonzero(counts)
     if rows.size == 0:
         return out
-    draws = rng.multinomial(counts[rows, src], K[src])
-    np.add.at(out, rows, draws)
+    if kern.band is None:
+        np.add.at(out, rows, rng.multinomial(counts[rows, src], kern.K[src]))
+        return out
+    draws = rng.multinomial(counts[rows, src], kern.band[src])           # (k, 2w + 1)
+    dest = (src[:, None] + kern.offsets[None, :]) % L                    # zero-probability cells get 0
+    np.add.at(out, (np.broadcast_to(rows[:, None], dest.shape), dest), draws)
     return out
 
 
@@ -90,8 +129,8 @@ def diffusion_step(counts: np.ndarray, kernels: tuple[np.ndarray, np.ndarray], r
     ----------
     counts : int array (B, rows, cols)
         Molecules of one shared species per grid node, for ``B`` grids.
-    kernels : (K_rows, K_cols)
-        From :func:`diffusion_kernels`.
+    kernels : (AxisKernel, AxisKernel)
+        Along rows and columns, from :func:`diffusion_kernels`.
     rng : numpy Generator
 
     Returns
@@ -102,8 +141,8 @@ def diffusion_step(counts: np.ndarray, kernels: tuple[np.ndarray, np.ndarray], r
     counts = np.asarray(counts, dtype=np.int64)
     B, R, C = counts.shape
     K_rows, K_cols = kernels
-    if K_rows.shape != (R, R) or K_cols.shape != (C, C):
-        raise ValueError(f"kernels of shapes {K_rows.shape}, {K_cols.shape} do not fit a {R}x{C} grid")
+    if K_rows.size != R or K_cols.size != C:
+        raise ValueError(f"kernels of sizes {K_rows.size}, {K_cols.size} do not fit a {R}x{C} grid")
     x = counts
     if C > 1:
         x = _spread_last_axis(x.reshape(B * R, C), K_cols, rng).reshape(B, R, C)
@@ -170,14 +209,36 @@ class GridSimulator(Simulator):
             for i, g in enumerate(gens):
                 x[i, :, :, k] = diffusion_step(x[i, :, :, k].reshape(r, R, C), kern, g).reshape(r, R * C)
 
-    def _noise(self, gens: list, rows_per_point: int) -> tuple[np.ndarray, np.ndarray]:
+    def _noise(self, gens: list, rows_per_point: int, ties: bool):
+        """Per-point noise in the order :meth:`Emulator.rollout` draws it (component uniform,
+        standard normals, and the projection's tie-breaking uniforms when there are laws)."""
         S = len(self.agent_species)
-        u = np.empty(len(gens) * rows_per_point, dtype=np.float32)
-        eps = np.empty((len(gens) * rows_per_point, S), dtype=np.float32)
-        for i, g in enumerate(gens):  # exactly Emulator.rollout's draws, one point after another
-            u[i * rows_per_point:(i + 1) * rows_per_point] = g.random(rows_per_point, dtype=np.float32)
-            eps[i * rows_per_point:(i + 1) * rows_per_point] = g.standard_normal((rows_per_point, S), dtype=np.float32)
-        return u, eps
+        m = len(gens) * rows_per_point
+        u = np.empty(m, dtype=np.float32)
+        eps = np.empty((m, S), dtype=np.float32)
+        tie = np.empty((m, S)) if ties else None
+        for i, g in enumerate(gens):
+            sl = slice(i * rows_per_point, (i + 1) * rows_per_point)
+            u[sl] = g.random(rows_per_point, dtype=np.float32)
+            eps[sl] = g.standard_normal((rows_per_point, S), dtype=np.float32)
+            if ties:
+                tie[sl] = g.random((rows_per_point, S))
+        return u, eps, tie
+
+    def _react(self, prev: np.ndarray, rate_t, totals_np: np.ndarray, totals_t, gens: list, rows_per_point: int):
+        """The emulator's one step for all rows ``prev (m, S)``: its compiled sampler, then its
+        exact projection onto the conservation laws (a row no repair can fill keeps ``prev``)."""
+        import tensorflow as tf
+
+        emu = self.emulator
+        has_laws = totals_np.shape[1] > 0 and hasattr(emu, "project")
+        u, eps, ties = self._noise(gens, rows_per_point, has_laws)
+        y = emu._step_fn(tf.constant(prev, tf.float32), rate_t, totals_t, tf.constant(u), tf.constant(eps))
+        emu.n_network_calls += 1
+        y = y.numpy().astype(np.float64)
+        if has_laws:
+            y = emu.project(y, totals_np, ties, fallback=prev)
+        return y
 
     # ------------------------------------------------------------------ rollout
     def rollout(self, initial_states, rates=None, n_steps: int | None = None, n_traj: int = 1,
@@ -234,7 +295,6 @@ class GridSimulator(Simulator):
         dgens = [np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=tuple(s.spawn_key) + (_DIFFUSION_KEY,),
                                                               pool_size=s.pool_size)) for s in seqs]
         rate_t = tf.constant(np.repeat(rates, r * N, axis=0), tf.float32)
-        totals = tf.constant(emu._totals(x.reshape(n * r * N, S)), tf.float32)
         t_net = t_dif = 0.0
         diffuse = bool(self._shared_idx) and N > 1
         for t in range(1, n_steps + 1):
@@ -242,11 +302,10 @@ class GridSimulator(Simulator):
             if diffuse and self.splitting == "strang":
                 self._diffuse(x, dgens)
             t1 = time.perf_counter()
-            u, eps = self._noise(gens, r * N)
-            y = emu._step_fn(tf.constant(x.reshape(n * r * N, S), tf.float32), rate_t, totals,
-                             tf.constant(u), tf.constant(eps))
-            emu.n_network_calls += 1
-            x = y.numpy().astype(np.int64).reshape(n, r, N, S)
+            prev = x.reshape(n * r * N, S).astype(np.float64)
+            totals_np = emu._totals(prev)  # per node, now: a law may hold a shared species that moved
+            y = self._react(prev, rate_t, totals_np, tf.constant(totals_np, tf.float32), gens, r * N)
+            x = y.astype(np.int64).reshape(n, r, N, S)
             t2 = time.perf_counter()
             if diffuse:
                 self._diffuse(x, dgens)
