@@ -94,7 +94,8 @@ def describe(role: str, obj: Any) -> Any:
 
     Simulators are described by their protocol attributes (type, ``param_names``, ``species``,
     ``timespan``, the model's content hash when it has one); distances and kernels by their
-    ``get_params()``; priors and summaries by their names and ``repr``; arrays by a SHA-256.
+    ``get_params()``; priors and summaries by their ``repr`` (which names their parameters);
+    arrays by a SHA-256.
     """
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -115,15 +116,17 @@ def describe(role: str, obj: Any) -> Any:
     if callable(params):
         out["params"] = _json(params())
         return out
-    names = getattr(obj, "names", None)
-    if names is not None:
-        try:
-            out["names"] = [str(n) for n in names]
-        except TypeError:
-            pass
     r = _safe_repr(obj)
     if r is not None:
         out["repr"] = r
+        return out
+    # no parameters and no descriptive repr: the feature names, when known without a call
+    try:
+        names = getattr(obj, "names", None)
+        if names is not None:
+            out["names"] = [str(n) for n in names]
+    except (TypeError, ValueError):
+        pass
     return out
 
 
