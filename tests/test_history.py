@@ -208,22 +208,23 @@ def test_epsilon_schedules(toy, tmp_path):
     a = _smc(toy).infer(50, seed=2, batch_size=25, max_rounds=4, quantile=0.3)
     b = _smc(toy).infer(50, seed=2, batch_size=25, max_rounds=4, epsilon={"name": "quantile", "quantile": 0.3})
     np.testing.assert_array_equal(a.samples, b.samples)
-    # acceptance-rate targeted: each tolerance is the target quantile of the previous round's
-    # simulated distances (from the store), and the realised rates do not fall below the target
-    # (binomial slack on the n_evaluated proposals of each round)
+    # acceptance-rate targeted: the realised rates sit at the target, within the binomial spread
+    # of the realised rate (n_evaluated proposals) plus that of the prediction (made from the
+    # previous round's simulations); the unweighted prediction missed by up to 0.29 here
     target = 0.3
-    post = _smc(toy, distance=Euclidean()).infer(200, seed=3, batch_size=50, max_rounds=5,
+    post = _smc(toy, distance=Euclidean()).infer(200, seed=3, batch_size=50, max_rounds=6,
                                                 epsilon=AcceptanceRateEpsilon(target), run_dir=tmp_path)
-    h = History.load(tmp_path)
-    for t in range(1, 5):
-        sim_d = h.simulated_distances(t - 1)
-        assert sim_d.size == h.rounds[t - 1]["n_simulations"]
-        frac = np.mean(sim_d <= post.history[t]["tolerance"])
-        assert abs(frac - target) <= 1.0 / sim_d.size + 1e-12 or post.history[t]["tolerance"] == \
-            h.population(t - 1).distances.max()
     rates = np.array([e["acceptance_rate"] for e in post.history[1:]])
     n_eval = np.array([e["n_evaluated"] for e in post.history[1:]])
-    assert (rates > target - 4 * np.sqrt(target * (1 - target) / n_eval)).all(), rates
+    m_prev = np.array([e["n_simulations"] for e in post.history[:-1]])
+    sd = np.sqrt(target * (1 - target) * (1 / n_eval + 1 / m_prev))
+    assert (np.abs(rates - target) < 4 * sd).all(), (rates, sd)
+    assert abs(rates.mean() - target) < 4 * sd.mean() / np.sqrt(len(rates)), rates
+    tols = [e["tolerance"] for e in post.history[1:]]
+    assert all(x >= y for x, y in zip(tols, tols[1:]))
+    # the store keeps what the prediction needs, for resume
+    theta, logq = History.load(tmp_path).simulated_proposals(2)
+    assert theta.shape == (post.history[2]["n_simulations"], 1) and np.isfinite(logq).all()
     for bad, msg in [({"name": "nope"}, "unknown epsilon"), ({"name": "list", "values": [1, 2]}, "not increase"),
                      ({"name": "quantile", "quantile": "abc"}, "could not convert 'abc'"),
                      ({"name": "acceptance_rate", "target_rate": 1.5}, r"\(0, 1\)")]:
@@ -231,12 +232,16 @@ def test_epsilon_schedules(toy, tmp_path):
             get_epsilon(bad)
 
 
-def test_list_epsilon_resumes_from_the_store(toy, tmp_path):
-    kw = dict(n_particles=40, seed=4, batch_size=40, max_rounds=10, epsilon=ListEpsilon([1.0, 0.6, 0.4]))
+@pytest.mark.parametrize("epsilon, spec", [
+    (ListEpsilon([1.0, 0.6, 0.4]), {"name": "list", "values": [1.0, 0.6, 0.4]}),
+    (AcceptanceRateEpsilon(0.3), {"name": "acceptance_rate", "target_rate": 0.3}),
+])
+def test_epsilon_schedules_resume_from_the_store(toy, tmp_path, epsilon, spec):
+    kw = dict(n_particles=40, seed=4, batch_size=40, max_rounds=4, epsilon=epsilon)
     run = tmp_path / "run"
     post = _smc(toy).infer(run_dir=run, **kw)
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["settings"]["epsilon"] == {"name": "list", "values": [1.0, 0.6, 0.4]}
+    assert cfg["settings"]["epsilon"] == spec
     st = json.loads((run / "state.json").read_text())
     hist = st["history"][:2]
     st.update(round=1, history=hist, status="running", tolerance=hist[-1]["tolerance"],
@@ -246,6 +251,7 @@ def test_list_epsilon_resumes_from_the_store(toy, tmp_path):
         (run / f).unlink()
     again = _smc(toy).resume(run)
     np.testing.assert_array_equal(again.samples, post.samples)
+    np.testing.assert_array_equal(again.weights, post.weights)
 
 
 def test_the_kernel_is_cloned_not_fitted_in_place(toy):

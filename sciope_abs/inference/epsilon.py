@@ -9,11 +9,10 @@ refitted after that round.
   0.5: Beaumont et al. 2009; Del Moral et al. 2012);
 - :class:`ListEpsilon` -- a fixed list of tolerances for rounds 1, 2, ... (the run ends when the
   list does);
-- :class:`AcceptanceRateEpsilon` -- the tolerance at which ``target_rate`` of the previous
-  round's simulations would have been accepted: a prediction of the next round's acceptance
-  rate from the previous round's proposals (without pyABC's importance reweighting to the new
-  proposal, so it errs high: the new proposal sits closer to the data, and realised rates come
-  out at or above the target).
+- :class:`AcceptanceRateEpsilon` -- the tolerance at which a fraction ``target_rate`` of the
+  next round's proposals is predicted to be accepted: the previous round's simulations,
+  importance-weighted from the proposal that made them to the next round's proposal (pyABC's
+  acceptance-rate scheme).
 
 Registry: :data:`EPSILONS` and :func:`get_epsilon` (a name, a ``{"name": ..., **params}`` dict or
 an :class:`Epsilon`); a run store records ``{"name": ..., **get_params()}`` and rebuilds the
@@ -46,8 +45,13 @@ class Epsilon(ABC):
         """Rounds the schedule defines at most (round 0 included), or None if unbounded."""
         return None
 
+    #: whether the schedule needs ``simulated_weights`` (the SMC loop then records the proposal
+    #: density of each round's simulations)
+    uses_proposal_density: bool = False
+
     @abstractmethod
-    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None) -> float:
+    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None,
+                 simulated_weights: Optional[np.ndarray] = None) -> float:
         """The tolerance of round ``t >= 1``.
 
         Parameters
@@ -58,6 +62,9 @@ class Epsilon(ABC):
             Round ``t - 1``'s accepted distances.
         simulated : array, shape (m,), optional
             Distances of round ``t - 1``'s simulations (``inf`` where a simulation failed).
+        simulated_weights : array, shape (m,), optional
+            Importance weights of those simulations' proposals: round ``t``'s proposal density
+            over the one that made them (given to schedules with ``uses_proposal_density``).
 
         Returns
         -------
@@ -88,7 +95,8 @@ class QuantileEpsilon(Epsilon):
             raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
         self.quantile = q
 
-    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None) -> float:
+    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None,
+                 simulated_weights: Optional[np.ndarray] = None) -> float:
         d = _finite(distances)
         if d.size == 0:
             raise ValueError(f"round {t}: the previous round has no finite distances to take a quantile of")
@@ -122,7 +130,8 @@ class ListEpsilon(Epsilon):
     def max_rounds(self) -> Optional[int]:
         return len(self.values) + 1
 
-    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None) -> float:
+    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None,
+                 simulated_weights: Optional[np.ndarray] = None) -> float:
         if not 1 <= t <= len(self.values):
             raise ValueError(f"round {t}: the tolerance list has values for rounds 1..{len(self.values)} only")
         return float(self.values[t - 1])
@@ -132,13 +141,15 @@ class ListEpsilon(Epsilon):
 
 
 class AcceptanceRateEpsilon(Epsilon):
-    """The tolerance at which ``target_rate`` of the previous round's simulations were accepted.
+    """The tolerance at which ``target_rate`` of the next round's proposals are predicted to pass.
 
-    The previous round's proposals approximate the next round's, so the fraction of them within
-    a tolerance predicts the next round's acceptance rate; since the next proposal is centred on
-    a population closer to the data, the realised rate is usually at or above ``target_rate``
-    (a floor on the sampling efficiency rather than an exact rate). Failed simulations count as
-    rejected. The tolerance never rises above the previous round's largest accepted distance.
+    The prediction reweights the previous round's simulations (their distances under the
+    refitted distance) by ``q_t(θ) / q_{t-1}(θ)``, the next round's proposal density over the
+    one that drew them, and takes the weighted ``target_rate`` quantile of their distances
+    (failed simulations count as rejected). Without weights (a schedule used outside SMCABC)
+    the simulations count equally. The tolerance never rises above the previous round's
+    largest accepted distance, so it does not increase; the realised rate then exceeds the
+    target when that cap binds.
 
     Parameters
     ----------
@@ -146,6 +157,7 @@ class AcceptanceRateEpsilon(Epsilon):
     """
 
     name = "acceptance_rate"
+    uses_proposal_density = True
 
     def __init__(self, target_rate: float = 0.1) -> None:
         r = _number(target_rate, "target_rate")
@@ -153,14 +165,20 @@ class AcceptanceRateEpsilon(Epsilon):
             raise ValueError(f"target_rate must lie in (0, 1), got {target_rate!r}")
         self.target_rate = r
 
-    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None) -> float:
+    def __call__(self, t: int, distances: np.ndarray, *, simulated: Optional[np.ndarray] = None,
+                 simulated_weights: Optional[np.ndarray] = None) -> float:
         acc = _finite(distances)
         if acc.size == 0:
             raise ValueError(f"round {t}: the previous round has no finite distances")
         sim = np.asarray(simulated if simulated is not None else distances, dtype=np.float64).reshape(-1)
         sim = np.where(np.isnan(sim), np.inf, sim)
-        eps = float(np.quantile(np.sort(sim), self.target_rate, method="inverted_cdf"))
-        return min(eps, float(acc.max()))
+        w = np.ones(sim.size) if simulated_weights is None else np.asarray(simulated_weights, dtype=np.float64)
+        if w.shape != sim.shape or not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+            raise ValueError(f"round {t}: simulated_weights must be {sim.size} finite non-negative weights")
+        order = np.argsort(sim, kind="stable")
+        cw = np.cumsum(w[order]) / w.sum()
+        k = min(int(np.searchsorted(cw, self.target_rate, side="left")), sim.size - 1)
+        return min(float(sim[order][k]), float(acc.max()))
 
     def get_params(self) -> dict[str, Any]:
         return {"target_rate": self.target_rate}

@@ -7,7 +7,9 @@ A run folder holds::
     observed.npz       the observed summary vector (F,)
     round_000.npz ...  one per complete round: particles (n, d), weights (n,), distances (n,),
                        summaries (n, F), sim_distances (m,) of the simulations the round made
-                       (for acceptance-targeted tolerances), and the fitted distance state
+                       (for acceptance-targeted tolerances; with them their proposals
+                       sim_theta (m, d) and log proposal density sim_logq (m,)), and the
+                       fitted distance state
                        (arrays ``distance.<name>``, JSON values in ``distance_json``)
     state.json         the index: last complete round, per-round entries, counts, status
     posterior.npz      the result, once the run is done
@@ -283,6 +285,14 @@ class History:
         """Distances (m,) of the (first) simulations round ``t`` made, under its fitted distance."""
         return np.asarray(self._round_arrays(t).get("sim_distances", np.zeros(0)), dtype=np.float64)
 
+    def simulated_proposals(self, t: int) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """The proposals ``(m, d)`` behind :meth:`simulated_distances` and their log proposal
+        density ``(m,)``, when the run's epsilon schedule needs them (else ``(None, None)``)."""
+        arrays = self._round_arrays(t)
+        if "sim_theta" not in arrays:
+            return None, None
+        return (np.asarray(arrays["sim_theta"], dtype=np.float64), np.asarray(arrays["sim_logq"], dtype=np.float64))
+
     def distance_state(self, t: Optional[int] = None) -> dict[str, Any]:
         """The fitted distance state after round ``t`` (for ``Distance.set_state``)."""
         t = self.last_round if t is None else int(t)
@@ -295,10 +305,14 @@ class History:
 
     def append(self, t: int, pop: dict[str, np.ndarray], distance_state: dict[str, Any],
                sim_distances: np.ndarray, history: list[dict], n_simulations: int, elapsed: float,
-               tolerance: float) -> None:
+               tolerance: float, sim_theta: Optional[np.ndarray] = None,
+               sim_logq: Optional[np.ndarray] = None) -> None:
         """Write round ``t`` (arrays first, then the index, each atomically)."""
         arrays = {k: np.asarray(pop[k], dtype=np.float64) for k in _POP_KEYS}
         arrays["sim_distances"] = np.asarray(sim_distances, dtype=np.float64)
+        if sim_theta is not None and sim_logq is not None:
+            arrays["sim_theta"] = np.asarray(sim_theta, dtype=np.float64)
+            arrays["sim_logq"] = np.asarray(sim_logq, dtype=np.float64)
         js = {}
         for k, v in (distance_state or {}).items():
             if isinstance(v, np.ndarray):

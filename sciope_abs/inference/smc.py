@@ -88,6 +88,7 @@ class _Round:
     d: list = field(default_factory=list)
     s: list = field(default_factory=list)
     fit_rows: list = field(default_factory=list)
+    fit_theta: list = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
     def consume(self, batch: ProposalBatch, s: np.ndarray) -> bool:
@@ -99,6 +100,7 @@ class _Round:
         self.n_sims += m
         self.n_nan += int((~finite).sum())
         if self.n_fit < MAX_FIT_ROWS:
+            self.fit_theta.append(batch.theta[: MAX_FIT_ROWS - self.n_fit])
             self.fit_rows.append(s[: MAX_FIT_ROWS - self.n_fit])
             self.n_fit += self.fit_rows[-1].shape[0]
         if self.t == 0:
@@ -145,6 +147,8 @@ class _RunState:
     n_discarded: int = 0
     tol: float = float("inf")
     sim_d: Optional[np.ndarray] = None
+    sim_theta: Optional[np.ndarray] = None    # the proposals behind sim_d (m, d) ...
+    sim_logq: Optional[np.ndarray] = None     # ... and their log proposal density (m,)
     elapsed: float = 0.0
     distance_state: Optional[dict] = None
 
@@ -309,6 +313,7 @@ class SMCABC:
         st.n_sims = int(store.state["n_simulations"])
         st.tol = float(store.state["tolerance"])
         st.sim_d = store.simulated_distances(t)
+        st.sim_theta, st.sim_logq = store.simulated_proposals(t)
         st.elapsed = float(store.state["elapsed"])
         st.distance_state = store.distance_state(t)
         return st
@@ -334,6 +339,7 @@ class SMCABC:
         while stop_message is None:
             t = st.t_done + 1
             eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
+            needs_q = bool(getattr(eps_sched, "uses_proposal_density", False))
             rnd = _Round(t, eps, n, self.s_obs.size, distance, self.s_obs)
             propose = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
             cap = self._round_cap(settings, st.n_sims)
@@ -344,11 +350,12 @@ class SMCABC:
                 stop_message = self._cut_message(t, res.reason, rnd, settings, st.n_sims)
                 self._cut_round(rnd, st, distance)
                 break
-            entry = self._complete_round(rnd, st, distance, kern)
+            entry = self._complete_round(rnd, st, distance, kern, needs_q)
             stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
             if store is not None:
                 store.append(t, st.pop, distance.get_state() if hasattr(distance, "get_state") else {},
-                             st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol)
+                             st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol,
+                             sim_theta=st.sim_theta, sim_logq=st.sim_logq)
         return self._finish(st, settings, stop_message, store, time.perf_counter() - t_start)
 
     def _round_setup(self, t: int, st: _RunState, distance: Any, eps_sched: Epsilon,
@@ -357,10 +364,16 @@ class SMCABC:
         if t == 0:
             return float("inf"), None
         d_prev = compute_distances(distance, self.s_obs, st.pop["summaries"])
-        eps = float(eps_sched(t, d_prev, simulated=st.sim_d))
+        kern = clone_kernel(self.kernel).fit(st.pop["particles"], st.pop["weights"])
+        kw = {}
+        if getattr(eps_sched, "uses_proposal_density", False) and st.sim_logq is not None:
+            # importance weights of the previous round's proposals under this round's proposal
+            logw = self._log_proposal(st.sim_theta, st.pop, kern) - st.sim_logq
+            kw["simulated_weights"] = np.exp(logw - np.max(logw))
+        eps = float(eps_sched(t, d_prev, simulated=st.sim_d, **kw))
         if settings["target_tolerance"] is not None:
             eps = max(eps, settings["target_tolerance"])
-        return eps, clone_kernel(self.kernel).fit(st.pop["particles"], st.pop["weights"])
+        return eps, kern
 
     def _proposer(self, t: int, rs: np.random.SeedSequence, pop: Optional[dict],
                   kern: Optional[MultivariateNormalKernel], rnd: _Round) -> Callable[[int, int], ProposalBatch]:
@@ -386,8 +399,12 @@ class SMCABC:
         return cap
 
     def _complete_round(self, rnd: _Round, st: _RunState, distance: Any,
-                        kern: Optional[MultivariateNormalKernel]) -> dict:
+                        kern: Optional[MultivariateNormalKernel], needs_q: bool = False) -> dict:
         n = rnd.n
+        if needs_q:  # the proposal density of this round's simulations, for the next tolerance
+            st.sim_theta = np.concatenate(rnd.fit_theta)
+            st.sim_logq = (np.asarray(self.prior.log_prob(st.sim_theta), dtype=np.float64) if rnd.t == 0
+                           else self._log_proposal(st.sim_theta, st.pop, kern))
         theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(self.prior.ndim))
         w = np.full(n, 1.0 / n) if rnd.t == 0 else self._weights(theta, st.pop, kern)
         # adapt the distance to this round's simulations (no-op for fixed distances)
@@ -463,6 +480,18 @@ class SMCABC:
                 return out
         raise ValueError(f"the perturbation kernel left the prior's support {MAX_SUPPORT_TRIES} times in a row; "
                          "the population sits outside the prior?")
+
+    @staticmethod
+    def _log_proposal(theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
+                      chunk: int = 2000) -> np.ndarray:
+        """``log Σ_j w_j K(θ_i | θ_j)`` (m,) of the proposal built on ``pop`` (up to the support's
+        normalising constant, which cancels in importance weights)."""
+        logw = np.log(pop["weights"])[None, :]
+        out = np.empty(theta.shape[0])
+        with np.errstate(divide="ignore"):
+            for a in range(0, theta.shape[0], chunk):
+                out[a:a + chunk] = _logsumexp(kern.log_density(theta[a:a + chunk], pop["particles"]) + logw, axis=1)
+        return out
 
     def _weights(self, theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel) -> np.ndarray:
         """Normalised importance weights prior(θ_i) / Σ_j w_j K(θ_i | θ_j)."""
