@@ -1,11 +1,17 @@
 """Conservation laws from the stoichiometry, conserved-group sampling and the exact projection."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from sciope_abs.crn import CRN, Reaction, load_model
-from sciope_abs.crn.conservation import (ConservedGroup, conservation_basis, count_violations, nullity,
-                                         project_counts)
+sys.path.insert(0, str(Path(__file__).parent))
+from _three_gene import three_gene_model  # noqa: E402
+
+from sciope_abs.crn import CRN, Reaction, load_model  # noqa: E402
+from sciope_abs.crn.conservation import (ConservedGroup, conservation_basis, count_violations,  # noqa: E402
+                                         nullity, project_counts)
 
 # hand-derived: {species: weight} per law, and the total in the default state
 _DIMERS = ["R2", "RP", "RPLCg", "RPLCgP", "RG", "RGS", "RSh", "RShP", "RShG", "RShGS"]
@@ -26,19 +32,6 @@ HAND = {
         ({"Shc": 1, "RSh": 1, "RShP": 1, "ShP": 1, "RShG": 1, "ShG": 1, "RShGS": 1, "ShGS": 1}, 150),
     ],
 }
-
-
-def three_gene_model(sampling="uniform") -> CRN:
-    """Three gene states G1 + G2 + G3 = 2 cycling, each producing P at its own rate."""
-    r = [Reaction("s12", {"G1": 1}, {"G2": 1}, rate="k12"), Reaction("s23", {"G2": 1}, {"G3": 1}, rate="k23"),
-         Reaction("s31", {"G3": 1}, {"G1": 1}, rate="k31"),
-         Reaction("p1", {"G1": 1}, {"G1": 1, "P": 1}, rate="a1"), Reaction("p2", {"G2": 1}, {"G2": 1, "P": 1}, rate="a2"),
-         Reaction("p3", {"G3": 1}, {"G3": 1, "P": 1}, rate="a3"), Reaction("deg", {"P": 1}, {}, rate="b")]
-    return CRN("three_gene", ("G1", "G2", "G3", "P"),
-               {"k12": 0.5, "k23": 0.5, "k31": 0.5, "a1": 5.0, "a2": 20.0, "a3": 50.0, "b": 1.0}, r,
-               {"G1": 2, "G2": 0, "G3": 0, "P": 10}, initial_ranges={"P": (0, 60)},
-               conserved_groups=[{"species": ("G1", "G2", "G3"), "total": 2, "sampling": sampling}],
-               rate_ranges={"a2": (10.0, 30.0)}, dt=0.5, n_steps=6, observed=("P", "G1"))
 
 
 @pytest.mark.parametrize("name", sorted(HAND))
@@ -162,11 +155,17 @@ def test_projection_is_exact_non_negative_integer_and_keeps_feasible_states():
         assert np.abs(y - prop).mean() < 2 * np.abs(np.round(prop) - prop).mean() + np.abs(prop - x0).mean()
 
 
-def test_projection_of_a_group_rescales_proposals_and_breaks_ties_by_the_noise():
-    W = np.array([[1, 1, 1, 0]])
-    x = np.array([[4.0, 4.0, 0.0, 7.0], [0.0, 0.0, 0.0, 1.0], [6.0, 2.0, 0.0, -3.0], [1.0, 0.0, 1.0, 2.0]])
-    y = project_counts(x, W, np.full((4, 1), 2))
-    assert y.tolist() == [[1, 1, 0, 7], [1, 1, 0, 1], [2, 0, 0, 0], [1, 0, 1, 2]]
+def test_projection_keeps_all_but_the_complement_and_shares_out_an_overshoot():
+    W = np.array([[1, 1, 1, 0]])                  # G1 + G2 + G3 = 2, a free species
+    x = np.array([[4.0, 4.0, 0.0, 7.0], [0.0, 0.0, 0.0, 1.0], [6.0, 2.0, 0.0, -3.0], [1.0, 0.0, 1.0, 2.0],
+                  [0.4, 1.2, 3.0, 0.0]])
+    y = project_counts(x, W, np.full((5, 1), 2))
+    assert y.tolist() == [[1, 1, 0, 7], [0, 0, 2, 1], [2, 0, 0, 0], [1, 0, 1, 2], [0, 1, 1, 0]]
+    # a pair: today's complement rule G1 -> clip(G1, 0, T), G2 = T - G1, exactly
+    prop = np.random.default_rng(0).normal(2, 3, size=(500, 2))
+    y = project_counts(prop, np.array([[1, 1]]), np.full((500, 1), 4))
+    g1 = np.clip(np.clip(np.round(prop[:, 0]), 0, None), 0, 4)
+    np.testing.assert_array_equal(y, np.stack([g1, 4 - g1], axis=1))
     # (1, 1, 0) proposals with total 1: the tie goes where the noise is largest
     ties = [project_counts([[1.0, 1.0, 0.0, 0.0]], W, [[1]], rng=np.array([[a, b, 0.0, 0.0]]))[0, :2].tolist()
             for a, b in ((0.9, 0.1), (0.1, 0.9))]

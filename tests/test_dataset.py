@@ -39,6 +39,7 @@ def test_shapes_and_provenance(ds):
     np.testing.assert_array_equal(ds.traces[:, :, :, 0], np.broadcast_to(ds.initial_states[:, None, :], (20, 6, 3)))
     assert np.all(ds.traces == np.round(ds.traces)) and ds.traces.min() >= 0
     np.testing.assert_array_equal(ds.traces[:, :, 1] + ds.traces[:, :, 2], 1)
+    assert ds.conservation_violations == 0 and [str(v) for v in ds.model.conservation_laws] == ["G1 + G2 = 1"]
     # rates drawn inside the range, one per setting, not all equal
     assert np.all((ds.rates >= 5) & (ds.rates <= 15)) and np.unique(ds.rates).size == 20
     assert ds.attrs["config"]["n_settings"] == 20 and ds.attrs["config_hash"]
@@ -78,8 +79,10 @@ def test_pairs_layout_on_hand_made_dataset():
     s, r, k, t = np.meshgrid(np.arange(3), np.arange(2), np.arange(3), np.arange(3), indexing="ij")
     traces = (1000 * s + 100 * r + 10 * k + t).astype(float)
     rates = np.array([[5.5], [6.5], [7.5]])
-    ds = AbstractionDataset(crn, ("k_p",), 0.5, 2, traces, traces[:, 0, :, 0], rates,
-                            {"train": [2, 0], "val": [1], "test": []})
+    with pytest.warns(UserWarning, match=r"12 of 12 \(trajectory, step\) cells .* break conservation laws .*G1 \+ G2"):
+        ds = AbstractionDataset(crn, ("k_p",), 0.5, 2, traces, traces[:, 0, :, 0], rates,
+                                {"train": [2, 0], "val": [1], "test": []})
+    assert ds.conservation_violations == 12
     x, y = ds.pairs("train")
     expect_x = [[2000, 2010, 2020, 7.5], [2001, 2011, 2021, 7.5], [2100, 2110, 2120, 7.5], [2101, 2111, 2121, 7.5],
                 [0, 10, 20, 5.5], [1, 11, 21, 5.5], [100, 110, 120, 5.5], [101, 111, 121, 5.5]]

@@ -197,3 +197,78 @@ def test_emulator_runs_on_a_local_dask_cluster_with_the_same_numbers(emulator):
                                chunk_size=2, progress=False)
     assert remote.shape == local.shape
     assert np.mean(remote != local) < 0.01
+
+
+# ----------------------------------------------------------------------------- a conserved group of three
+@pytest.fixture(scope="module")
+def gene3():
+    """Real SSA data of the three-gene-state toy (G1 + G2 + G3 = 2) with a2 varied, a tiny emulator."""
+    from _three_gene import three_gene_model
+
+    from sciope_abs.abstraction.dataset import build_dataset
+
+    model = three_gene_model("multinomial")
+    ds = build_dataset(model, n_settings=30, n_traj=8, vary_params=("a2",), seed=0, client="sync", progress=False)
+    emu = train(ds, hidden=(16,), n_components=2, epochs=3, seed=0, progress=False)
+    return model, ds, emu
+
+
+def test_rollouts_keep_a_three_species_law_exactly_also_rate_conditioned(gene3):
+    model, ds, emu = gene3
+    assert ds.conservation_violations == 0 and emu.param_names == ("a2",)
+    init = model.sample_initial_states(40, seed=2)
+    rates = model.sample_rates(40, ("a2",), seed=3)
+    x = emu.rollout(init, rates, n_steps=12, n_traj=25, seed=4)         # beyond the trained horizon
+    g = x[:, :, :3]
+    np.testing.assert_array_equal(g.sum(axis=2), 2.0)                  # every trajectory, every step
+    assert (x >= 0).all() and np.array_equal(x, np.round(x))
+    assert len(np.unique(g[:, :, :, -1].reshape(-1, 3), axis=0)) >= 4  # the states move over the simplex
+    # a state with another total keeps its own, and warns: the emulator was trained on G1+G2+G3 = 2
+    with pytest.warns(EmulatorRangeWarning, match=r"G1 \+ G2 \+ G3 = 3, not the trained total 2"):
+        y = emu.rollout([[1, 1, 1, 20]], [[20.0]], n_steps=5, n_traj=30, seed=0)
+    np.testing.assert_array_equal(y[:, :, :3].sum(axis=2), 3.0)
+
+
+def test_save_load_keeps_the_model_its_initial_distribution_and_rollouts(gene3, tmp_path):
+    from sciope_abs.abstraction.dataset import AbstractionDataset
+
+    model, ds, emu = gene3
+    back = Emulator.load(emu.save(tmp_path / "emu"))
+    assert back.model == model and back.model.conserved_groups == model.conserved_groups
+    assert [str(v) for v in back.model.conservation_laws] == ["G1 + G2 + G3 = 2"]
+    np.testing.assert_array_equal(back.model.sample_initial_states(500, seed=9), model.sample_initial_states(500, seed=9))
+    init = model.sample_initial_states(6, seed=5)
+    a = emu.rollout(init, np.full((6, 1), 15.0), n_traj=20, seed=6)
+    np.testing.assert_array_equal(back.rollout(init, np.full((6, 1), 15.0), n_traj=20, seed=6), a)
+    ds2 = AbstractionDataset.load(ds.save(tmp_path / "ds.zarr"))
+    assert ds2.model == model and ds2.content_hash() == ds.content_hash()
+    np.testing.assert_array_equal(ds2.model.sample_initial_states(500, seed=9), model.sample_initial_states(500, seed=9))
+    cfg = json.loads((tmp_path / "emu" / "config.json").read_text())
+    assert cfg["model"]["conserved_groups"][0]["sampling"] == "multinomial"
+    assert cfg["conservation_laws"] == [{"species": ["G1", "G2", "G3"], "weights": [1, 1, 1], "total": 2}]
+
+
+def test_a_subclass_with_its_own_sampling_warns_when_saved(gene3, tmp_path):
+    from sciope_abs.crn import CRN
+
+    model, _, emu = gene3
+
+    class Custom(CRN):
+        def sample_initial_states(self, n, seed=None):
+            return np.tile(self.default_initial_state(), (n, 1))
+
+    custom = Custom.from_dict(model.to_dict())
+    twin = Emulator(emu.keras_model, emu.scaler, custom, emu.param_names, emu.dt, emu.n_steps, emu.n_components,
+                    emu.component, emu.card, target=emu.target)
+    with pytest.warns(UserWarning, match="Custom with its own sample_initial_states.*declarative rule"):
+        twin.save(tmp_path / "emu")
+
+
+def test_load_of_a_corrupt_keras_file_says_corrupt_and_names_it(emulator, tmp_path):
+    path = emulator.save(tmp_path / "emu")
+    blob = (path / "model.keras").read_bytes()
+    for broken in (b"not a zip archive at all", blob[: len(blob) // 2]):
+        (path / "model.keras").write_bytes(broken)
+        with pytest.raises(ValueError, match=r"emulator model file .*model\.keras is corrupt") as info:
+            Emulator.load(path)
+        assert "File not found" not in str(info.value) and "\n" not in str(info.value)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,3 +259,109 @@ def test_cli_evaluate_real_emulator_is_resumable(tmp_path, capsys):
     assert "reusing the complete evaluation report" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing"), "--scheduler", "sync"]) == 1
     assert "no emulator directory" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- trust and cost
+class BreaksTheLaw(RolloutSSA):
+    """Exact transitions, except that G1 gains one copy at step 2 of every trajectory."""
+
+    def rollout(self, initial_states, rates, n_steps, n_traj, seed):
+        x = super().rollout(initial_states, rates, n_steps, n_traj, seed)
+        x[:, :, 1, 2] += 1
+        return x
+
+
+def test_ensembles_are_cached_by_content_and_reused_across_emulators_and_reruns(tmp_path, monkeypatch):
+    crn = tiny_crn()
+    cache = tmp_path / "cache"
+    kw = dict(model=crn, n_settings=3, n_traj=60, lags=(1, 2), seed=8, client="sync", progress=False, cache=cache)
+    first = evaluate(ssa(crn), **kw)
+    assert first.meta["ssa_reused"] is False and first.meta["ssa_violations"] == 0
+    files = sorted(cache.iterdir())
+    assert [f.name for f in files] == [Path(first.meta["ssa_cache"]).name]
+    import sciope_abs.engine as engine                      # a reuse must not simulate at all
+
+    def no_simulation(*a, **k):
+        raise AssertionError("simulated although the ensembles are cached")
+
+    monkeypatch.setattr(engine, "simulate_parallel", no_simulation)
+    again = evaluate(ssa(crn), **kw)
+    other = evaluate(ssa(tiny_crn(k_d=2.0)), **kw)          # another emulator, same settings
+    assert again.meta["ssa_reused"] and other.meta["ssa_reused"]
+    np.testing.assert_array_equal(again.l1, first.l1)
+    np.testing.assert_array_equal(other.self_l1, first.self_l1)
+    monkeypatch.undo()
+    evaluate(ssa(crn), **{**kw, "seed": 9})                 # another seed: another entry
+    evaluate(ssa(crn), **{**kw, "traj_batch": 7})           # another batching: another entry
+    assert len(list(cache.iterdir())) == 3
+    Path(first.meta["ssa_cache"]).write_bytes(b"damaged")   # unreadable: warned and simulated again
+    with pytest.warns(UserWarning, match="unreadable"):
+        fixed = evaluate(ssa(crn), **kw)
+    np.testing.assert_array_equal(fixed.l1, first.l1)
+
+
+def test_exact_ensembles_progress_per_trajectory_batch(monkeypatch):
+    import sciope_abs.engine.simulate as sim_mod
+
+    updates = []
+    real = sim_mod.make_progress
+
+    def spy(total, desc=None, enabled=True):
+        bar = real(total, desc=desc, enabled=False)
+        inner = bar.update
+        bar.update = lambda k=1: (updates.append((desc, k)), inner(k))[1]
+        return bar
+
+    monkeypatch.setattr(sim_mod, "make_progress", spy)
+    crn = tiny_crn()
+    rep = evaluate(ssa(crn), model=crn, n_settings=2, n_traj=50, lags=(1,), seed=1, client="sync",
+                   progress=True, traj_batch=20)
+    ens = [k for d, k in updates if d == "exact ensembles"]
+    assert ens == [1] * (2 * 2 * 3)                         # 2 settings x 2 ensembles x 3 batches of <= 20
+    assert rep.samples_ssa.shape == (2, 50, 1, 1)
+
+
+def test_auto_bins_follow_the_ensemble_size_and_keep_a_small_ensemble_from_saturating():
+    from sciope_abs.abstraction.histograms import auto_bins
+
+    assert [auto_bins(m) for m in (20, 200, 1000, 10 ** 5)] == [10, 15, 32, 100]
+    rng = np.random.default_rng(0)
+    same_fixed, same_auto, shifted_auto = [], [], []
+    for _ in range(40):                                     # two ensembles of 50 from one wide law
+        a, b, c = (np.round(rng.normal(mu, 100, 50)) for mu in (500, 500, 600))
+        same_fixed.append(histogram_distance(a, b, "l1", bins=100))
+        same_auto.append(histogram_distance(a, b, "l1", bins="auto"))
+        shifted_auto.append(histogram_distance(a, c, "l1", bins="auto"))
+    assert np.mean(same_fixed) > 1.2                        # 100 bins for 50 draws: near-disjoint histograms
+    assert np.mean(same_auto) < 0.6 * np.mean(same_fixed)
+    assert np.mean(shifted_auto) > np.mean(same_auto) + 4 * np.std(same_auto) / np.sqrt(40)
+    crn = tiny_crn()
+    rep = evaluate(ssa(crn), model=crn, n_settings=2, n_traj=150, lags=(1,), seed=2, client="sync", progress=False)
+    assert rep.meta["bins"] == 13 and rep.meta["bins_requested"] == "auto"
+
+
+def test_self_distance_standard_error_and_the_resolution_warning(exact_report):
+    from sciope_abs.abstraction.evaluation import ResolutionWarning
+
+    tab = exact_report.table()
+    for t in range(len(LAGS)):
+        v = exact_report.self_l1[:, 0, t]
+        d = exact_report.l1[:, 0, t] - v
+        assert tab.self_l1_se[t] == pytest.approx(v.std(ddof=1) / np.sqrt(v.size))
+        assert tab.l1_diff_se[t] == pytest.approx(d.std(ddof=1) / np.sqrt(d.size))
+    crn = tiny_crn()
+    with pytest.warns(ResolutionWarning, match=r"too uncertain to tell a ratio of 1.3 from 1"):
+        evaluate(ssa(crn), model=crn, n_settings=2, n_traj=20, lags=(1,), seed=2, client="sync", progress=False)
+    assert "+-" in exact_report.summary()
+
+
+def test_violations_of_conservation_laws_are_counted_in_the_report():
+    crn = tiny_crn()
+    kw = dict(model=crn, n_settings=3, n_traj=40, lags=(1, 3), seed=4, client="sync", progress=False)
+    good = evaluate(RolloutSSA(crn), **kw)
+    assert good.meta["violations"] == 0 and good.meta["violation_cells"] == 3 * 40 * 3
+    assert good.meta["laws_checked"] == ["G1 + G2"]
+    with pytest.warns(UserWarning, match=r"120 of 360 \(trajectory, step\) cells of emulator 'emulator' break"):
+        bad = evaluate(BreaksTheLaw(crn), **kw)
+    assert bad.meta["violations"] == 3 * 40                 # step 2 of every trajectory
+    assert "violations: 120 of 360" in bad.summary()

@@ -204,8 +204,25 @@ class AbstractionDataset:
         if self.splits["train"].size == 0:
             raise ValueError("the train split is empty")
         self.attrs = dict(attrs or {})
+        self.conservation_violations = self._check_conservation()
         self.scaler = scaler if scaler is not None else StateScaler().fit(*self.pairs("train"))
         self.reused = False
+
+    def _check_conservation(self) -> int:
+        """(trajectory, step) cells whose conservation-law values left their initial ones; warns if any."""
+        from ..crn.conservation import count_violations
+
+        laws = self.model.conservation_laws
+        bad = count_violations(self.traces, laws)
+        if bad:
+            x = np.moveaxis(self.traces, 2, -1)
+            v = x @ self.model.conservation_matrix.T.astype(np.float64)
+            moved = (v != v[:, :, :1]).any(axis=(0, 1, 2))
+            names = [str(law).rsplit(" = ", 1)[0] for law, m in zip(laws, moved) if m]
+            warnings.warn(f"{bad} of {self.traces.shape[0] * self.traces.shape[1] * self.n_steps} (trajectory, step) "
+                          f"cells of the traces break conservation laws of model {self.model.name!r} ({names}): "
+                          f"the simulator is not exact for this network", UserWarning, stacklevel=3)
+        return bad
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -293,7 +310,12 @@ class AbstractionDataset:
         path = Path(path)
         arrays = {"traces": self.traces, "initial_states": self.initial_states, "rates": self.rates,
                   **{f"split_{s}": self.splits[s] for s in SPLITS}}
+        from ..crn.model import warn_if_custom_sampling
+
+        warn_if_custom_sampling(self.model)
         attrs = {"format": _FORMAT, "model": self.model.to_dict(), "model_hash": self.model.content_hash(),
+                 "conservation_laws": [law.to_dict() for law in self.model.conservation_laws],
+                 "conservation_violations": self.conservation_violations,
                  "vary_params": list(self.vary_params), "species": list(self.species), "dt": self.dt,
                  "n_steps": self.n_steps, "scaler": self.scaler.to_dict(), "content_hash": self.content_hash(),
                  **{k: v for k, v in self.attrs.items() if k not in ("complete", "format")}}
@@ -313,6 +335,11 @@ class AbstractionDataset:
             raise ValueError(f"the abstraction dataset at {path} is incomplete (interrupted write); rebuild it")
         arrays, attrs = _read_store(path)
         model = CRN.from_dict(attrs.pop("model"))
+        stored = attrs.pop("conservation_laws", None)
+        attrs.pop("conservation_violations", None)
+        if stored is not None and stored != [law.to_dict() for law in model.conservation_laws]:
+            raise ValueError(f"the abstraction dataset at {path} is corrupt: its conservation laws {stored} are not "
+                             f"those of its model ({[str(v) for v in model.conservation_laws]})")
         ds = cls(model, attrs.pop("vary_params"), attrs.pop("dt"), attrs.pop("n_steps"), arrays["traces"],
                  arrays["initial_states"], arrays["rates"], {s: arrays[f"split_{s}"] for s in SPLITS},
                  scaler=StateScaler.from_dict(attrs.pop("scaler")),

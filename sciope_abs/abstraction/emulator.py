@@ -2,10 +2,12 @@
 
 The emulator advances all ``n x r`` trajectories together: at each step one batched network
 call inside a compiled ``tf.function`` gives the mixture parameters of every trajectory, a draw
-is taken from per-trajectory noise, mapped back to counts (round, clip at 0) and projected onto
-the conserved totals (for a pair ``G1 + G2 = T``: ``G1`` clipped to ``[0, T]``, ``G2 = T - G1``, with
-``T`` each trajectory's own initial total, as the exact process keeps it; an initial total other
-than the model's declared one lies outside the training data and warns).
+is taken from per-trajectory noise, mapped back to counts (round, clip at 0) and projected
+exactly onto the network's conservation laws (``model.conservation_laws``, any group size and
+integer weights) at each trajectory's own initial totals, as the exact process keeps them
+(:func:`sciope_abs.crn.conservation.project_counts`: one species per law, its complement, takes
+what the others leave; ties are broken by per-trajectory noise).  An initial total outside the range
+the model's initial-state rule produces lies outside the training data and warns.
 
 The noise of parameter point ``i`` comes from ``point_seeds(seed, n)[i]`` (a uniform for the
 component choice and ``S`` standard normals per trajectory and step), so a point's trajectories
@@ -119,7 +121,7 @@ class Emulator(Simulator):
             raise ValueError(f"dt must be > 0 and n_steps >= 1, got dt={dt}, n_steps={n_steps}")
         self.timespan = np.arange(self.n_steps + 1, dtype=np.float64) * self.dt
         self.n_components = int(n_components)
-        self.component = component if isinstance(component, str) else list(component)
+        self.component = component if isinstance(component, (str, dict)) else list(component)
         resolve_components(self.component, self.n_components)
         self.card = dict(card or {})
         self.target = target
@@ -140,15 +142,23 @@ class Emulator(Simulator):
         self.n_network_calls = 0
 
     # ------------------------------------------------------------------ the compiled step
-    def _complement_plan(self):
-        idx = {s: i for i, s in enumerate(self.species)}
-        return [(idx[s], idx[other], float(total)) for s, (other, total) in self.model.complements.items()]
+    @property
+    def conservation_matrix(self) -> np.ndarray:
+        """Weights of the model's conservation laws, shape ``(L, S)``, int64."""
+        return self.model.conservation_matrix
 
     def _totals(self, states: np.ndarray) -> np.ndarray:
-        """Per-row conserved totals ``s_i + s_j`` of the initial states, shape (n, n_laws)."""
-        plan = self._complement_plan()
-        return np.array([[row[i] + row[j] for i, j, _ in plan] for row in states], dtype=np.float64).reshape(
-            len(states), len(plan))
+        """Per-row law values of states (n, S), shape (n, L)."""
+        W = self.conservation_matrix
+        return (np.asarray(states, dtype=np.float64) @ W.T).reshape(len(states), W.shape[0])
+
+    def project(self, proposed: np.ndarray, totals: np.ndarray, noise=None, fallback=None) -> np.ndarray:
+        """Counts (n, S) onto the conservation laws at ``totals`` (n, L), exactly (see
+        :func:`~sciope_abs.crn.conservation.project_counts`); species in no law are only rounded
+        and clipped at 0."""
+        from ..crn.conservation import project_counts
+
+        return project_counts(proposed, self.conservation_matrix, np.round(totals), rng=noise, fallback=fallback)
 
     def _build_step(self):
         import tensorflow as tf
@@ -157,27 +167,19 @@ class Emulator(Simulator):
 
         S, p = len(self.species), len(self.param_names)
         K, comp, scaling, net = self.n_components, self.component, self.scaling, self.keras_model
-        plan = self._complement_plan()
-        L = len(plan)
+        L = self.conservation_matrix.shape[0]
 
         @tf.function(input_signature=[tf.TensorSpec((None, S), tf.float32), tf.TensorSpec((None, p), tf.float32),
                                       tf.TensorSpec((None, L), tf.float32), tf.TensorSpec((None,), tf.float32),
                                       tf.TensorSpec((None, S), tf.float32)], autograph=False)
         def step(state, rates, totals, u, eps):
+            """Rounded, clipped counts; ``totals`` is unused here (the projection runs on the host)."""
             x = scaling.encode_inputs_tf(tf.concat([state, rates], axis=1))
             head = net(x, training=False)                      # one batched call for all n*r rows
             z = mixture_sample_from_noise(head, K, S, comp, u, eps)
             y = scaling.decode_tf(state, z)
             y = tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))
-            y = tf.clip_by_value(tf.round(y), 0.0, _COUNT_CAP)
-            if plan:
-                cols = tf.unstack(y, num=S, axis=1)
-                for law, (i, j, _) in enumerate(plan):        # s_i = total - clip(s_j, 0, total)
-                    total = totals[:, law]
-                    cols[j] = tf.minimum(tf.maximum(cols[j], 0.0), total)
-                    cols[i] = total - cols[j]
-                y = tf.stack(cols, axis=1)
-            return y
+            return tf.clip_by_value(tf.round(y), 0.0, _COUNT_CAP)
 
         return step
 
@@ -201,14 +203,22 @@ class Emulator(Simulator):
         return rates
 
     def _check_conservation(self, states: np.ndarray) -> None:
-        for i, j, total in self._complement_plan():
-            bad = states[:, i] + states[:, j] != total
+        """Warn for initial law totals outside those of the model's initial-state rule."""
+        laws = self.model.conservation_laws
+        if not laws:
+            return
+        values = self._totals(states)
+        bounds = self.model.law_total_ranges()
+        for k, law in enumerate(laws):
+            lo, hi = bounds[k]
+            bad = (values[:, k] < lo) | (values[:, k] > hi)
             if bad.any():
-                k = int(np.argmax(bad))
-                warnings.warn(f"{int(bad.sum())} of {len(states)} initial states have {self.species[j]} + "
-                              f"{self.species[i]} = {states[k, i] + states[k, j]:g}, not the trained total "
-                              f"{total:g}; the emulator keeps their own total but was not trained there",
-                              EmulatorRangeWarning, stacklevel=3)
+                i = int(np.argmax(bad))
+                trained = f"{lo:g}" if lo == hi else f"in [{lo:g}, {hi:g}]"
+                lhs = str(law).rsplit(" = ", 1)[0]
+                warnings.warn(f"{int(bad.sum())} of {len(states)} initial states have {lhs} = {values[i, k]:g}, "
+                              f"not the trained total {trained}; the emulator keeps their own total but was "
+                              f"not trained there", EmulatorRangeWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ simulation
     def rollout(self, initial_states, rates, n_steps: int | None = None, n_traj: int = 1,
@@ -264,18 +274,27 @@ class Emulator(Simulator):
         import tensorflow as tf
 
         gens = [as_generator(s) for s in point_seeds(seed, n)]
-        state = tf.constant(np.repeat(states, r, axis=0), tf.float32)
+        prev = np.repeat(states, r, axis=0)
         rate_t = tf.constant(np.repeat(rates, r, axis=0), tf.float32)
-        totals = tf.constant(np.repeat(self._totals(states), r, axis=0), tf.float32)
+        totals_np = np.repeat(self._totals(states), r, axis=0)
+        totals = tf.constant(totals_np, tf.float32)
+        has_laws = totals_np.shape[1] > 0
+        u = np.empty(n * r, dtype=np.float32)
+        eps = np.empty((n * r, S), dtype=np.float32)
+        ties = np.empty((n * r, S)) if has_laws else None
         for t in range(1, n_steps + 1):
-            u = np.empty(n * r, dtype=np.float32)
-            eps = np.empty((n * r, S), dtype=np.float32)
             for i, g in enumerate(gens):  # per-point noise: independent of the batch composition
                 u[i * r:(i + 1) * r] = g.random(r, dtype=np.float32)
                 eps[i * r:(i + 1) * r] = g.standard_normal((r, S), dtype=np.float32)
-            state = self._step_fn(state, rate_t, totals, tf.constant(u), tf.constant(eps))
+                if has_laws:
+                    ties[i * r:(i + 1) * r] = g.random((r, S))
+            y = self._step_fn(tf.constant(prev, tf.float32), rate_t, totals, tf.constant(u), tf.constant(eps))
             self.n_network_calls += 1
-            out[:, :, :, t] = state.numpy().reshape(n, r, S)
+            y = y.numpy().astype(np.float64)
+            if has_laws:  # exact, per trajectory; a row no repair can fill keeps its previous state
+                y = self.project(y, totals_np, ties, fallback=prev)
+            out[:, :, :, t] = y.reshape(n, r, S)
+            prev = y
         return out
 
     def simulate(self, theta, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
@@ -294,12 +313,17 @@ class Emulator(Simulator):
         return {"format": "sciope_abs.emulator/1", "model": self.model.to_dict(), "vary_params": list(self.param_names),
                 "dt": self.dt, "n_steps": self.n_steps, "n_components": self.n_components,
                 "component": self.component, "target": self.target, "rate_bounds": self.rate_bounds.tolist(),
-                "scaling": self.scaling.to_dict(), "strict": self.strict, "clip": self.clip}
+                "scaling": self.scaling.to_dict(), "strict": self.strict, "clip": self.clip,
+                "conservation_laws": [law.to_dict() for law in self.model.conservation_laws]}
 
     def save(self, path) -> Path:
         """Write the emulator to directory ``path`` (created): ``model.keras``, ``config.json``,
-        ``scaler.json``, ``card.json`` and ``genotype.json`` when there is one."""
+        ``scaler.json``, ``card.json`` and ``genotype.json`` when there is one.  The config holds
+        the whole model (reactions, initial-state rule, conserved groups) and its conservation laws."""
+        from ..crn.model import warn_if_custom_sampling
+
         path = Path(path)
+        warn_if_custom_sampling(self.model)
         path.mkdir(parents=True, exist_ok=True)
         self.keras_model.save(path / EMULATOR_FILES["model"])
         scaler = self.scaler.to_dict() if hasattr(self.scaler, "to_dict") else self.scaling.to_dict()
@@ -331,8 +355,13 @@ class Emulator(Simulator):
             genotype = json.loads((path / EMULATOR_FILES["genotype"]).read_text())
             import sciope_abs.abstraction.nas  # noqa: F401  (registers the searched cell layers)
         scaler = _load_scaler(json.loads((path / EMULATOR_FILES["scaler"]).read_text()), cfg)
-        net = keras.saving.load_model(path / EMULATOR_FILES["model"], compile=False, safe_mode=True)
-        return cls(net, scaler, CRN.from_dict(cfg["model"]), cfg["vary_params"], cfg["dt"], cfg["n_steps"],
+        model = CRN.from_dict(cfg["model"])
+        stored = cfg.get("conservation_laws")
+        if stored is not None and stored != [law.to_dict() for law in model.conservation_laws]:
+            raise ValueError(f"emulator at {path}: the conservation laws in {EMULATOR_FILES['config']} do not match "
+                             f"those of its model ({stored} vs {[str(v) for v in model.conservation_laws]})")
+        net = _load_keras(keras, path / EMULATOR_FILES["model"])
+        return cls(net, scaler, model, cfg["vary_params"], cfg["dt"], cfg["n_steps"],
                    cfg["n_components"], cfg["component"], card, target=cfg["target"],
                    rate_bounds=cfg["rate_bounds"], genotype=genotype,
                    strict=cfg.get("strict", False) if strict is None else strict,
@@ -365,6 +394,20 @@ class Emulator(Simulator):
 
 
 _UNPICKLED: dict[str, Emulator] = {}
+
+
+def _load_keras(keras, file: Path):
+    """The Keras model at ``file`` (safe mode); a file Keras cannot read is reported as corrupt."""
+    if not zipfile.is_zipfile(file):
+        raise ValueError(f"emulator model file {file} is corrupt (not a .keras zip archive)")
+    try:
+        return keras.saving.load_model(file, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a damaged archive
+        if "safe_mode" in str(err):
+            raise  # refused for safety: keep Keras' own explanation
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        detail = type(err).__name__ if not text or "File not found" in text else text[:200]
+        raise ValueError(f"emulator model file {file} is corrupt or not a Keras model ({detail})") from None
 
 
 def _emulator_from_bytes(blob: bytes) -> Emulator:

@@ -16,7 +16,10 @@ Binning (``bins``):
   integer-aligned bins of ``ceil(range / k)`` whole units each (so no bin holds more integers
   than another, which would otherwise leave a comb pattern); other samples get ``k`` equal-width
   bins;
-- an array: the bin edges themselves.
+- an array: the bin edges themselves;
+- ``"auto"``: :func:`auto_bins` of the smaller sample's size, ``ceil(sqrt(m))`` within
+  ``[10, 100]``, so that two samples of one law do not look far apart only because each bin
+  holds a handful of draws (the finite-sample L1 distance grows like ``sqrt(k / m)``).
 
 TensorFlow-free, numpy only.
 """
@@ -26,7 +29,7 @@ import math
 
 import numpy as np
 
-__all__ = ["histogram_distance", "histogram_edges", "histogram_pair", "DISTANCE_KINDS"]
+__all__ = ["histogram_distance", "histogram_edges", "histogram_pair", "auto_bins", "DISTANCE_KINDS"]
 
 DISTANCE_KINDS = ("l1", "iou")
 
@@ -38,6 +41,16 @@ def _as_sample(x, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"histogram_distance: sample {name} has non-finite values (NaN/inf)")
     return arr
+
+
+def auto_bins(m: int) -> int:
+    """Histogram bins for samples of size ``m``: ``ceil(sqrt(m))`` within ``[10, 100]``.
+
+    The L1 distance between two samples of ``m`` draws of one law on ``k`` evenly filled bins is
+    about ``sqrt(4 k / (pi m))``: with ``k = sqrt(m)`` it falls as ``m ** (-1/4)`` (about 0.2 at
+    1000 draws, 0.3 at 200) instead of approaching its maximum 2 when ``k`` is fixed and ``m`` small.
+    """
+    return int(min(100, max(10, math.ceil(math.sqrt(max(int(m), 1))))))
 
 
 def histogram_edges(a, b, bins=None) -> np.ndarray:
@@ -54,6 +67,10 @@ def histogram_edges(a, b, bins=None) -> np.ndarray:
         if edges.size < 2 or not np.all(np.diff(edges) > 0):
             raise ValueError("histogram bins: explicit edges must be a strictly increasing array of >= 2 values")
         return edges
+    if isinstance(bins, str):
+        if bins != "auto":
+            raise ValueError(f"histogram bins must be 'auto', None, an int or edges, got {bins!r}")
+        bins = auto_bins(min(a.size, b.size))
     lo = float(min(a.min(), b.min()))
     hi = float(max(a.max(), b.max()))
     integer = bool(np.all(a == np.round(a)) and np.all(b == np.round(b)))
@@ -103,8 +120,9 @@ def histogram_distance(a, b, kind: str = "l1", bins=None) -> float:
     kind : {"l1", "iou"}
         ``"l1"``: sum of absolute differences of the probability histograms, in [0, 2];
         ``"iou"``: one minus intersection over union, in [0, 1].
-    bins : None, int or array
-        Shared binning: unit bins for integer data (None), at most ``bins`` bins, or edges.
+    bins : None, int, "auto" or array
+        Shared binning: unit bins for integer data (None), at most ``bins`` bins, ``"auto"``
+        (from the sample sizes, :func:`auto_bins`), or edges.
 
     Returns
     -------

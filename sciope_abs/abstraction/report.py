@@ -27,6 +27,17 @@ def _nanmean(v: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
+def _nanse(v: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Standard error of the mean over ``axis`` ignoring NaN (NaN with fewer than 2 values)."""
+    ok = np.isfinite(v)
+    cnt = ok.sum(axis=axis)
+    x = np.where(ok, v, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.sum(axis=axis) / np.maximum(cnt, 1)
+        var = (np.where(ok, v - np.expand_dims(mean, axis), 0.0) ** 2).sum(axis=axis) / np.maximum(cnt - 1, 1)
+        return np.where(cnt > 1, np.sqrt(var / np.maximum(cnt, 1)), np.nan)
+
+
 class EvaluationReport:
     """Emulator-vs-SSA histogram distances next to the SSA self-distance.
 
@@ -83,7 +94,9 @@ class EvaluationReport:
         """Mean over settings per (species, lag): ``l1, iou, self_l1, self_iou, ratio, ratio_iou``.
 
         ``ratio = l1 / self_l1`` (1 = as good as SSA), ``ratio_iou`` likewise; ``n_settings`` =
-        settings with a finite value.
+        settings with a finite value; ``self_l1_se`` and ``l1_diff_se``: standard errors over
+        settings of the mean self-distance and of the mean paired difference ``l1 - self_l1``
+        (NaN with fewer than two settings).
 
         Returns
         -------
@@ -93,6 +106,7 @@ class EvaluationReport:
 
         means = {m: _nanmean(getattr(self, m)) for m in _METRICS}
         counts = np.isfinite(self.l1).sum(axis=0)
+        se_self, se_diff = _nanse(self.self_l1), _nanse(self.l1 - self.self_l1)
         rows = []
         for j, s in enumerate(self.species):
             for t, lag in enumerate(self.lags):
@@ -101,8 +115,10 @@ class EvaluationReport:
                     r["ratio"] = float(np.float64(r["l1"]) / r["self_l1"]) if r["self_l1"] > 0 else np.nan
                     r["ratio_iou"] = float(np.float64(r["iou"]) / r["self_iou"]) if r["self_iou"] > 0 else np.nan
                 r["n_settings"] = int(counts[j, t])
+                r["self_l1_se"], r["l1_diff_se"] = float(se_self[j, t]), float(se_diff[j, t])
                 rows.append(r)
-        return pd.DataFrame(rows, columns=["species", "lag", *_METRICS, "ratio", "ratio_iou", "n_settings"])
+        return pd.DataFrame(rows, columns=["species", "lag", *_METRICS, "ratio", "ratio_iou", "n_settings",
+                                           "self_l1_se", "l1_diff_se"])
 
     to_pandas = table
 
@@ -124,8 +140,11 @@ class EvaluationReport:
                  f"{self.n_settings} settings x {self.meta.get('n_traj', '?')} trajectories, "
                  f"dt={self.meta.get('dt', '?')}"]
         for r in self.table().itertuples(index=False):
-            lines.append(f"  {r.species:>10s} lag {r.lag:>3d}: L1 {r.l1:.3f} (self {r.self_l1:.3f}, ratio "
-                         f"{r.ratio:.2f})   IoU {r.iou:.3f} (self {r.self_iou:.3f})")
+            lines.append(f"  {r.species:>10s} lag {r.lag:>3d}: L1 {r.l1:.3f} (self {r.self_l1:.3f} "
+                         f"+- {r.self_l1_se:.3f}, ratio {r.ratio:.2f})   IoU {r.iou:.3f} (self {r.self_iou:.3f})")
+        if "violations" in self.meta:
+            lines.append(f"  conservation-law violations: {self.meta['violations']} of "
+                         f"{self.meta.get('violation_cells', '?')} (trajectory, step) cells")
         return "\n".join(lines)
 
     def card_entry(self) -> dict:

@@ -309,13 +309,17 @@ def _apportion(y: np.ndarray, w: np.ndarray, budget: np.ndarray, noise: np.ndarr
 
 
 def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
-    """Nearest-in-proportion integer, non-negative states that keep given conserved totals.
+    """Integer, non-negative states that keep given conserved totals, changing few species.
 
-    For each law, species shared with other laws are first scaled down (floor) where their
-    weighted mass alone exceeds the total; the rest of the total is then apportioned to the
-    law's private species (in no other law) in proportion to their proposed counts, by
-    largest-remainder rounding (equal shares when all are proposed at 0).  A pair
-    ``G1 + G2 = T`` thus becomes the two proposals rescaled to sum to ``T``.  Exact in integers.
+    Each law has a *pivot*: its last species with weight 1 that is in no other law (the
+    complement).  The law's other species keep their proposed counts unless these alone exceed
+    the total: then they are scaled down to it (species shared with other laws first, by floor;
+    then the law's own, by largest-remainder rounding).  The pivot takes what is left.  A pair
+    ``G1 + G2 = T`` thus becomes ``G1`` clipped to ``[0, T]`` and ``G2 = T - G1``; a group
+    ``G1 + G2 + G3 = T`` keeps ``G1, G2`` (shared out if ``G1 + G2 > T``) and ``G3 = T - G1 - G2``.
+    Keeping the proposal of every species but one matters for an emulator: its draws of a group's
+    species are jointly consistent with the other species', and rescaling them all would mix in
+    the noise of each.  Exact in integers; a state that keeps the totals is returned unchanged.
 
     Parameters
     ----------
@@ -326,12 +330,12 @@ def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
     totals : array, shape (n, L)
         Integer total of each law per row (e.g. each trajectory's initial value).
     rng : None, Generator, int or array (n, S), optional
-        Breaks ties between equal remainders (an array: uniform noise per row and species, as an
+        Breaks ties between equal remainders when a law's kept species are scaled down (an array: uniform noise per row and species, as an
         emulator draws per trajectory); None: ties go to the first species.
     fallback : array, shape (n, S), optional
         States that keep the totals (e.g. the previous step), used for rows that the laws'
-        structure lets no proportional repair fill (a law with no private species, or weights
-        that cannot add up to the remainder).  Without it such rows raise ``ValueError``.
+        structure lets no repair fill (a law with no private species, or a pivot weight that does
+        not divide the remainder).  Without it such rows raise ``ValueError``.
 
     Returns
     -------
@@ -367,14 +371,27 @@ def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
         if over.any():
             factor = T[over, law] / mass[over]
             z[np.ix_(over, shared)] = np.floor(z[np.ix_(over, shared)] * factor[:, None]).astype(np.int64)
-    for law, (private, shared) in enumerate(plan):  # private species: apportion the remainder
+    for law, (private, shared) in enumerate(plan):  # private species: the pivot takes the remainder
         budget = T[:, law] - (z[:, shared] @ W[law, shared] if shared.size else 0)
         if private.size == 0:
             ok &= budget == 0
             continue
-        zp, fits = _apportion(z[:, private].astype(np.float64), W[law, private], budget, noise[:, private])
-        z[:, private] = zp
-        ok &= fits
+        w = W[law, private]
+        unit = np.flatnonzero(w == 1)
+        pivot = int(unit[-1]) if unit.size else private.size - 1      # the last unit-weight private species
+        kept = np.delete(np.arange(private.size), pivot)
+        if kept.size:                                                # trusted ones overshoot: share the total
+            mass = z[:, private[kept]] @ w[kept]
+            over = mass > budget
+            if over.any():
+                zk, fits = _apportion(z[np.ix_(over, private[kept])].astype(np.float64), w[kept], budget[over],
+                                      noise[np.ix_(over, private[kept])])
+                z[np.ix_(over, private[kept])] = zk
+                ok[over] &= fits
+            budget = budget - z[:, private[kept]] @ w[kept]
+        wp = int(w[pivot])
+        ok &= budget % wp == 0
+        z[:, private[pivot]] = budget // wp
     if not ok.all():
         if fallback is None:
             i = int(np.argmin(ok))
@@ -450,6 +467,9 @@ class ConservedGroup:
         if self.sampling == "multinomial":
             p = np.full(k, 1.0 / k) if self.probs is None else np.asarray(self.probs)
             return np.stack([rng.multinomial(int(t), p) for t in totals]) if n else np.zeros((0, k), np.int64)
+        if k == 2:  # a pair: the first species uniform on 0..total, the second its complement
+            first = rng.integers(0, totals + 1, size=n) if hi > lo else rng.integers(0, lo + 1, size=n)
+            return np.stack([first, totals - first], axis=1).astype(np.int64)
         # uniform over compositions: k - 1 bars among t + k - 1 slots (stars and bars)
         out = np.zeros((n, k), dtype=np.int64)
         for t in np.unique(totals):

@@ -19,7 +19,7 @@ import numpy as np
 from ..seeding import SeedLike, as_generator
 from .conservation import ConservationLaw, ConservedGroup, conservation_matrix, find_conservation_laws
 
-__all__ = ["Reaction", "CRN"]
+__all__ = ["Reaction", "CRN", "warn_if_custom_sampling"]
 
 
 @dataclass(frozen=True)
@@ -302,10 +302,15 @@ class CRN:
         """
         rng = as_generator(seed)
         x = np.tile(self.default_initial_state(), (int(n), 1))
-        for s, (lo, hi) in self.initial_ranges.items():
-            x[:, self.species_index([s])[0]] = rng.integers(lo, hi + 1, size=int(n))
-        for g in self.conserved_groups:
-            x[:, self.species_index(g.species)] = g.sample(int(n), rng)
+        pos = {s: i for i, s in enumerate(self.species)}
+        rules = [(pos[s], s) for s in self.initial_ranges] + [(min(pos[s] for s in g.species), g)
+                                                               for g in self.conserved_groups]
+        for _, rule in sorted(rules, key=lambda r: r[0]):  # in species order: one stream, stable numbers
+            if isinstance(rule, ConservedGroup):
+                x[:, self.species_index(rule.species)] = rule.sample(int(n), rng)
+            else:
+                lo, hi = self.initial_ranges[rule]
+                x[:, pos[rule]] = rng.integers(lo, hi + 1, size=int(n))
         return x
 
     def sample_rates(self, n: int, names: Sequence[str] | None = None, seed: SeedLike = None) -> np.ndarray:
@@ -353,3 +358,15 @@ class CRN:
     def __repr__(self) -> str:
         return (f"CRN({self.name!r}, species={list(self.species)}, {len(self.reactions)} reactions, "
                 f"{len(self.parameters)} parameters, dt={self.dt}, n_steps={self.n_steps})")
+
+
+def warn_if_custom_sampling(model: CRN) -> None:
+    """Warn when a CRN subclass overrides ``sample_initial_states``: only the declarative rule
+    (``initial_ranges``, ``conserved_groups``) is saved with a dataset or an emulator, so a loaded
+    copy samples by that rule."""
+    import warnings
+
+    if type(model).sample_initial_states is not CRN.sample_initial_states:
+        warnings.warn(f"model {model.name!r} is a {type(model).__name__} with its own sample_initial_states; "
+                      "what is saved (and loaded) is the declarative rule of initial_ranges and "
+                      "conserved_groups: declare the sampling there to keep it", UserWarning, stacklevel=3)
