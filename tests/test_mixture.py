@@ -238,3 +238,112 @@ def test_mixture_head_is_a_serialisable_keras_layer(tmp_path):
     np.testing.assert_allclose(back(x).numpy(), mdn(x).numpy(), rtol=1e-6)
     head = [layer for layer in back.layers if isinstance(layer, MixtureHead)][0]
     assert head.component == ["diag_normal", "full_normal", "full_normal"]
+
+
+# --------------------------------------------------------------------------- categorical (low-copy)
+CAT = {"name": "categorical", "event_dim": 4, "groups": [[0], [2, 3]],
+       "values": [[[-1.0], [0.0], [1.0]], [[0.0, 1.0], [0.5, 0.0]]], "steps": [[1.0], [0.5, 1.0]],
+       "base": "diag_normal"}
+
+
+def test_categorical_log_prob_is_the_class_mass_times_the_base_density():
+    comp = get_component(CAT)
+    assert comp.n_params(4) == 2 + 3 + 2 and comp.support == "real" and comp.cont == [1] and comp.dims == [0, 2, 3]
+    p = RNG.normal(size=(B, comp.n_params(4))).astype(np.float32)
+    k0, k1 = RNG.integers(0, 3, B), RNG.integers(0, 2, B)
+    pair = np.array([[0.0, 1.0], [0.5, 0.0]])[k1]
+    y = np.c_[np.array([-1.0, 0.0, 1.0])[k0], RNG.normal(size=B), pair]
+    noise = np.c_[RNG.uniform(-0.45, 0.45, B), np.zeros(B), RNG.uniform(-0.2, 0.2, B), RNG.uniform(-0.45, 0.45, B)]
+    got = comp.log_prob(p, (y + noise).astype(np.float32)).numpy()      # dequantised targets
+    want = stats.norm.logpdf(y[:, 1], p[:, 0], softplus(p[:, 1].astype(np.float64)))
+    for k, a, m in ((k0, 2, 3), (k1, 5, 2)):
+        logits = p[:, a:a + m].astype(np.float64)
+        want = want + (logits - special.logsumexp(logits, axis=1, keepdims=True))[np.arange(B), k]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    assert get_component(comp.config()).config() == comp.config()
+    with pytest.raises(ValueError, match="configured for 4 dimensions"):
+        comp.n_params(3)
+    with pytest.raises(ValueError, match="disjoint"):
+        get_component({**CAT, "groups": [[0], [0, 3]]})
+    with pytest.raises(ValueError, match="needs a configuration"):
+        get_component("categorical")
+
+
+def test_categorical_samples_follow_the_class_probabilities():
+    comp = get_component(CAT)
+    n = 20000
+    p = np.zeros((n, comp.n_params(4)), np.float32)
+    p[:, 2:5] = np.log([0.2, 0.5, 0.3])
+    p[:, 5:7] = np.log([0.9, 0.1])
+    draws = comp.sample(p, seed=4).numpy()
+    assert set(np.unique(draws[:, 0])) <= {-1.0, 0.0, 1.0}
+    pairs = {tuple(r) for r in draws[:, 2:].tolist()}
+    assert pairs <= {(0.0, 1.0), (0.5, 0.0)}                          # a group moves jointly
+    for freq, probs in ((np.array([(draws[:, 0] == v).mean() for v in (-1.0, 0.0, 1.0)]), [0.2, 0.5, 0.3]),
+                        (np.array([(draws[:, 2] == v).mean() for v in (0.0, 0.5)]), [0.9, 0.1])):
+        se = np.sqrt(np.array(probs) * (1 - np.array(probs)) / n)
+        assert np.all(np.abs(freq - probs) < 4 * se), (freq, probs)
+    # the continuous dimension is the base Normal (mu 0, sigma softplus(0))
+    assert abs(draws[:, 1].std() - softplus(0.0)) < 4 * softplus(0.0) / np.sqrt(2 * n)
+
+
+def test_categorical_mixture_head_trains_serialises_and_reports_class_probabilities(tmp_path):
+    """A 2-class dimension with P(class 1 | x) = 0.2 + 0.6 [x > 0] beside a Normal dimension."""
+    import keras
+
+    from sciope_abs.abstraction.mixture import mixture_class_probabilities
+
+    rng = np.random.default_rng(7)
+    spec = {"name": "categorical", "event_dim": 2, "groups": [[1]], "values": [[[0.0], [1.0]]], "steps": [[1.0]],
+            "base": "diag_normal"}
+
+    def draw(m):
+        x = rng.uniform(-1, 1, (m, 1))
+        c = rng.random(m) < 0.2 + 0.6 * (x[:, 0] > 0)
+        y = np.c_[x[:, 0] + 0.3 * rng.standard_normal(m), c + rng.uniform(-0.45, 0.45, m)]
+        return x.astype(np.float32), y.astype(np.float32)
+
+    mdn, hist = _fit(*draw(3000), *draw(600), K=1, component=spec)
+    xq = np.array([[-0.5], [0.5]], np.float32)
+    (g, (vals, probs)), = mixture_class_probabilities(mdn(xq), 1, 2, spec).items()
+    assert g == (1,) and vals.ravel().tolist() == [0.0, 1.0]
+    se = np.sqrt(0.2 * 0.8 / 1500)                  # ~1500 training points on each side of 0
+    np.testing.assert_allclose(probs[:, 1], [0.2, 0.8], atol=4 * se + 0.02)
+    mdn.save(tmp_path / "c.keras")
+    back = keras.saving.load_model(tmp_path / "c.keras", safe_mode=True)
+    np.testing.assert_allclose(back(xq).numpy(), mdn(xq).numpy(), rtol=1e-6)
+    assert [la for la in back.layers if isinstance(la, MixtureHead)][0].component == spec
+
+
+def test_conditional_categorical_gives_the_base_its_own_parameters_per_class():
+    spec = {"name": "categorical", "event_dim": 2, "groups": [[0]], "values": [[[0.0], [1.0]]], "steps": [[1.0]],
+            "base": "diag_normal", "conditional": True}
+    comp = get_component(spec)
+    assert comp.n_params(2) == 2 * 2 + 2                              # (mu, sigma) per class + 2 logits
+    n = 20000
+    p = np.zeros((n, 6), np.float32)
+    p[:, 0], p[:, 2] = -3.0, 3.0                                      # mu of class 0 and of class 1
+    p[:, 4:6] = np.log([0.3, 0.7])
+    y = np.array([[0.1, -2.0], [0.9, 2.5]], np.float32)
+    want = [np.log(0.3) + stats.norm.logpdf(-2.0, -3.0, softplus(0.0)),
+            np.log(0.7) + stats.norm.logpdf(2.5, 3.0, softplus(0.0))]
+    np.testing.assert_allclose(comp.log_prob(p[:2], y).numpy(), want, rtol=1e-5)
+    draws = comp.sample(p, seed=2).numpy()
+    c1 = draws[:, 0] == 1.0
+    assert abs(c1.mean() - 0.7) < 4 * np.sqrt(0.21 / n)
+    se = softplus(0.0) / np.sqrt(n * 0.3)
+    assert abs(draws[~c1, 1].mean() + 3.0) < 4 * se and abs(draws[c1, 1].mean() - 3.0) < 4 * se
+    np.testing.assert_allclose(comp.mean(p[:1]).numpy(), [[0.7, 0.3 * -3.0 + 0.7 * 3.0]], rtol=1e-5)
+    with pytest.raises(ValueError, match="exactly one group"):
+        get_component({**spec, "groups": [[0], [1]], "values": [[[0.0]], [[1.0]]], "steps": [[1.0], [1.0]]})
+
+
+def test_low_copy_species_and_law_groups():
+    from sciope_abs.abstraction.components import group_by_laws, low_copy_species
+
+    states = np.c_[np.arange(20) % 3, np.arange(20), np.full(20, 7)]
+    assert low_copy_species(states, 3) == [0, 2] and low_copy_species(states, 2) == [2]
+    assert group_by_laws([0, 1, 3], np.array([[1, 1, 0, 0], [0, 0, 1, 1]])) == [[0, 1], [3]]
+    assert group_by_laws([0, 2], None) == [[0], [2]]
+    with pytest.raises(ValueError, match="max_support"):
+        low_copy_species(states, 0)

@@ -168,3 +168,88 @@ def test_cli_train_logs_epochs_saves_and_skips_a_finished_run(tmp_path, capsys):
     assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.zarr"), "--out", str(out)]) == 1
     assert "no abstraction dataset at" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- low-copy species
+def test_discrete_head_recovers_the_known_gene_transition_of_a_synthetic_chain():
+    """G1 in 0..4 steps +1 / -1 with probability 0.1 each (staying inside 0..4), G2 = 4 - G1, P1
+    held at 100: the categorical head learns the transition table of G1's increments."""
+    from _synthetic_kernel import synthetic_dataset
+
+    from sciope_abs.abstraction import train
+    from sciope_abs.abstraction.dataset import AbstractionDataset
+    from sciope_abs.abstraction.mixture import mixture_class_probabilities
+
+    chain = synthetic_dataset(n_settings=60, n_traj=20, n_steps=5, seed=3, vary=())
+    traces, init = chain.traces.copy(), chain.initial_states.copy()
+    traces[:, :, 2, :], init[:, 2] = 100.0, 100
+    ds = AbstractionDataset(chain.model, (), chain.dt, chain.n_steps, traces, init, chain.rates, chain.splits)
+    emu = train(ds, hidden=(32, 32), n_components=1, epochs=40, batch_size=128, learning_rate=1e-2,
+                patience=40, seed=0, progress=False)
+    assert emu.card["training"]["discrete"] == ["G1", "G2", "P1"]
+    assert emu.component["groups"] == [[0, 1, 2]]                     # one categorical over joint increments
+    g = np.arange(5.0)
+    head = emu.keras_model(emu.scaling.encode_inputs(np.c_[g, 4 - g, np.full(5, 100.0)]))
+    vals, probs = mixture_class_probabilities(head, emu.n_components, 3, emu.component)[(0, 1, 2)]
+    raw = np.round(vals * emu.scaling.delta_scale + emu.scaling.delta_mean)
+    assert raw.tolist() == [[-1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.0]]   # G1 + G2 = 4 kept
+    want = np.array([[0.0, 0.9, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.9, 0.0]])
+    x_tr = ds.pairs("train")[0]
+    n_g = np.array([(x_tr[:, 0] == v).sum() for v in g])[:, None]     # ~700 pairs start in each G1
+    tol = 4 * np.sqrt(0.1 * 0.9 / n_g) + 0.03                         # sampling error + fit slack
+    assert np.all(np.abs(probs - want) < tol), (probs.round(3), tol.ravel())
+    # the emulator samples those probabilities: one step from G1 = 2
+    out = emu.rollout(np.array([[2, 2, 100]]), None, n_steps=1, n_traj=4000, seed=1)[0, :, :, 1]
+    assert set(np.unique(out[:, 0])) <= {1.0, 2.0, 3.0} and np.all(out[:, 2] == 100)
+    freq = np.array([(out[:, 0] == v).mean() for v in (1.0, 2.0, 3.0)])
+    assert np.all(np.abs(freq - probs[2]) < 4 * np.sqrt(probs[2] * (1 - probs[2]) / 4000) + 1e-3), (freq, probs[2])
+
+
+def test_auto_discrete_picks_the_low_copy_species_and_rollouts_stay_on_their_support():
+    from _synthetic_kernel import synthetic_dataset
+
+    from sciope_abs.abstraction import train
+
+    ds = synthetic_dataset(n_settings=20, n_traj=5, n_steps=5, seed=3, vary=())
+    emu = train(ds, hidden=(8,), n_components=2, epochs=2, seed=0, progress=False)
+    assert emu.card["training"]["discrete"] == ["G1", "G2"] and emu.component["groups"] == [[0, 1]]
+    assert emu.component["conditional"]                                # P1's Normal per joint gene move
+    out = emu.rollout(np.array([[2, 2, 150]]), None, n_steps=5, n_traj=100, seed=1)
+    assert set(np.unique(out[:, :, 0])) <= set(range(5)) and np.all(out[:, :, 0] + out[:, :, 1] == 4)
+    assert train(ds, hidden=(8,), n_components=1, epochs=1, seed=0, progress=False,
+                 max_support=3).card["training"]["discrete"] == []
+    with pytest.raises(ValueError, match=r"discrete species \['X'\] are not species"):
+        train(ds, epochs=1, progress=False, discrete=["X"])
+
+
+# --------------------------------------------------------------------------- multi-lag pairs
+def test_multilag_pairs_hold_the_lag_as_input_and_the_emulator_rolls_out_at_lag_one(tmp_path):
+    from _synthetic_kernel import synthetic_dataset
+
+    from sciope_abs.abstraction import Emulator, train
+    from sciope_abs.abstraction.training import lag_feature, lagged_pairs, prepare_training
+
+    ds = synthetic_dataset(n_settings=20, n_traj=5, n_steps=5, seed=3)
+    prep = prepare_training(ds, "diag_normal", 2, lags=(1, 3), lag_fraction=0.5, seed=0)
+    x1, y1 = ds.pairs("train")
+    x_tr, y_tr = prep.train_xy
+    n1 = len(x1)
+    assert prep.n_inputs == 3 + 1 + 1 and x_tr.shape == (n1 + round(0.5 * n1), 5)
+    np.testing.assert_array_equal(x_tr[:n1, -1], 0.0)                 # lag 1 -> feature 0
+    np.testing.assert_allclose(x_tr[n1:, -1], lag_feature(3, 3))     # lag 3 -> feature 1
+    assert prep.val_xy[0].shape[1] == 5 and np.all(prep.val_xy[0][:, -1] == 0.0)
+    # every lag-3 row is a real (x_t -> x_{t+3}) pair of the train split
+    x3, y3 = lagged_pairs(ds, "train", 3)
+    enc = prep.scaling.encode(x3, y3)
+    rows = {tuple(np.r_[a, b].round(4)) for a, b in zip(*enc)}
+    assert all(tuple(np.r_[a[:-1], b].round(4)) in rows for a, b in zip(x_tr[n1:], y_tr[n1:]))
+    with pytest.raises(ValueError, match="including 1"):
+        prepare_training(ds, "diag_normal", 2, lags=(2, 3))
+    with pytest.raises(ValueError, match="longer than the dataset's 5 steps"):
+        prepare_training(ds, "diag_normal", 2, lags=(1, 6))
+
+    emu = train(ds, hidden=(8,), n_components=2, epochs=1, seed=0, progress=False, lags=(1, 3))
+    assert int(emu.keras_model.inputs[0].shape[-1]) == 4 and emu.card["training"]["lags"] == [1, 3]
+    a = emu.rollout(np.array([[2, 2, 150]]), [100.0], n_steps=3, n_traj=20, seed=1)
+    back = Emulator.load(emu.save(tmp_path / "emu"))
+    np.testing.assert_array_equal(back.rollout(np.array([[2, 2, 150]]), [100.0], n_steps=3, n_traj=20, seed=1), a)

@@ -5,9 +5,10 @@ Layout of the flat head output ``head_out`` (b, H), with ``K`` components over `
     [ logits (K) | raw params of component 0 | raw params of component 1 | ... ]
 
 ``H = K + sum_k n_params_k(D)`` (:func:`head_size`).  ``component`` is a registry name (all
-``K`` components of that family, e.g. ``"diag_normal"``) or a sequence of ``K`` names (a mixed
-mixture, e.g. four ``"diag_normal"`` then two ``"full_normal"``; families of different support
-cannot be mixed).  Consecutive components of the same family are evaluated as one batched block.
+``K`` components of that family, e.g. ``"diag_normal"``), a config dict of a configured family
+(e.g. ``{"name": "categorical", ...}``: categorical low-copy dimensions beside a continuous base,
+:mod:`.components.categorical`), or a sequence of ``K`` of those (a mixed mixture, e.g. four
+``"diag_normal"`` then two ``"full_normal"``; families of different support cannot be mixed).  Consecutive components of the same family are evaluated as one batched block.
 
 Everything is plain TensorFlow; the loss is the mean negative log-likelihood
 (:func:`mixture_nll`).  Sampling is reparameterised from explicit noise
@@ -19,19 +20,30 @@ stateless TensorFlow seed.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .components import get_component
 
-__all__ = ["MixtureHead", "head_size", "resolve_components", "mixture_log_prob", "mixture_nll",
-           "mixture_sample", "mixture_sample_from_noise", "mixture_parameters", "component_support"]
+__all__ = ["MixtureHead", "as_spec", "head_size", "resolve_components", "mixture_log_prob", "mixture_nll",
+           "mixture_sample", "mixture_sample_from_noise", "mixture_parameters", "component_support",
+           "mixture_class_probabilities"]
+
+def as_spec(component):
+    """A JSON-able component spec: a name or config dict as is, a sequence as a list."""
+    if isinstance(component, (str, dict)):
+        return component
+    if hasattr(component, "config") and callable(component.config):
+        return component.config()
+    return [as_spec(c) for c in component]
+
 
 def resolve_components(component, n_components: int) -> list:
     """The ``K`` component instances of a mixture (validates the spec; one-line ValueError)."""
     n_components = int(n_components)
     if n_components < 1:
         raise ValueError(f"n_components must be >= 1, got {n_components}")
-    if isinstance(component, str) or not isinstance(component, (list, tuple)):
+    if not isinstance(component, (list, tuple)):
         comps = [get_component(component)] * n_components
     else:
         if len(component) != n_components:
@@ -54,13 +66,19 @@ def head_size(n_components: int, event_dim: int, component="diag_normal") -> int
     return len(comps) + sum(c.n_params(event_dim) for c in comps)
 
 
+def _key(comp):
+    """Components with equal keys share one batched block (the config for a configured family)."""
+    config = getattr(comp, "config", None)
+    return repr(config()) if callable(config) else comp.name
+
+
 def _blocks(n_components: int, event_dim: int, component):
     """Static layout: list of (component, first_k, n_k, offset, n_params) blocks."""
     comps = resolve_components(component, n_components)
     blocks, offset, k = [], len(comps), 0
     while k < len(comps):
         j = k
-        while j < len(comps) and comps[j].name == comps[k].name:
+        while j < len(comps) and _key(comps[j]) == _key(comps[k]):
             j += 1
         npar = comps[k].n_params(event_dim)
         blocks.append((comps[k], k, j - k, offset, npar))
@@ -120,6 +138,35 @@ def mixture_parameters(head_out, n_components: int, event_dim: int, component="d
     return w.numpy(), tf.concat(locs, axis=1).numpy()
 
 
+def mixture_class_probabilities(head_out, n_components: int, event_dim: int, component) -> dict:
+    """Marginal class probabilities of the categorical groups (numpy).
+
+    Returns
+    -------
+    dict
+        ``{group (tuple of dims): (values (m, len(group)), probabilities (b, m))}`` for every
+        categorical group, the values in scaled target units, the probabilities summed over the
+        mixture components (empty for a mixture without categorical dimensions).
+    """
+    head_out = _check_head(head_out, n_components, event_dim, component)
+    K = int(n_components)
+    w = tf.nn.softmax(head_out[:, :K], axis=-1)
+    out: dict = {}
+    for comp, k0, n_k, offset, npar in _blocks(K, event_dim, component):
+        if not hasattr(comp, "probabilities"):
+            continue
+        params = _block_params(head_out, offset, n_k, npar)
+        for g, vals, pr in zip(comp.groups, comp.values, comp.probabilities(params)):
+            pr = tf.reshape(pr, [-1, n_k, len(vals)]) * w[:, k0:k0 + n_k, None]
+            total, key = tf.reduce_sum(pr, axis=1).numpy(), tuple(g)
+            if key in out:
+                if out[key][0].shape != np.shape(vals) or not np.allclose(out[key][0], vals):
+                    raise ValueError(f"group {list(g)} has different class values in different components")
+                total = total + out[key][1]
+            out[key] = (np.asarray(vals), total)
+    return out
+
+
 def mixture_sample_from_noise(head_out, n_components: int, event_dim: int, component, u, eps) -> tf.Tensor:
     """Reparameterised mixture sample from explicit noise.
 
@@ -175,8 +222,8 @@ class MixtureHead(keras.layers.Layer):
     n_components : int
     event_dim : int
         Dimension ``D`` of the modelled variable.
-    component : str or sequence of str
-        Registry name(s) (see :data:`~sciope_abs.abstraction.components.COMPONENTS`).
+    component : str, dict or sequence of those
+        Registry name(s) or config dict(s) (see :data:`~sciope_abs.abstraction.components.COMPONENTS`).
     seed : int, optional
         Seed of the weight initialiser.
     """
@@ -186,7 +233,7 @@ class MixtureHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.n_components = int(n_components)
         self.event_dim = int(event_dim)
-        self.component = component if isinstance(component, str) else list(component)
+        self.component = as_spec(component)
         self.seed = None if seed is None else int(seed)
         self.units = head_size(self.n_components, self.event_dim, self.component)
 

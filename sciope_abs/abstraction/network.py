@@ -5,7 +5,49 @@ import keras
 
 from .mixture import MixtureHead, resolve_components
 
-__all__ = ["build_mdn", "find_head"]
+__all__ = ["AppendConstant", "build_mdn", "find_head", "fix_last_input"]
+
+
+@keras.saving.register_keras_serializable(package="sciope_abs")
+class AppendConstant(keras.layers.Layer):
+    """``(b, n) -> (b, n + 1)``: append one column holding ``value``.
+
+    Used to freeze an extra conditioning input (the lag of a multi-lag network, see
+    :func:`fix_last_input`) so the exported network takes the emulator's usual inputs.
+    """
+
+    def __init__(self, value: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.value = float(value)
+
+    def call(self, inputs):
+        col = keras.ops.ones_like(inputs[:, :1]) * self.value
+        return keras.ops.concatenate([inputs, col], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        width = None if input_shape[-1] is None else int(input_shape[-1]) + 1
+        return tuple(input_shape[:-1]) + (width,)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(value=self.value)
+        return cfg
+
+
+def fix_last_input(mdn: keras.Model, value: float) -> keras.Model:
+    """An MDN taking one input column fewer: the last input of ``mdn`` is held at ``value``.
+
+    The returned model shares ``mdn``'s layers (and weights); its top level holds the
+    :class:`MixtureHead`, so :func:`find_head` finds it.
+    """
+    head = find_head(mdn)
+    body = next(layer for layer in mdn.layers if layer is not head and not isinstance(layer, keras.layers.InputLayer))
+    n_in = int(mdn.inputs[0].shape[-1])
+    if n_in < 2:
+        raise ValueError(f"fix_last_input: the network has {n_in} input column(s); nothing to fix")
+    inp = keras.Input(shape=(n_in - 1,), name="inputs")
+    out = head(body(AppendConstant(value, name="fixed_input")(inp)))
+    return keras.Model(inp, out, name=mdn.name)
 
 
 def build_mdn(body, n_components: int = 6, event_dim: int | None = None, component="diag_normal",
@@ -20,8 +62,8 @@ def build_mdn(body, n_components: int = 6, event_dim: int | None = None, compone
     n_components : int
     event_dim : int
         ``D``: width of the modelled target (the number of species ``S``).
-    component : str or sequence of str
-        Mixture component family (registry name) or one name per component.
+    component : str, dict or sequence of those
+        Mixture component family (registry name or config dict) or one per component.
     seed : int, optional
         Seed of the head's initialiser.
     input_dim : int, optional

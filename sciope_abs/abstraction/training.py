@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
-from .mixture import component_support, mixture_nll
+from .components.categorical import MAX_SUPPORT, categorical_spec, low_copy_species
+from .mixture import as_spec, component_support, mixture_nll
 from .network import find_head
 
-__all__ = ["fit_mdn", "train", "TRAIN_DEFAULTS"]
+__all__ = ["fit_mdn", "train", "TRAIN_DEFAULTS", "prepare_training", "mdn_nll", "resolve_discrete", "check_lags",
+           "lagged_pairs", "lag_feature"]
 
 TRAIN_DEFAULTS = dict(hidden=(64, 64), n_components=6, component="diag_normal", epochs=100, batch_size=256,
-                      learning_rate=1e-3, patience=10, activation="swish", target="auto")
+                      learning_rate=1e-3, patience=10, activation="swish", target="auto", discrete="auto",
+                      max_support=MAX_SUPPORT, lags=(1,), lag_fraction=1.0)
 
 _EVAL_BATCH = 16384
 
@@ -190,6 +194,29 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
 
 
 
+def mdn_nll(model, xy, target_noise=None, *, seed: SeedLike = 0, max_rows: int | None = 20000) -> float:
+    """Mean NLL of an MDN on (scaled) pairs with one fixed dequantisation draw.
+
+    Train and validation losses compared on the same footing (no weight updates in between, the
+    same kind of noise): what the automatic size search reads.  At most ``max_rows`` rows (a
+    seeded subsample) are used.
+    """
+    head = find_head(model)
+    x, y = _check_xy(xy, "pairs", None, head.event_dim)
+    rng = as_generator(seed)
+    if max_rows is not None and len(x) > max_rows:
+        pick = np.sort(rng.choice(len(x), size=int(max_rows), replace=False))
+        x, y = x[pick], y[pick]
+    if target_noise is not None:
+        y = y + (rng.uniform(-1, 1, y.shape) * np.asarray(target_noise, np.float32)).astype(np.float32)
+    total = 0.0
+    for a in range(0, len(x), _EVAL_BATCH):
+        out = model(x[a:a + _EVAL_BATCH], training=False)
+        total += float(mixture_nll(y[a:a + _EVAL_BATCH], out, head.n_components, head.event_dim,
+                                   head.component)) * len(out)
+    return total / len(x)
+
+
 def training_pairs(dataset, component, n_components: int, target: str = "auto"):
     """Resolve the target parametrisation and return the raw train/val pairs with their encoding.
 
@@ -210,10 +237,137 @@ def training_pairs(dataset, component, n_components: int, target: str = "auto"):
         raise ValueError(f"dataset needs non-empty train and val splits (got {len(x_tr)} and {len(x_va)} pairs)")
     return target, scaling, (x_tr, y_tr), (x_va, y_va)
 
+
+def check_lags(lags, n_steps: int | None = None) -> tuple[int, ...]:
+    """Sorted distinct training lags (steps); must contain 1 (the emulator's step)."""
+    try:
+        vals = [int(v) for v in np.atleast_1d(lags)]
+        ok = all(float(v) == int(v) for v in np.atleast_1d(lags))
+    except (TypeError, ValueError):
+        vals, ok = [], False
+    if not ok or not vals or min(vals) < 1 or 1 not in vals:
+        raise ValueError(f"lags must be positive integers (steps) including 1, got {lags!r}")
+    vals = tuple(sorted(set(vals)))
+    if n_steps is not None and vals[-1] > n_steps:
+        raise ValueError(f"lag {vals[-1]} is longer than the dataset's {n_steps} steps")
+    return vals
+
+
+def lag_feature(lag, max_lag: int) -> np.ndarray:
+    """The lag input of a multi-lag network: ``log(lag) / log(max_lag)`` (0 at lag 1)."""
+    lag = np.asarray(lag, dtype=np.float64)
+    return (np.log(lag) / math.log(max_lag)).astype(np.float32) if max_lag > 1 else np.zeros_like(lag, np.float32)
+
+
+def lagged_pairs(dataset, split: str, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw pairs ``(x_t || rates) -> x_{t+lag}`` of one split, rows by setting, trajectory, step."""
+    idx = dataset.split_index(split)
+    tr = np.asarray(dataset.traces)[idx]                      # (k, r, S, T)
+    k, r, S, T = tr.shape
+    if not 1 <= lag < T:
+        raise ValueError(f"lag {lag} needs at least {lag + 1} time points, the dataset has {T}")
+    x = np.moveaxis(tr[..., :-lag], 2, -1)
+    y = np.moveaxis(tr[..., lag:], 2, -1)
+    p = len(dataset.vary_params)
+    rates = np.broadcast_to(np.asarray(dataset.rates)[idx][:, None, None, :], (k, r, T - lag, p))
+    return np.concatenate([x, rates], axis=-1).reshape(-1, S + p), y.reshape(-1, S)
+
+
+def resolve_discrete(component, species: Sequence[str], x, y, scaling, discrete="auto",
+                     max_support: int = MAX_SUPPORT, laws=None):
+    """The head's component spec with categorical low-copy species (see :mod:`.components.categorical`).
+
+    ``discrete``: ``"auto"`` (species whose counts take at most ``max_support`` values in the
+    training pairs ``x``, ``y``), ``None`` (no categorical dimension), or a sequence of species
+    names.  Discrete species sharing a row of ``laws`` (L, S) get one joint categorical.  A
+    component that is already a config dict is returned unchanged.
+    """
+    if discrete is None or discrete is False or isinstance(component, dict):
+        return component
+    S = len(species)
+    if isinstance(discrete, str):
+        if discrete != "auto":
+            raise ValueError(f"discrete must be 'auto', None or a list of species, got {discrete!r}")
+        dims = low_copy_species(np.concatenate([np.asarray(x)[:, :S], np.asarray(y)], axis=0), max_support)
+    else:
+        unknown = [s for s in discrete if s not in species]
+        if unknown:
+            raise ValueError(f"discrete species {unknown} are not species of the model {list(species)}")
+        dims = sorted(species.index(s) for s in discrete)
+    if not dims:
+        return component
+    if isinstance(component, (list, tuple)):
+        return [categorical_spec(x, y, scaling, c, species=dims, laws=laws) for c in component]
+    return categorical_spec(x, y, scaling, component, species=dims, laws=laws)
+
+
+@dataclass
+class Prepared:
+    """Everything :func:`train` and the search need from a dataset, encoded once."""
+
+    target: str
+    scaling: object
+    component: object
+    train_xy: tuple
+    val_xy: tuple
+    n_inputs: int
+    lags: tuple
+    n_train_pairs: int
+    n_val_pairs: int
+    discrete: list = field(default_factory=list)
+
+
+def prepare_training(dataset, component, n_components: int, target: str = "auto", *, discrete="auto",
+                     max_support: int = MAX_SUPPORT, lags=(1,), lag_fraction: float = 1.0,
+                     seed: SeedLike = None) -> Prepared:
+    """Encode a dataset's pairs for the network: target, scaling, component spec and lags.
+
+    With ``lags = (1, k2, ...)`` the training pairs also hold ``(x_t -> x_{t+k})`` pairs, the lag
+    entering the network as one more input column (:func:`lag_feature`); together they number
+    ``lag_fraction`` times the lag-1 pairs (a seeded subsample, split evenly over the longer lags).
+    The validation pairs are lag-1 only: checkpoints are picked for the one-step network the
+    emulator rolls out.
+    """
+    target, scaling, (x_tr, y_tr), (x_va, y_va) = training_pairs(dataset, component, n_components, target)
+    lags = check_lags(lags, int(dataset.n_steps))
+    if not (isinstance(lag_fraction, (int, float, np.integer, np.floating)) and lag_fraction > 0):
+        raise ValueError(f"lag_fraction must be a positive number, got {lag_fraction!r}")
+    lag_tr = np.ones(len(x_tr))
+    if len(lags) > 1:
+        rng = as_generator(seed)
+        n_each = max(1, int(round(lag_fraction * len(x_tr) / (len(lags) - 1))))
+        xs, ys, ls = [x_tr], [y_tr], [lag_tr]
+        for k in lags[1:]:
+            xk, yk = lagged_pairs(dataset, "train", k)
+            pick = np.sort(rng.choice(len(xk), size=min(n_each, len(xk)), replace=False))
+            xs.append(xk[pick]), ys.append(yk[pick]), ls.append(np.full(len(pick), float(k)))
+        x_tr, y_tr, lag_tr = np.concatenate(xs), np.concatenate(ys), np.concatenate(ls)
+    species = tuple(dataset.species)
+    laws = getattr(dataset.model, "conservation_matrix", None)
+    spec = resolve_discrete(component, species, x_tr, y_tr, scaling, discrete, max_support, laws=laws)
+    train_xy, val_xy = scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va)
+    if len(lags) > 1:
+        train_xy = (np.concatenate([train_xy[0], lag_feature(lag_tr, lags[-1])[:, None]], axis=1), train_xy[1])
+        val_xy = (np.concatenate([val_xy[0], np.zeros((len(x_va), 1), np.float32)], axis=1), val_xy[1])
+    first = spec[0] if isinstance(spec, list) and spec else spec
+    disc = sorted((j for g in first["groups"] for j in g), key=int) if isinstance(first, dict) else []
+    disc = [species[j] for j in disc]
+    return Prepared(target, scaling, spec, train_xy, val_xy, int(train_xy[0].shape[1]), lags,
+                    int(len(x_tr)), int(len(x_va)), disc)
+
+
+def export_network(mdn, prepared: Prepared):
+    """The network the emulator calls: a multi-lag MDN with its lag input held at lag 1."""
+    from .network import fix_last_input
+
+    return fix_last_input(mdn, 0.0) if len(prepared.lags) > 1 else mdn
+
+
 def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, component="diag_normal",
           epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3, patience: int = 10,
           seed: SeedLike = None, progress: bool = True, target: str = "auto", activation: str = "swish",
-          body=None, callbacks: Sequence[Callable] = ()):
+          body=None, callbacks: Sequence[Callable] = (), discrete="auto", max_support: int = MAX_SUPPORT,
+          lags: Sequence[int] = (1,), lag_fraction: float = 1.0):
     """Train an MDN emulator on an :class:`~.dataset.AbstractionDataset`.
 
     Parameters
@@ -230,8 +384,21 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
         Target parametrisation (:mod:`~.targets`); ``"auto"`` = ``"delta"`` for real-support
         components, ``"positive"`` for the log-normal.
     body : keras.Model, optional
-        A prebuilt body (b, S + p) -> (b, h), e.g. a searched architecture.
+        A prebuilt body (b, S + p) -> (b, h), e.g. a searched architecture (with ``lags``
+        longer than 1 it must take one more input column, the lag).
     callbacks : passed to :func:`fit_mdn`.
+    discrete : "auto", None or sequence of str
+        Low-copy species modelled by a categorical over their values in the data instead of the
+        continuous component (:mod:`~.components.categorical`): ``"auto"`` (default) picks the
+        species whose counts take at most ``max_support`` values in the training pairs.
+    max_support : int
+        Threshold of ``discrete="auto"`` (default :data:`~.components.categorical.MAX_SUPPORT` = 8).
+    lags : sequence of int
+        Training lags in steps (default ``(1,)``).  With longer lags, e.g. ``(1, 2, 5, 10)``, the
+        network also learns ``x_t -> x_{t+k}`` with the lag as an extra input
+        (:func:`prepare_training`); the emulator rolls out with the lag held at 1.
+    lag_fraction : float
+        Longer-lag pairs, together, as a fraction of the lag-1 pairs (default 1: twice the data).
 
     Returns
     -------
@@ -242,28 +409,30 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
     from .emulator import Emulator, package_versions
     from .network import build_mdn
 
-    target, scaling, (x_tr, y_tr), (x_va, y_va) = training_pairs(dataset, component, n_components, target)
-    S, n_in = len(dataset.species), x_tr.shape[1]
-
     ss = as_seed_sequence(seed)
-    s_body, s_head, s_fit = ss.spawn(3)
+    s_body, s_head, s_fit, s_lag = ss.spawn(4)
+    prep = prepare_training(dataset, component, n_components, target, discrete=discrete,
+                            max_support=max_support, lags=lags, lag_fraction=lag_fraction, seed=s_lag)
+    S, n_in = len(dataset.species), prep.n_inputs
     if body is None:
         body = mlp_body(n_in, hidden=hidden, activation=activation, seed=int_seed(s_body))
-    mdn = build_mdn(body, n_components, S, component, seed=int_seed(s_head), input_dim=n_in)
-    history = fit_mdn(mdn, scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va),
-                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-                      seed=s_fit, target_noise=scaling.half_width(), callbacks=callbacks, progress=progress)
+    mdn = build_mdn(body, n_components, S, prep.component, seed=int_seed(s_head), input_dim=n_in)
+    history = fit_mdn(mdn, prep.train_xy, prep.val_xy, epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, patience=patience, seed=s_fit,
+                      target_noise=prep.scaling.half_width(), callbacks=callbacks, progress=progress)
     settings = {"hidden": [int(h) for h in hidden], "activation": activation, "n_components": int(n_components),
-                "component": component if isinstance(component, str) else list(component),
-                "epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
-                "patience": int(patience), "target": target,
+                "component": as_spec(prep.component), "epochs": int(epochs), "batch_size": int(batch_size),
+                "learning_rate": float(learning_rate), "patience": int(patience), "target": prep.target,
+                "discrete": list(prep.discrete), "max_support": int(max_support), "lags": list(prep.lags),
+                "lag_fraction": float(lag_fraction),
                 "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
-                "body": "mlp" if body is not None and body.name == "mlp_body" else getattr(body, "name", "custom")}
+                "body": "mlp" if body.name == "mlp_body" else getattr(body, "name", "custom")}
     card = {"model_name": dataset.model.name, "model_hash": dataset.model.content_hash(),
-            "dataset_hash": dataset.content_hash(), "n_train_pairs": int(len(x_tr)), "n_val_pairs": int(len(x_va)),
-            "training": settings,
+            "dataset_hash": dataset.content_hash(), "n_train_pairs": prep.n_train_pairs,
+            "n_val_pairs": prep.n_val_pairs, "training": settings,
             "history": {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()},
             "versions": package_versions()}
     rate_bounds = getattr(dataset, "rate_bounds", None)
-    return Emulator(mdn, dataset.scaler, dataset.model, tuple(dataset.vary_params), dataset.dt, dataset.n_steps,
-                    n_components, component, card, target=target, rate_bounds=rate_bounds)
+    return Emulator(export_network(mdn, prep), dataset.scaler, dataset.model, tuple(dataset.vary_params),
+                    dataset.dt, dataset.n_steps, n_components, as_spec(prep.component), card,
+                    target=prep.target, rate_bounds=rate_bounds)
