@@ -9,9 +9,10 @@ from typing import Any, Optional
 import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence
-from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, compute_distances, fit_distance,
-                      observed_summary, prepare_distance, stream_batches)
+from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, prepare_distance,
+                      stream_batches)
 from .posterior import Posterior
+from .round import QuantileRound, Round
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["ABCRejection", "DEFAULT_MAX_SIMULATIONS"]
@@ -132,6 +133,53 @@ class ABCRejection:
             Equal weights; ``message`` says how the run ended; when the budget ended it before
             the target an :class:`ABCWarning` is also issued.
         """
+        plan = self._plan(n_samples, quantile, tolerance, max_simulations, max_time, batch_size)
+        root = as_seed_sequence(seed)
+        distance = prepare_distance(self.distance)
+        prior, F = self.prior, self.s_obs.size
+        if plan["mode"] == "tolerance":
+            rnd: Any = Round(0, plan["tol"], plan["n_target"], F, distance, self.s_obs, fit_on_first=True)
+        else:
+            rnd = QuantileRound(plan["n_keep"], F, prior.ndim, distance, self.s_obs)
+
+        def propose(k: int, m: int) -> ProposalBatch:
+            theta = np.asarray(prior.sample(m, child_seed(root, k, 0)), dtype=np.float64).reshape(m, -1)
+            return ProposalBatch(k, theta, child_seed(root, k, 1))
+
+        t0 = time.perf_counter()
+        deadline = None if max_time is None else t0 + max_time
+        res = stream_batches(self._task(), propose, rnd.consume, batch_size=plan["batch_size"],
+                             max_proposals=plan["budget"], deadline=deadline, client=self.client,
+                             progress=progress, desc="abc-rejection")
+        wall = time.perf_counter() - t0
+        if plan["mode"] == "tolerance":
+            out = self._tolerance_result(rnd, res.reason, plan, max_time)
+        else:
+            out = self._quantile_result(rnd, plan, max_time)
+        theta, dist, summ, final_tol, n_eval, message, short = out
+        if short:
+            warnings.warn(message, ABCWarning, stacklevel=2)
+        n_sims = rnd.n_sims
+        # acceptance_rate = n_accepted / n_evaluated; results that arrived after the stop are not
+        # counted in n_simulations (they are n_unprocessed)
+        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": len(theta) / max(n_eval, 1),
+                    "ess": float(len(theta)), "n_simulations": n_sims, "n_evaluated": n_eval,
+                    "n_accepted": int(len(theta)), "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
+                    "wall_time": wall, "complete": not short, "discarded": False}]
+        info = {"n_simulations": n_sims, "n_simulations_used": n_sims, "n_simulations_discarded": 0,
+                "tolerance": final_tol, "reason": res.reason, "batch_size": plan["batch_size"],
+                "budget": plan["budget"], "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
+                "seed_entropy": str(root.entropy), "n_traj": self.n_traj, "mode": plan["mode"]}
+        post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
+                         summary_names=self._summary_names(F), observed=self.s_obs, history=history,
+                         message=message, method=self.method, info=info)
+        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
+        return post
+
+    @staticmethod
+    def _plan(n_samples: Any, quantile: Any, tolerance: Any, max_simulations: Any, max_time: Any,
+              batch_size: Any) -> dict:
+        """Checked settings: mode, tolerance or quantile, targets, budget, batch size."""
         if (tolerance is None) == (quantile is None):
             raise ValueError("give exactly one of tolerance= (absolute) and quantile= (of all distances)")
         n_samples = _check_positive_int(n_samples, "n_samples")
@@ -143,129 +191,52 @@ class ABCRejection:
                 raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
             n_target = n_samples or 1000
             budget = max_simulations if (max_simulations or max_time) else DEFAULT_MAX_SIMULATIONS
-            n_keep = n_target
+            return {"mode": "tolerance", "tol": tol, "n_target": n_target, "n_keep": n_target, "budget": budget,
+                    "batch_size": auto_batch_size(batch_size, n_target)}
+        q = float(quantile)
+        if not 0 < q <= 1:
+            raise ValueError(f"quantile must lie in (0, 1], got {quantile!r}")
+        if n_samples is None and max_simulations is not None:
+            budget = max_simulations
+            n_keep = max(1, math.ceil(q * budget))
         else:
-            q = float(quantile)
-            if not 0 < q <= 1:
-                raise ValueError(f"quantile must lie in (0, 1], got {quantile!r}")
-            if n_samples is None and max_simulations is not None:
+            n_keep = n_samples or 1000
+            budget = math.ceil(n_keep / q)
+            if max_simulations is not None and max_simulations < budget:
                 budget = max_simulations
                 n_keep = max(1, math.ceil(q * budget))
-            else:
-                n_keep = n_samples or 1000
-                budget = math.ceil(n_keep / q)
-                if max_simulations is not None and max_simulations < budget:
-                    budget = max_simulations
-                    n_keep = max(1, math.ceil(q * budget))
-            n_target = n_keep
-        bs = auto_batch_size(batch_size, n_target if tolerance is not None else budget)
+        return {"mode": "quantile", "q": q, "n_target": n_keep, "n_keep": n_keep, "budget": budget,
+                "batch_size": auto_batch_size(batch_size, budget)}
 
-        root = as_seed_sequence(seed)
-        distance = prepare_distance(self.distance)
-        prior = self.prior
-        F = self.s_obs.size
-        acc_theta: list[np.ndarray] = []
-        acc_d: list[np.ndarray] = []
-        acc_s: list[np.ndarray] = []
-        # n_acc: accepted and kept (never more than n_target); n_eval: simulations up to the one
-        # that gave the last kept acceptance (all of them until the target is met)
-        state = {"n_sims": 0, "n_nan": 0, "n_acc": 0, "n_eval": 0, "fitted": False}
-        # quantile mode: the n_keep best so far, ties broken by proposal order
-        best = {"theta": np.zeros((0, prior.ndim)), "d": np.zeros(0), "s": np.zeros((0, F)),
-                "idx": np.zeros(0, dtype=np.int64)}
+    def _tolerance_result(self, rnd: Round, reason: str, plan: dict, max_time: Optional[float]) -> tuple:
+        theta, dist, summ = rnd.accepted(self.prior.ndim)
+        tol, n_target, n_sims = plan["tol"], plan["n_target"], rnd.n_sims
+        if reason == "target":
+            message = f"accepted {n_target} samples at tolerance {tol:g} after {n_sims} simulations"
+            return theta, dist, summ, tol, rnd.n_eval, message, False
+        limit = (f"wall-clock limit of {max_time:g} s" if reason == "time"
+                 else f"simulation budget of {plan['budget']} simulations")
+        message = (f"stopped by the {limit}: only {len(theta)} of {n_target} samples reached tolerance "
+                   f"{tol:g} after {n_sims} simulations (acceptance rate {rnd.rate:.3g})")
+        return theta, dist, summ, tol, rnd.n_eval, message, True
 
-        def propose(k: int, m: int) -> ProposalBatch:
-            theta = np.asarray(prior.sample(m, child_seed(root, k, 0)), dtype=np.float64).reshape(m, -1)
-            return ProposalBatch(k, theta, child_seed(root, k, 1))
-
-        def consume(batch: ProposalBatch, s: np.ndarray) -> bool:
-            if s.shape[1] != F:
-                raise ValueError(f"the summary gives {s.shape[1]} features for simulations but the observed "
-                                 f"summary vector has {F}")
-            if not state["fitted"]:
-                fit_distance(distance, s)
-                state["fitted"] = True
-            d = compute_distances(distance, self.s_obs, s)
-            m = d.shape[0]
-            start = state["n_sims"]
-            state["n_sims"] += m
-            state["n_nan"] += int((~np.isfinite(s).all(axis=1)).sum())
-            if tolerance is not None:
-                hits = np.flatnonzero(d <= tol)
-                need = n_target - state["n_acc"]
-                acc = hits[:need]
-                state["n_eval"] += int(acc[-1]) + 1 if hits.size >= need else m
-                state["n_acc"] += acc.size
-                acc_theta.append(batch.theta[acc])
-                acc_d.append(d[acc])
-                acc_s.append(s[acc])
-                return state["n_acc"] >= n_target
-            idx = np.concatenate([best["idx"], np.arange(start, start + m)])
-            dd = np.concatenate([best["d"], d])
-            order = np.lexsort((idx, dd))[:n_keep]
-            best["theta"] = np.concatenate([best["theta"], batch.theta])[order]
-            best["s"] = np.concatenate([best["s"], s])[order]
-            best["d"], best["idx"] = dd[order], idx[order]
-            return False
-
-        t0 = time.perf_counter()
-        deadline = None if max_time is None else t0 + max_time
-        res = stream_batches(self._task(), propose, consume, batch_size=bs, max_proposals=budget,
-                             deadline=deadline, client=self.client, progress=progress, desc="abc-rejection")
-        wall = time.perf_counter() - t0
-        n_sims = state["n_sims"]
-
-        short = False
-        if tolerance is not None:
-            theta = np.concatenate(acc_theta)[:n_target] if acc_theta else np.zeros((0, prior.ndim))
-            dist = np.concatenate(acc_d)[:n_target] if acc_d else np.zeros(0)
-            summ = np.concatenate(acc_s)[:n_target] if acc_s else np.zeros((0, F))
-            n_acc, n_eval = state["n_acc"], state["n_eval"]
-            final_tol = tol
-            if res.reason == "target":
-                message = f"accepted {n_target} samples at tolerance {tol:g} after {n_sims} simulations"
-            else:
-                short = True
-                limit = (f"wall-clock limit of {max_time:g} s" if res.reason == "time"
-                         else f"simulation budget of {budget} simulations")
-                message = (f"stopped by the {limit}: only {len(theta)} of {n_target} samples reached tolerance "
-                           f"{tol:g} after {n_sims} simulations (acceptance rate {n_acc / max(n_eval, 1):.3g})")
+    @staticmethod
+    def _quantile_result(rnd: QuantileRound, plan: dict, max_time: Optional[float]) -> tuple:
+        q, budget, n_sims = plan["q"], plan["budget"], rnd.n_sims
+        keep = plan["n_keep"]
+        if n_sims < budget:  # stopped by the clock before all proposals were simulated
+            keep = max(1, math.ceil(q * n_sims)) if n_sims else 0
+        theta, dist, summ = rnd.closest(keep)
+        final_tol = float(dist.max()) if len(dist) else float("nan")
+        short = True
+        if n_sims < budget:
+            message = (f"stopped by the wall-clock limit of {max_time:g} s after {n_sims} of {budget} "
+                       f"simulations; accepted the closest {len(theta)} (quantile {q:g})")
+        elif len(theta) < keep:
+            message = (f"only {len(theta)} of {budget} simulations gave finite summaries; accepted those "
+                       f"(wanted {keep})")
         else:
-            keep = n_keep
-            if n_sims < budget:  # stopped by the clock before all proposals were simulated
-                keep = max(1, math.ceil(q * n_sims)) if n_sims else 0
-            finite = np.isfinite(best["d"])
-            sel = np.flatnonzero(finite)[:keep]
-            theta, dist, summ = best["theta"][sel], best["d"][sel], best["s"][sel]
-            n_acc, n_eval = len(sel), n_sims
-            final_tol = float(dist.max()) if len(dist) else float("nan")
-            if n_sims < budget:
-                short = True
-                message = (f"stopped by the wall-clock limit of {max_time:g} s after {n_sims} of {budget} "
-                           f"simulations; accepted the closest {len(sel)} (quantile {q:g})")
-            elif len(sel) < keep:
-                short = True
-                message = (f"only {len(sel)} of {budget} simulations gave finite summaries; accepted those "
-                           f"(wanted {keep})")
-            else:
-                message = (f"accepted the {len(sel)} closest of {n_sims} simulations (quantile {q:g}), "
-                           f"tolerance {final_tol:g}")
-        if short:
-            warnings.warn(message, ABCWarning, stacklevel=2)
-
-        # acceptance_rate = n_accepted / n_evaluated; results that arrived after the stop are not
-        # counted in n_simulations (they are n_unprocessed)
-        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": n_acc / max(n_eval, 1),
-                    "ess": float(len(theta)), "n_simulations": n_sims, "n_evaluated": n_eval,
-                    "n_accepted": int(len(theta)), "n_nan": state["n_nan"], "n_unprocessed": res.n_discarded,
-                    "wall_time": wall, "complete": not short, "discarded": False}]
-        info = {"n_simulations": n_sims, "n_simulations_used": n_sims, "n_simulations_discarded": 0,
-                "tolerance": final_tol, "reason": res.reason, "batch_size": bs,
-                "budget": budget, "n_nan": state["n_nan"], "n_unprocessed": res.n_discarded,
-                "seed_entropy": str(root.entropy), "n_traj": self.n_traj,
-                "mode": "tolerance" if tolerance is not None else "quantile"}
-        post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
-                         summary_names=self._summary_names(F), observed=self.s_obs, history=history,
-                         message=message, method=self.method, info=info)
-        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
-        return post
+            short = False
+            message = (f"accepted the {len(theta)} closest of {n_sims} simulations (quantile {q:g}), "
+                       f"tolerance {final_tol:g}")
+        return theta, dist, summ, final_tol, n_sims, message, short

@@ -47,12 +47,11 @@ from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
 from .posterior import Posterior
 from .rejection import _check_positive_int, _check_time
+from .round import MAX_FIT_ROWS, Round  # noqa: F401  (MAX_FIT_ROWS: kept importable from here)
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["SMCABC"]
 
-#: summaries kept per round for refitting an adaptive distance (the first ones, in proposal order)
-MAX_FIT_ROWS = 20_000
 #: redraws of a perturbed proposal that falls outside the prior's support
 MAX_SUPPORT_TRIES = 1000
 
@@ -61,79 +60,6 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(a - m), axis=axis))
-
-
-@dataclass
-class _Round:
-    """What one round collects while its batches stream in (in batch order).
-
-    ``n_acc`` counts accepted particles (never more than ``n``); ``n_eval`` the simulations up to
-    the one that filled the population (all of them while it is not full); ``n_sims`` all
-    simulations the round processed.
-    """
-
-    t: int
-    eps: float
-    n: int
-    F: int
-    distance: Any
-    s_obs: np.ndarray
-    n_acc: int = 0
-    n_sims: int = 0
-    n_eval: int = 0
-    n_nan: int = 0
-    n_outside: int = 0
-    n_fit: int = 0
-    theta: list = field(default_factory=list)
-    d: list = field(default_factory=list)
-    s: list = field(default_factory=list)
-    fit_rows: list = field(default_factory=list)
-    fit_theta: list = field(default_factory=list)
-    t0: float = field(default_factory=time.perf_counter)
-
-    def consume(self, batch: ProposalBatch, s: np.ndarray) -> bool:
-        if s.shape[1] != self.F:
-            raise ValueError(f"the summary gives {s.shape[1]} features for simulations but the observed "
-                             f"summary vector has {self.F}")
-        m = s.shape[0]
-        finite = np.isfinite(s).all(axis=1)
-        self.n_sims += m
-        self.n_nan += int((~finite).sum())
-        if self.n_fit < MAX_FIT_ROWS:
-            self.fit_theta.append(batch.theta[: MAX_FIT_ROWS - self.n_fit])
-            self.fit_rows.append(s[: MAX_FIT_ROWS - self.n_fit])
-            self.n_fit += self.fit_rows[-1].shape[0]
-        if self.t == 0:
-            d = np.full(m, np.nan)   # computed after the distance is fitted
-            ok = finite
-        else:
-            d = compute_distances(self.distance, self.s_obs, s)
-            ok = d <= self.eps
-        need = self.n - self.n_acc
-        hits = np.flatnonzero(ok)
-        idx = hits[:need]
-        self.n_eval += int(idx[-1]) + 1 if hits.size >= need else m
-        self.n_acc += idx.size
-        self.theta.append(batch.theta[idx])
-        self.d.append(d[idx])
-        self.s.append(s[idx])
-        return self.n_acc >= self.n
-
-    def accepted(self, d_dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        theta = np.concatenate(self.theta) if self.theta else np.zeros((0, d_dim))
-        d = np.concatenate(self.d) if self.d else np.zeros(0)
-        s = np.concatenate(self.s) if self.s else np.zeros((0, self.F))
-        return theta, d, s
-
-    @property
-    def rate(self) -> float:
-        return self.n_acc / max(self.n_eval, 1)
-
-    def entry(self, ess: Optional[float], complete: bool, discarded: bool) -> dict:
-        return {"round": self.t, "tolerance": self.eps, "acceptance_rate": self.rate, "ess": ess,
-                "n_simulations": self.n_sims, "n_evaluated": self.n_eval, "n_accepted": self.n_acc,
-                "n_nan": self.n_nan, "n_outside_prior": self.n_outside, "wall_time": time.perf_counter() - self.t0,
-                "complete": complete, "discarded": discarded}
 
 
 @dataclass
@@ -340,7 +266,7 @@ class SMCABC:
             t = st.t_done + 1
             eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
             needs_q = bool(getattr(eps_sched, "uses_proposal_density", False))
-            rnd = _Round(t, eps, n, self.s_obs.size, distance, self.s_obs)
+            rnd = Round(t, eps, n, self.s_obs.size, distance, self.s_obs, defer_distances=(t == 0))
             propose = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
             cap = self._round_cap(settings, st.n_sims)
             res = stream_batches(task, propose, rnd.consume, batch_size=bs, max_proposals=cap, deadline=deadline,
@@ -376,7 +302,7 @@ class SMCABC:
         return eps, kern
 
     def _proposer(self, t: int, rs: np.random.SeedSequence, pop: Optional[dict],
-                  kern: Optional[MultivariateNormalKernel], rnd: _Round) -> Callable[[int, int], ProposalBatch]:
+                  kern: Optional[MultivariateNormalKernel], rnd: Round) -> Callable[[int, int], ProposalBatch]:
         prior = self.prior
 
         def propose(k: int, m: int) -> ProposalBatch:
@@ -398,7 +324,7 @@ class SMCABC:
             cap = left if cap is None else min(cap, left)
         return cap
 
-    def _complete_round(self, rnd: _Round, st: _RunState, distance: Any,
+    def _complete_round(self, rnd: Round, st: _RunState, distance: Any,
                         kern: Optional[MultivariateNormalKernel], needs_q: bool = False) -> dict:
         n = rnd.n
         if needs_q:  # the proposal density of this round's simulations, for the next tolerance
@@ -419,7 +345,7 @@ class SMCABC:
         st.history.append(entry)
         return entry
 
-    def _cut_round(self, rnd: _Round, st: _RunState, distance: Any) -> None:
+    def _cut_round(self, rnd: Round, st: _RunState, distance: Any) -> None:
         """A round that ended before filling its population: dropped, unless it is round 0."""
         if st.pop is None:
             # even round 0 failed: return what it has (maybe nothing), equally weighted
@@ -464,7 +390,7 @@ class SMCABC:
         return names if len(names) == F else [f"s{i}" for i in range(F)]
 
     def _perturbed(self, pop: dict, kern: MultivariateNormalKernel, m: int, rng: np.random.Generator,
-                   rnd: _Round) -> np.ndarray:
+                   rnd: Round) -> np.ndarray:
         """``m`` proposals: ancestors by weight, perturbed, redrawn while outside the prior."""
         P, w = pop["particles"], pop["weights"]
         out = np.empty((m, P.shape[1]))
@@ -525,7 +451,7 @@ class SMCABC:
         return None
 
     @staticmethod
-    def _cut_message(t: int, reason: str, rnd: _Round, settings: dict, n_sims_total: int) -> str:
+    def _cut_message(t: int, reason: str, rnd: Round, settings: dict, n_sims_total: int) -> str:
         got = f"round {t} (tolerance {rnd.eps:g}) accepted {rnd.n_acc} of {rnd.n} particles " \
               f"in {rnd.n_sims} simulations"
         if reason == "time":
