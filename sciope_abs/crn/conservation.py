@@ -38,6 +38,8 @@ GROUP_SAMPLING = ("uniform", "multinomial")
 
 #: Farkas' algorithm keeps at most this many candidate rows (a pathological network says so)
 _MAX_ROWS = 20000
+#: counts are integers in float64 up to here
+_EXACT = 2.0 ** 52
 
 
 # ---------------------------------------------------------------------------- exact linear algebra
@@ -357,39 +359,48 @@ def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
     if T.shape != (n, W.shape[0]) or not np.all(T == np.round(T)) or (T < 0).any():
         raise ValueError(f"project_counts: totals must be non-negative integers of shape ({n}, {W.shape[0]}), "
                          f"got shape {T.shape}")
-    T = T.astype(np.int64)
-    z = np.minimum(y, 2.0 ** 62).astype(np.int64)
+    # integers held in float64 (exact below 2**53; BLAS products instead of numpy's integer loops)
+    T = T.astype(np.float64)
+    z = np.minimum(y, _EXACT)
+    Wf = W.astype(np.float64)
     noise = _tie_noise(rng, (n, S))
     ok = np.ones(n, dtype=bool)
     plan = _plan(W)
     for law, (_, shared) in enumerate(plan):        # shared species: scale down where they overshoot
         if shared.size == 0:
             continue
-        w = W[law, shared]
+        w = Wf[law, shared]
         mass = z[:, shared] @ w
-        over = mass > T[:, law]
-        if over.any():
-            factor = T[over, law] / mass[over]
-            z[np.ix_(over, shared)] = np.floor(z[np.ix_(over, shared)] * factor[:, None]).astype(np.int64)
+        rows = np.flatnonzero(mass > T[:, law])
+        if rows.size:
+            sub = np.ix_(rows, shared)
+            z[sub] = np.floor(z[sub] * (T[rows, law] / mass[rows])[:, None])
+            fix = rows[z[rows][:, shared] @ w > T[rows, law]]
+            while fix.size:                                             # float round-up: give units back
+                z[np.ix_(fix, shared)] = np.maximum(z[np.ix_(fix, shared)] - 1, 0)
+                fix = fix[z[fix][:, shared] @ w > T[fix, law]]
     for law, (private, shared) in enumerate(plan):  # private species: the pivot takes the remainder
-        budget = T[:, law] - (z[:, shared] @ W[law, shared] if shared.size else 0)
+        budget = T[:, law] - (z[:, shared] @ Wf[law, shared] if shared.size else 0.0)
         if private.size == 0:
             ok &= budget == 0
             continue
-        w = W[law, private]
+        w = Wf[law, private]
         unit = np.flatnonzero(w == 1)
         pivot = int(unit[-1]) if unit.size else private.size - 1      # the last unit-weight private species
         kept = np.delete(np.arange(private.size), pivot)
         if kept.size:                                                # trusted ones overshoot: share the total
-            mass = z[:, private[kept]] @ w[kept]
-            over = mass > budget
-            if over.any():
-                zk, fits = _apportion(z[np.ix_(over, private[kept])].astype(np.float64), w[kept], budget[over],
-                                      noise[np.ix_(over, private[kept])])
-                z[np.ix_(over, private[kept])] = zk
-                ok[over] &= fits
-            budget = budget - z[:, private[kept]] @ w[kept]
-        wp = int(w[pivot])
+            cols = private[kept]
+            mass = z[:, cols] @ w[kept]
+            rows = np.flatnonzero(mass > budget)
+            if rows.size:
+                sub = np.ix_(rows, cols)
+                zk, fits = _apportion(z[sub], W[law, cols], budget[rows].astype(np.int64), noise[sub])
+                z[sub] = zk
+                ok[rows] &= fits
+                budget = budget - z[:, cols] @ w[kept]
+            else:
+                budget = budget - mass
+        wp = float(w[pivot])
         ok &= budget % wp == 0
         z[:, private[pivot]] = budget // wp
     if not ok.all():
@@ -400,12 +411,13 @@ def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
         fb = np.asarray(fallback, dtype=np.float64)
         if fb.shape != (n, S):
             raise ValueError(f"project_counts: fallback must have shape ({n}, {S}), got {fb.shape}")
-        z[~ok] = np.round(fb[~ok]).astype(np.int64)
-    if not np.array_equal(z @ W.T, T):
-        bad = int(np.argmax((z @ W.T != T).any(axis=1)))
-        raise ValueError(f"project_counts: row {bad} does not keep its totals {T[bad].tolist()} "
+        z[~ok] = np.round(fb[~ok])
+    wrong = (z @ Wf.T != T).any(axis=1)
+    if wrong.any():
+        bad = int(np.argmax(wrong))
+        raise ValueError(f"project_counts: row {bad} does not keep its totals {T[bad].astype(np.int64).tolist()} "
                          f"(a fallback state that breaks them?)")
-    return z.astype(np.float64)
+    return z
 
 
 # ---------------------------------------------------------------------------- initial-state groups
