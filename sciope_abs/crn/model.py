@@ -195,10 +195,13 @@ class CRN:
                                  f"{self.reactions[j].name!r} changes it by {int(change[j]):+d}")
             lo, hi = g.total_range
             default = sum(self.initial_state[s] for s in g.species)
-            if not lo <= default <= hi:
+            if not lo <= default <= hi:  # a warning, not an error: models saved before groups existed load
+                import warnings
+
                 want = lo if lo == hi else f"in {lo}..{hi}"
-                raise ValueError(f"model {self.name!r}: the default initial state has {label} = {default}, "
-                                 f"but the conserved group's total is {want}")
+                warnings.warn(f"model {self.name!r}: the default initial state has {label} = {default}, but the "
+                              f"conserved group's total is {want}: simulations from the default state leave the "
+                              f"randomised states' range (an emulator warns there)", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ derived arrays
     @property
