@@ -200,3 +200,61 @@ def test_the_demo_pipeline_recovers_the_true_rates(tmp_path):
     gen_var_ratio = np.linalg.det(np.cov(samples.T)) / np.prod(prior_std ** 2)
     assert gen_var_ratio < 0.5, gen_var_ratio
     assert res.stages["fidelity"]["status"] == "ran"
+
+
+@pytest.mark.slow
+def test_losing_the_scheduler_keeps_the_finished_stages(tmp_path):
+    """A real `dask scheduler` on 127.0.0.1, killed by pid after the dataset stage: `sciope-abs run`
+    ends with one line naming the address; the finished stages are reused on the next run."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    venv_bin = Path(sys.executable).parent
+    env = dict(os.environ)
+    env["PATH"] = str(venv_bin) + os.pathsep + env.get("PATH", "")
+    env.pop("SCIOPE_ABS_SCHEDULER", None)
+    sched_file = tmp_path / "scheduler.json"
+    sched = subprocess.Popen([str(venv_bin / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--scheduler-file", str(sched_file)], env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [sched]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([str(venv_bin / "dask"), "worker", address, "--nthreads", "1",
+                                       "--no-dashboard", "--local-directory", str(tmp_path)], env=env,
+                                      cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        path = tmp_path / "tiny.yaml"
+        path.write_text(yaml.safe_dump(cfg(scheduler=None, evaluate={"n_settings": 4, "n_traj": 400})))
+        run_dir = tmp_path / "run"
+        proc = subprocess.Popen([str(venv_bin / "sciope-abs"), "run", str(path), "--out", str(run_dir),
+                                 "--scheduler", address, "--quiet"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        marker = run_dir / "dataset" / "stage.json"
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not marker.exists():
+            time.sleep(0.1)
+        assert proc.poll() is None and marker.exists(), "the dataset stage did not finish first"
+        sched.kill()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(20)
+    assert proc.returncode == 1
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("sciope-abs run:")]
+    # (lost mid-stage, or found gone when the next stage reconnects: both name the address)
+    assert len(lines) == 1 and address in lines[0], err[-2000:]
+    assert "Traceback" not in err
+    assert marker.exists() and not (run_dir / "infer" / "stage.json").exists()
+    again = run_pipeline(cfg(evaluate={"n_settings": 4, "n_traj": 400}), run_dir, progress=False,
+                         stages=["emulator"], report=False)
+    assert again.skipped()[0] == "dataset"
