@@ -29,6 +29,7 @@ NOTEBOOKS = {
     "02_emulator.ipynb": ("emulator: OK", (pytest.mark.slow,)),
     "03_inference.ipynb": ("inference: OK", (pytest.mark.slow,)),
     "04_exploration.ipynb": ("exploration: OK", ()),
+    "05_vilar.ipynb": ("vilar: OK", (pytest.mark.slow,)),
 }
 
 
