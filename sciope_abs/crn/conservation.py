@@ -310,6 +310,52 @@ def _apportion(y: np.ndarray, w: np.ndarray, budget: np.ndarray, noise: np.ndarr
     return z, gap == 0
 
 
+def _scale_shared(z: np.ndarray, Wf: np.ndarray, T: np.ndarray, plan) -> None:
+    """In place: where a law's shared species alone exceed its total, scale them down (floor)."""
+    for law, (_, shared) in enumerate(plan):
+        if shared.size == 0:
+            continue
+        w = Wf[law, shared]
+        mass = z[:, shared] @ w
+        rows = np.flatnonzero(mass > T[:, law])
+        if rows.size:
+            sub = np.ix_(rows, shared)
+            z[sub] = np.floor(z[sub] * (T[rows, law] / mass[rows])[:, None])
+            fix = rows[z[rows][:, shared] @ w > T[rows, law]]
+            while fix.size:                                             # float round-up: give units back
+                z[np.ix_(fix, shared)] = np.maximum(z[np.ix_(fix, shared)] - 1, 0)
+                fix = fix[z[fix][:, shared] @ w > T[fix, law]]
+
+
+def _fill_private(z: np.ndarray, W: np.ndarray, Wf: np.ndarray, total: np.ndarray, law: int, private: np.ndarray,
+                  shared: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """In place: the law's private species keep their counts (shared out if they overshoot), the
+    pivot takes the remainder; returns the rows that could be filled exactly."""
+    budget = total - (z[:, shared] @ Wf[law, shared] if shared.size else 0.0)
+    if private.size == 0:
+        return budget == 0
+    ok = np.ones(len(z), dtype=bool)
+    w = Wf[law, private]
+    unit = np.flatnonzero(w == 1)
+    pivot = int(unit[-1]) if unit.size else private.size - 1      # the last unit-weight private species
+    kept = np.delete(np.arange(private.size), pivot)
+    if kept.size:                                                # trusted ones overshoot: share the total
+        cols = private[kept]
+        mass = z[:, cols] @ w[kept]
+        rows = np.flatnonzero(mass > budget)
+        if rows.size:
+            sub = np.ix_(rows, cols)
+            zk, fits = _apportion(z[sub], W[law, cols], budget[rows].astype(np.int64), noise[sub])
+            z[sub] = zk
+            ok[rows] &= fits
+            budget = budget - z[:, cols] @ w[kept]
+        else:
+            budget = budget - mass
+    wp = float(w[pivot])
+    z[:, private[pivot]] = budget // wp
+    return ok & (budget % wp == 0)
+
+
 def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
     """Integer, non-negative states that keep given conserved totals, changing few species.
 
@@ -366,48 +412,14 @@ def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
     noise = _tie_noise(rng, (n, S))
     ok = np.ones(n, dtype=bool)
     plan = _plan(W)
-    for law, (_, shared) in enumerate(plan):        # shared species: scale down where they overshoot
-        if shared.size == 0:
-            continue
-        w = Wf[law, shared]
-        mass = z[:, shared] @ w
-        rows = np.flatnonzero(mass > T[:, law])
-        if rows.size:
-            sub = np.ix_(rows, shared)
-            z[sub] = np.floor(z[sub] * (T[rows, law] / mass[rows])[:, None])
-            fix = rows[z[rows][:, shared] @ w > T[rows, law]]
-            while fix.size:                                             # float round-up: give units back
-                z[np.ix_(fix, shared)] = np.maximum(z[np.ix_(fix, shared)] - 1, 0)
-                fix = fix[z[fix][:, shared] @ w > T[fix, law]]
+    _scale_shared(z, Wf, T, plan)
     for law, (private, shared) in enumerate(plan):  # private species: the pivot takes the remainder
-        budget = T[:, law] - (z[:, shared] @ Wf[law, shared] if shared.size else 0.0)
-        if private.size == 0:
-            ok &= budget == 0
-            continue
-        w = Wf[law, private]
-        unit = np.flatnonzero(w == 1)
-        pivot = int(unit[-1]) if unit.size else private.size - 1      # the last unit-weight private species
-        kept = np.delete(np.arange(private.size), pivot)
-        if kept.size:                                                # trusted ones overshoot: share the total
-            cols = private[kept]
-            mass = z[:, cols] @ w[kept]
-            rows = np.flatnonzero(mass > budget)
-            if rows.size:
-                sub = np.ix_(rows, cols)
-                zk, fits = _apportion(z[sub], W[law, cols], budget[rows].astype(np.int64), noise[sub])
-                z[sub] = zk
-                ok[rows] &= fits
-                budget = budget - z[:, cols] @ w[kept]
-            else:
-                budget = budget - mass
-        wp = float(w[pivot])
-        ok &= budget % wp == 0
-        z[:, private[pivot]] = budget // wp
+        ok &= _fill_private(z, W, Wf, T[:, law], law, private, shared, noise)
     if not ok.all():
         if fallback is None:
             i = int(np.argmin(ok))
             raise ValueError(f"project_counts: {int((~ok).sum())} of {n} rows cannot be repaired onto the laws "
-                             f"(first: row {i}, totals {T[i].tolist()}); pass fallback= states that keep them")
+                             f"(first: row {i}, totals {T[i].astype(np.int64).tolist()}); pass fallback= states that keep them")
         fb = np.asarray(fallback, dtype=np.float64)
         if fb.shape != (n, S):
             raise ValueError(f"project_counts: fallback must have shape ({n}, {S}), got {fb.shape}")
