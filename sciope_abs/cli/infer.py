@@ -292,7 +292,8 @@ def _write_outputs(run_dir: Path, post, truth: dict | None) -> None:
     (run_dir / "history.json").write_text(json.dumps(post.history, indent=1, default=float))
     post.to_pandas().to_csv(run_dir / "posterior.csv", index=False)
     lines = [f"method: {post.method}", f"message: {post.message}", f"samples: {len(post)} (ESS {post.ess:.1f})",
-             f"simulations: {post.n_simulations}", f"tolerance: {post.tolerance:g}", ""]
+             f"simulations: {post.n_simulations} (used {post.n_simulations_used}, discarded "
+             f"{post.n_simulations_discarded} of a cut-off round)", f"tolerance: {post.tolerance:g}", ""]
     if len(post):
         table = post.describe()
         if truth:
