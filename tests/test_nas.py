@@ -387,7 +387,7 @@ def test_init_supernet_inherits_the_trained_weights_scratch_does_not(tiny_datase
     xv, yv = scaling.encode(x_va, y_va)
 
     def nll(em):
-        return float(mixture_nll(tf.constant(yv), em.keras_model(xv), 2, len(ds.species), "diag_normal"))
+        return float(mixture_nll(tf.constant(yv), em.keras_model(xv), 2, len(ds.species), em.component))
 
     # the argmax supernet's validation loss is what the inherited network starts from
     assert nll(inherited) == pytest.approx(inherited.card["search"]["stage_losses"]["supernet_val_loss"], abs=0.5)
@@ -407,3 +407,48 @@ def test_init_best_keeps_the_start_with_the_lower_validation_loss(tiny_dataset):
     # each candidate is the run that init=<that start> gives on its own (same seeds)
     alone = search(ds, init=chosen, **kw)
     assert alone.card["history"]["best_val_loss"] == pytest.approx(cand[chosen])
+
+
+# --------------------------------------------------------------------------- automatic size
+def test_default_size_follows_the_dataset_size():
+    from sciope_abs.abstraction.nas.search import default_size
+
+    assert default_size(70_000) == {"cells": 2, "cell_size": 2, "expansion": 20} == default_size(10**6)
+    assert default_size(17_500)["expansion"] == 10 and default_size(100)["expansion"] == 4
+
+
+def test_search_rejects_bad_size_arguments_before_any_work():
+    class NotADataset:
+        """Never read: the size arguments are checked first."""
+
+    with pytest.raises(ValueError, match="size must be 'fixed' or 'auto'"):
+        search(NotADataset(), size="large")
+    with pytest.raises(ValueError, match="time_budget must be a positive number"):
+        search(NotADataset(), size="auto", time_budget=0)
+    with pytest.raises(ValueError, match="max_rounds must be a positive integer"):
+        search(NotADataset(), size="auto", max_rounds=0)
+
+
+@pytest.mark.slow
+def test_auto_size_moves_by_the_train_validation_gap_and_keeps_the_best(tiny_dataset):
+    """Five tiny searches (~30 s on an idle machine)."""
+    ds = tiny_dataset[0]
+    kw = dict(cells=1, cell_size=1, expansion=2, ops=["dense", "swish"], epochs=(1, 2, 2), turn=1,
+              batch_size=64, n_components=2, seed=4, progress=False)
+    em = search(ds, size="auto", max_rounds=2, overfit_gap=10.0, **kw)   # a gap never that large: grow
+    hist = em.card["search"]["size_history"]
+    assert [h["move"] for h in hist] == ["start", "grow"] and len(hist) == 2
+    assert hist[0]["size"] == {"cells": 1, "cell_size": 1, "expansion": 2} and hist[1]["size"]["expansion"] == 3
+    best = min(hist, key=lambda h: h["val_loss"])
+    assert [h["chosen"] for h in hist] == [h is best for h in hist]
+    assert em.card["search"]["settings"]["expansion"] == best["size"]["expansion"]
+    assert em.card["history"]["best_val_loss"] == pytest.approx(best["val_loss"], abs=0.05)
+    # a tiny threshold reads any positive gap as "validation much worse than train": shrink
+    em2 = search(ds, size="auto", max_rounds=2, overfit_gap=1e-6, **{**kw, "expansion": 3})
+    h0, h1 = em2.card["search"]["size_history"]
+    assert h1["move"] == ("shrink" if h0["val_loss"] - h0["train_loss"] > 1e-6 else "grow")
+    assert h1["size"]["expansion"] == (2 if h1["move"] == "shrink" else 4)
+    # a budget shorter than one search stops after the first round
+    em3 = search(ds, size="auto", max_rounds=3, time_budget=1e-3, overfit_gap=10.0, **kw)
+    assert len(em3.card["search"]["size_history"]) == 1
+    assert "time_budget" in em3.card["search"]["size_stop_reason"]
