@@ -69,7 +69,6 @@ class _RunState:
     pop: Optional[dict] = None
     history: list = field(default_factory=list)
     n_sims: int = 0
-    n_discarded: int = 0
     tol: float = float("inf")
     sim_d: Optional[np.ndarray] = None
     sim_theta: Optional[np.ndarray] = None    # the proposals behind sim_d (m, d) ...
@@ -357,7 +356,6 @@ class SMCABC:
             st.tol = float("inf")
             st.history.append(rnd.entry(None, complete=False, discarded=False))
             return
-        st.n_discarded += rnd.n_sims
         st.history.append(rnd.entry(None, complete=False, discarded=True))
 
     def _finish(self, st: _RunState, settings: dict, stop_message: str, store: Optional[History],
