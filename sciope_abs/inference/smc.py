@@ -170,6 +170,8 @@ class SMCABC:
         Nothing in ``run_dir`` is unpickled.
         """
         store = History.load(run_dir)
+        if store.config.get("method") != self.method:
+            raise ValueError(f"{run_dir} holds a {store.config.get('method')!r} run, not an SMC-ABC ({self.method!r}) run")
         if store.done:
             return store.posterior()
         store.check_fingerprint(self._fingerprint())
