@@ -255,10 +255,19 @@ def test_cli_evaluate_real_emulator_is_resumable(tmp_path, capsys):
     assert (emu_dir / "evaluation" / "report.html").read_text().startswith("<!DOCTYPE html>")
     card = json.loads((emu_dir / "card.json").read_text())
     assert [row["lag"] for row in card["fidelity"]["table"]] == [1, 3]
+    assert rep.meta["bins"] == 10 and rep.meta["bins_requested"] == "auto"      # --bins auto by default
     assert main(args) == 0
     assert "reusing the complete evaluation report" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing"), "--scheduler", "sync"]) == 1
     assert "no emulator directory" in capsys.readouterr().err
+    cache = tmp_path / "cache"                     # --cache: a second report reuses the exact ensembles
+    for name in ("a", "b"):
+        assert main([*args, "--bins", "7", "--cache", str(cache), "--out", str(tmp_path / name)]) == 0
+    assert len(list(cache.iterdir())) == 1
+    assert EvaluationReport.load(tmp_path / "b").meta["ssa_reused"] and EvaluationReport.load(tmp_path / "b").meta["bins"] == 7
+    with pytest.raises(SystemExit):
+        main([*args, "--bins", "many"])
+    assert "--bins must be 'auto' or a non-negative integer" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- trust and cost

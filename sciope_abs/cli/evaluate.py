@@ -12,6 +12,18 @@ import json
 from pathlib import Path
 
 
+def _bins_arg(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bins must be 'auto' or a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--bins must be 'auto' or a non-negative integer, got {text!r}")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="compare an emulator with SSA (histogram distances vs SSA self-distance)",
@@ -22,7 +34,12 @@ def register(sub) -> None:
     p.add_argument("--settings", type=int, default=25, help="held-out initial settings (default 25)")
     p.add_argument("--traj", type=int, default=1000, help="trajectories per setting and ensemble (default 1000)")
     p.add_argument("--lags", default="1,3,5,10", help="time lags in steps (default 1,3,5,10)")
-    p.add_argument("--bins", type=int, default=100, help="at most this many histogram bins (0: one per count)")
+    p.add_argument("--bins", type=_bins_arg, default="auto",
+                   help="'auto' (default: sqrt of --traj, within 10..100), at most this many histogram bins, "
+                        "or 0: one per count")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="folder of content-addressed exact ensembles reused across emulators and reruns "
+                        "(default: $SCIOPE_ABS_CACHE; unset: none)")
     p.add_argument("--species", default=None, help="comma-separated species (default: the model's observed)")
     p.add_argument("--dataset", default=None, metavar="ZARR", help="use this dataset's test-split settings")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -81,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = AbstractionDataset.load(args.dataset) if args.dataset else None
     report = evaluate(emulator, n_settings=args.settings, n_traj=args.traj, lags=lags, seed=args.seed,
                       client=args.scheduler, species=species, dataset=dataset,
-                      bins=None if args.bins == 0 else args.bins, progress=not args.quiet)
+                      bins=None if args.bins == 0 else args.bins, progress=not args.quiet, cache=args.cache)
     report.meta["config_hash"] = config_hash
     report.meta["emulator_dir"] = str(emu_dir)
     report.save(out)
