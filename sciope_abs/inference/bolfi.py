@@ -283,11 +283,13 @@ class BOLFI:
         w1 = np.exp(lw1 - lw1.max())
         w1 /= w1.sum()
         mu = w1 @ x1
-        cov = np.atleast_2d(np.cov(x1.T, aweights=w1)) * 2.0 + np.diag((1e-6 * (self.bounds[:, 1] - self.bounds[:, 0])) ** 2)
-        comp = rng.random(n) < 0.9
-        x2 = np.where(comp[:, None], rng.multivariate_normal(mu, cov, size=n), x1[rng.permutation(n)])
-        x2[~comp] = np.asarray(self.prior.sample(int((~comp).sum()) or 1, child_seed(seed, 2)),
-                               dtype=np.float64).reshape(-1, d)[: int((~comp).sum())]
+        jitter = np.diag((1e-6 * (self.bounds[:, 1] - self.bounds[:, 0])) ** 2)
+        cov = np.atleast_2d(np.cov(x1.T, aweights=w1)) * 2.0 + jitter
+        # stage 2: defensive mixture 0.9 N(mu, 2 cov) + 0.1 prior
+        from_prior = rng.random(n) >= 0.9
+        x2 = rng.multivariate_normal(mu, cov, size=n)
+        xp = np.asarray(self.prior.sample(n, child_seed(seed, 2)), dtype=np.float64).reshape(n, d)
+        x2[from_prior] = xp[from_prior]
         lq_norm = multivariate_normal(mu, cov, allow_singular=True).logpdf(x2).reshape(-1)
         lp = np.asarray(self.prior.log_prob(x2), dtype=np.float64)
         lq = np.logaddexp(np.log(0.9) + lq_norm, np.log(0.1) + np.where(np.isfinite(lp), lp, -np.inf))

@@ -38,7 +38,8 @@ def check_x(theta: Any, d: int | None = None, what: str = "theta") -> np.ndarray
     if d is not None and x.shape[1] != d:
         raise ValueError(f"{what} has {x.shape[1]} parameters but the surrogate was fitted on {d}")
     if not np.isfinite(x).all():
-        raise ValueError(f"{what} contains NaN or inf (rows {np.flatnonzero(~np.isfinite(x).all(axis=1))[:5].tolist()})")
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))[:5].tolist()
+        raise ValueError(f"{what} contains NaN or inf (rows {bad})")
     return x
 
 

@@ -51,7 +51,8 @@ class GPSurrogate(Surrogate):
     def _kernel(self, d: int):
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-        k = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(length_scale=np.ones(d), length_scale_bounds=self.length_scale_bounds)
+        rbf = RBF(length_scale=np.ones(d), length_scale_bounds=self.length_scale_bounds)
+        k = ConstantKernel(1.0, (1e-3, 1e3)) * rbf
         if self.noise:
             k = k + WhiteKernel(1e-2, (1e-8, 1e1))
         return k
