@@ -225,3 +225,39 @@ def test_learned_abc_refuses_bad_setups():
         learned_abc(SIM, PRIOR, obs, summary="semiauto", n_pilot=50, client="sync")
     with pytest.raises(ValueError, match="unknown learned summary"):
         learned_abc(SIM, PRIOR, obs, summary="lstm", n_pilot=50, client="sync")
+
+
+def test_cli_infer_with_a_learned_summary_stores_it_in_the_run_folder(tmp_path):
+    import yaml
+
+    from sciope_abs.cli import main
+    from sciope_abs.inference import Posterior
+    from sciope_abs.inference.learned import resolve_learned_specs
+    from sciope_abs.simulators import make_simulator
+
+    spec = [{"name": "learned", "arch": "dense", "n_pilot": 100, "epochs": 3, "head": [8],
+             "arch_params": {"widths": [16]}}, "mean"]
+    cfg = {"model": "toggle_switch", "species": ["U", "V"], "n_traj": 3,
+           "observed": {"synthetic": {"truth": {"alpha1": 1.5, "mu": 0.6}, "n_traj": 3, "seed": 1}},
+           "prior": {"alpha1": {"uniform": [0.1, 2.0]}, "mu": {"uniform": [0.1, 2.0]}},
+           "summaries": spec, "distance": "adaptive", "method": "smc",
+           "settings": {"n_particles": 40, "max_rounds": 2, "batch_size": 20}, "seed": 3, "scheduler": "sync"}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert main(["infer", str(path), "--out", str(out)]) == 0
+    stored = LearnedSummary.load(out / "learned_summary_0")
+    post = Posterior.load(out / "posterior.npz")
+    assert post.summary_names == ["learned__alpha1", "learned__mu", "U__mean", "V__mean"]
+    # a resumed run loads the stored network instead of training a new one
+    sim = make_simulator("toggle_switch", param_names=["alpha1", "mu"], species=["U", "V"])
+    prior = JointPrior({"alpha1": Uniform(0.1, 2.0), "mu": Uniform(0.1, 2.0)})
+    again = resolve_learned_specs(spec, sim, prior, seed=3, n_traj=3, load_from=out)
+    x = np.load(out / "observed.npy")
+    np.testing.assert_array_equal(again[0](x), stored(x))
+    assert again[1] == "mean"
+    # a bad entry is a one-line error before any run folder is written
+    cfg["summaries"] = [{"name": "learned", "arch": "lstm", "n_pilot": 50}]
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["infer", str(path), "--out", str(tmp_path / "bad")]) == 1
+    assert not (tmp_path / "bad").exists()

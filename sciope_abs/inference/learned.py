@@ -32,7 +32,8 @@ from ._stream import check_prior
 from .posterior import Posterior
 
 __all__ = ["learned_abc", "fit_learned_summary", "make_learned_summary", "LearnedABCResult", "LEARNED_KINDS",
-           "pilot_simulations"]
+           "pilot_simulations", "resolve_learned_specs", "save_learned_parts", "has_learned_spec",
+           "LEARNED_SPEC_NAMES"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,3 +260,97 @@ def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cn
                       "pilot_simulator": type(pilot_sim).__name__, "learned_summary": repr(learned)})
     return LearnedABCResult(post, used, learned, theta, int(n_pilot), n_total,
                             {"pilot_and_fit": t1 - t0, "abc": t2 - t1})
+
+
+# --------------------------------------------------------------------------- config specs (CLI / YAML)
+#: ``summaries:`` entries that are trained on a pilot: {name: learned, arch: cnn, ...} and {name: semiauto, ...}
+LEARNED_SPEC_NAMES = ("learned", "semiauto")
+
+
+def _is_learned_spec(s: Any) -> bool:
+    return isinstance(s, dict) and str(s.get("name", "")).lower() in LEARNED_SPEC_NAMES
+
+
+def has_learned_spec(spec: Any) -> bool:
+    """Whether a ``summaries:`` config value holds a learned entry."""
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    return any(_is_learned_spec(s) for s in items)
+
+
+def _learned_from_spec(entry: dict, k: int, simulator: Any, prior: Any, species, *, seed: int, n_traj: int,
+                       client: Any, load_from: Any) -> Summary:
+    from ..summaries import make_summary
+
+    kw = dict(entry)
+    name = str(kw.pop("name")).lower()
+    n_pilot = kw.pop("n_pilot", 1000)
+    if load_from is not None:
+        stored = Path(load_from) / _stored_name(name, k)
+        if stored.exists():
+            return _load_stored(name, stored, kw.get("base"), species)
+    if name == "semiauto":
+        if "base" not in kw:
+            raise ValueError(f"summaries[{k}]: a semiauto entry needs base: (the hand-picked features)")
+        kind, handpicked = "semiauto", make_summary(kw.pop("base"), species=species)
+    else:
+        kind, handpicked = str(kw.pop("arch", "cnn")).lower(), None
+    try:
+        learned = make_learned_summary(kind, handpicked, seed=np.random.SeedSequence([int(seed), 15, k, 1]), **kw)
+    except TypeError as exc:
+        raise ValueError(f"summaries[{k}]: {exc}") from None
+    theta, x = pilot_simulations(simulator, prior, n_pilot, n_traj=n_traj, seed=np.random.SeedSequence([int(seed), 15, k]),
+                                 client=client)
+    logger.info("summaries[%d]: fitting %r on a pilot of %d simulations", k, learned, n_pilot)
+    return learned.fit(theta, x, prior=prior)
+
+
+def _stored_name(name: str, k: int) -> str:
+    return f"learned_summary_{k}.json" if name == "semiauto" else f"learned_summary_{k}"
+
+
+def _load_stored(name: str, path: Path, base: Any, species) -> Summary:
+    if name == "semiauto":
+        from ..summaries import make_summary
+        from ..surrogates.learned_semiauto import SemiAutoSummary
+
+        return SemiAutoSummary.load(path, base=None if base is None else make_summary(base, species=species))
+    from ..surrogates.learned import LearnedSummary
+
+    return LearnedSummary.load(path)
+
+
+def resolve_learned_specs(spec: Any, simulator: Any, prior: Any, *, seed: int = 0, n_traj: int = 1,
+                          client: Any = None, load_from: Any = None) -> Any:
+    """Replace the learned entries of a ``summaries:`` value by fitted summaries.
+
+    ``{name: learned, arch: cnn, n_pilot: 2000, **LearnedSummary kwargs}`` and
+    ``{name: semiauto, base: [...], n_pilot: ..., expansion: ...}`` are trained on a pilot of
+    ``n_pilot`` prior simulations (seeded from ``seed`` and the entry's position ``k``); other
+    entries are kept.  With ``load_from`` (a run folder), entries saved there by
+    :func:`save_learned_parts` are loaded instead of trained (resuming a run).  The result is a
+    value :func:`~sciope_abs.summaries.make_summary` accepts.
+    """
+    if not has_learned_spec(spec):
+        return spec
+    items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    species = tuple(simulator.species)
+    prior = check_prior(prior, simulator)
+    return [_learned_from_spec(s, k, simulator, prior, species, seed=seed, n_traj=n_traj, client=client,
+                               load_from=load_from) if _is_learned_spec(s) else s for k, s in enumerate(items)]
+
+
+def save_learned_parts(spec: Any, summary: Summary, run_dir) -> list[Path]:
+    """Save the fitted learned parts of ``summary`` (built from ``spec`` through
+    :func:`resolve_learned_specs`) into ``run_dir`` as ``learned_summary_<k>`` (``.json`` for a
+    semiauto entry), ``k`` the entry's position in ``spec``; returns the paths written."""
+    if not has_learned_spec(spec):
+        return []
+    items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    keys = [(k, str(s["name"]).lower()) for k, s in enumerate(items) if _is_learned_spec(s)]
+    from ..surrogates.learned import LearnedSummary
+    from ..surrogates.learned_semiauto import SemiAutoSummary
+
+    parts = [p for p in getattr(summary, "parts", [summary]) if isinstance(p, (LearnedSummary, SemiAutoSummary))]
+    if len(parts) != len(keys):
+        raise ValueError(f"the summary has {len(parts)} fitted learned parts but the spec names {len(keys)}")
+    return [p.save(Path(run_dir) / _stored_name(name, k)) for (k, name), p in zip(keys, parts)]
