@@ -300,14 +300,94 @@ def _auto_size(dataset, prep, start: dict, opts: dict, base, time_budget, max_ro
     return best[0], history
 
 
+def _finetune(genotype, supernet, head, prep, opts: dict, S: int, s_head, s_fit, log):
+    """Train the derived network from each start of ``opts["init"]``; keep the lower validation loss.
+
+    Returns ``(mdn, fit history, candidates {start: (net, history)}, chosen start)``.
+    """
+    from ..network import build_mdn, find_head
+    from ..training import fit_mdn
+
+    K, n_in, component = opts["n_components"], prep.n_inputs, prep.component
+    stage_epochs, half = opts["stage_epochs"], prep.scaling.half_width()
+    candidates = {}
+    init = opts["init"]
+    for start in (("scratch", "supernet") if init == "best" else (init,)):
+        body = genotype.build_body()
+        net = build_mdn(body, K, S, component, seed=int_seed(s_head), input_dim=n_in)
+        if start == "supernet":
+            supernet.transfer_to(body, genotype)
+            find_head(net).set_weights(head.get_weights())
+        if stage_epochs["finetune"]:
+            log(f"stage 3/3: fine-tune from {start} weights, up to {stage_epochs['finetune']} epochs "
+                f"(patience {opts['patience']})")
+            hist = fit_mdn(net, prep.train_xy, prep.val_xy, epochs=stage_epochs["finetune"],
+                           batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
+                           patience=opts["patience"], seed=s_fit, target_noise=half, clipnorm=opts["clipnorm"],
+                           callbacks=opts["callbacks"], progress=opts["progress"], desc=f"fine-tune ({start})")
+        else:
+            hist = {"loss": [], "val_loss": [], "epochs_run": 0, "stop_reason": "skipped", "seconds": 0.0,
+                    "best_val_loss": None}
+        candidates[start] = (net, hist)
+    # init="best": the lower best validation loss (the validation split, never the test split)
+    chosen = min(candidates, key=lambda k: (candidates[k][1].get("best_val_loss") is None,
+                                            candidates[k][1].get("best_val_loss") or 0.0))
+    if len(candidates) > 1:
+        log("fine-tune: kept the " + chosen + " start (best validation loss "
+            + ", ".join(f"{k} {v[1].get('best_val_loss')}" for k, v in candidates.items()) + ")")
+    mdn, history = candidates[chosen]
+    return mdn, history, candidates, chosen
+
+
+def _card(dataset, prep, size: dict, opts: dict, loop, supernet, genotype, candidates: dict, chosen: str,
+          history: dict, param_counts: dict, supernet_val: float, t_search: float, t_finetune: float) -> dict:
+    """The model card of one search: settings, genotype, alpha history, stage losses and times."""
+    from ..emulator import package_versions
+    from ..mixture import as_spec
+
+    init, ops, stage_epochs = opts["init"], opts["ops"], opts["stage_epochs"]
+    settings = {"cells": int(size["cells"]), "cell_size": int(size["cell_size"]), "expansion": int(size["expansion"]),
+                "ops": list(ops), "epochs": stage_epochs, "n_components": int(opts["n_components"]),
+                "component": as_spec(prep.component), "batch_size": int(opts["batch_size"]),
+                "learning_rate": float(opts["learning_rate"]),
+                "arch_learning_rate": float(opts["arch_learning_rate"]), "turn": int(opts["turn"]),
+                "patience": int(opts["patience"]),
+                "clipnorm": None if opts["clipnorm"] is None else float(opts["clipnorm"]),
+                "init": init, "init_chosen": chosen, "expand": opts["expand"], "aggregate": opts["aggregate"],
+                "n_aggregate": opts["n_aggregate"], "max_inputs": int(opts["max_inputs"]), "target": prep.target}
+    card = {"model_name": dataset.model.name, "model_hash": dataset.model.content_hash(),
+            "dataset_hash": dataset.content_hash(), "n_train_pairs": prep.n_train_pairs,
+            "n_val_pairs": prep.n_val_pairs,
+            "training": {**settings, "body": "nas"},
+            "history": {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()},
+            "search": {"settings": settings, "genotype": genotype.to_dict(),
+                       "ops": list(ops), "edges": [list(e) for e in supernet.edges],
+                       "alpha_initial": loop.history["alpha_initial"],
+                       "alpha_history": loop.history["alpha"],
+                       "alpha_final": supernet.probabilities().round(6).tolist(),
+                       "stage_losses": {"heat_up": loop.history["heat_up"],
+                                        "search": loop.history["search"],
+                                        "supernet_val_loss": supernet_val,
+                                        "finetune_candidates": {k: v[1].get("best_val_loss")
+                                                                for k, v in candidates.items()},
+                                        "finetune": {"loss": history.get("loss", []),
+                                                     "val_loss": history.get("val_loss", []),
+                                                     "best_val_loss": history.get("best_val_loss")}},
+                       "param_counts": dict(param_counts),
+                       "seconds": {"heat_up": loop.history["seconds"].get("heat_up", 0.0),
+                                   "search": loop.history["seconds"].get("search", 0.0),
+                                   "search_total": t_search, "finetune": t_finetune}},
+            "versions": package_versions()}
+    return card
+
+
 def _search_once(dataset, prep, size: dict, opts: dict, base):
     """One search + derive + fine-tune at one size: (emulator, round record)."""
     import keras
 
-    from ..emulator import Emulator, package_versions
+    from ..emulator import Emulator
     from ..mixture import MixtureHead, as_spec, mixture_nll
-    from ..network import build_mdn, find_head
-    from ..training import export_network, fit_mdn, mdn_nll
+    from ..training import export_network, mdn_nll
     from .strategy import ProxylessSearch
     from .supernet import SuperNet
 
@@ -354,32 +434,7 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
     genotype = supernet.derive(max_inputs=opts["max_inputs"])
     log(f"derived genotype:\n{genotype}")
     t1 = time.perf_counter()
-    candidates = {}
-    init = opts["init"]
-    for start in (("scratch", "supernet") if init == "best" else (init,)):
-        body = genotype.build_body()
-        net = build_mdn(body, K, S, component, seed=int_seed(s_head), input_dim=n_in)
-        if start == "supernet":
-            supernet.transfer_to(body, genotype)
-            find_head(net).set_weights(head.get_weights())
-        if stage_epochs["finetune"]:
-            log(f"stage 3/3: fine-tune from {start} weights, up to {stage_epochs['finetune']} epochs "
-                f"(patience {opts['patience']})")
-            hist = fit_mdn(net, train_xy, val_xy, epochs=stage_epochs["finetune"], batch_size=opts["batch_size"],
-                           learning_rate=opts["learning_rate"], patience=opts["patience"], seed=s_fit,
-                           target_noise=half, clipnorm=opts["clipnorm"], callbacks=opts["callbacks"],
-                           progress=progress, desc=f"fine-tune ({start})")
-        else:
-            hist = {"loss": [], "val_loss": [], "epochs_run": 0, "stop_reason": "skipped", "seconds": 0.0,
-                    "best_val_loss": None}
-        candidates[start] = (net, hist)
-    # init="best": the lower best validation loss (the validation split, never the test split)
-    chosen = min(candidates, key=lambda k: (candidates[k][1].get("best_val_loss") is None,
-                                            candidates[k][1].get("best_val_loss") or 0.0))
-    mdn, history = candidates[chosen]
-    if len(candidates) > 1:
-        log("fine-tune: kept the " + chosen + " start (best validation loss "
-            + ", ".join(f"{k} {v[1].get('best_val_loss')}" for k, v in candidates.items()) + ")")
+    mdn, history, candidates, chosen = _finetune(genotype, supernet, head, prep, opts, S, s_head, s_fit, log)
     t_finetune = time.perf_counter() - t1
     n_final = int(mdn.count_params())
     log(f"done: search {t_search:.1f} s, fine-tune {t_finetune:.1f} s; parameters {n_super} "
@@ -388,38 +443,8 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
               "val_loss": mdn_nll(mdn, val_xy, half, seed=1, max_rows=None),
               "seconds": t_search + t_finetune, "param_counts": {"supernet": n_super, "final": n_final}}
 
-    settings = {"cells": int(cells), "cell_size": int(cell_size), "expansion": int(expansion),
-                "ops": list(ops), "epochs": stage_epochs, "n_components": int(K),
-                "component": as_spec(component), "batch_size": int(opts["batch_size"]),
-                "learning_rate": float(opts["learning_rate"]),
-                "arch_learning_rate": float(opts["arch_learning_rate"]), "turn": int(opts["turn"]),
-                "patience": int(opts["patience"]),
-                "clipnorm": None if opts["clipnorm"] is None else float(opts["clipnorm"]),
-                "init": init, "init_chosen": chosen, "expand": opts["expand"], "aggregate": opts["aggregate"],
-                "n_aggregate": opts["n_aggregate"], "max_inputs": int(opts["max_inputs"]), "target": prep.target}
-    card = {"model_name": dataset.model.name, "model_hash": dataset.model.content_hash(),
-            "dataset_hash": dataset.content_hash(), "n_train_pairs": prep.n_train_pairs,
-            "n_val_pairs": prep.n_val_pairs,
-            "training": {**settings, "body": "nas"},
-            "history": {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()},
-            "search": {"settings": settings, "genotype": genotype.to_dict(),
-                       "ops": list(ops), "edges": [list(e) for e in supernet.edges],
-                       "alpha_initial": loop.history["alpha_initial"],
-                       "alpha_history": loop.history["alpha"],
-                       "alpha_final": supernet.probabilities().round(6).tolist(),
-                       "stage_losses": {"heat_up": loop.history["heat_up"],
-                                        "search": loop.history["search"],
-                                        "supernet_val_loss": supernet_val,
-                                        "finetune_candidates": {k: v[1].get("best_val_loss")
-                                                                for k, v in candidates.items()},
-                                        "finetune": {"loss": history.get("loss", []),
-                                                     "val_loss": history.get("val_loss", []),
-                                                     "best_val_loss": history.get("best_val_loss")}},
-                       "param_counts": {"supernet": n_super, "final": n_final},
-                       "seconds": {"heat_up": loop.history["seconds"].get("heat_up", 0.0),
-                                   "search": loop.history["seconds"].get("search", 0.0),
-                                   "search_total": t_search, "finetune": t_finetune}},
-            "versions": package_versions()}
+    card = _card(dataset, prep, size, opts, loop, supernet, genotype, candidates, chosen, history,
+                 {"supernet": n_super, "final": n_final}, supernet_val, t_search, t_finetune)
     emu = Emulator(export_network(mdn, prep), dataset.scaler, dataset.model, tuple(dataset.vary_params),
                    dataset.dt, dataset.n_steps, K, as_spec(component), card, target=prep.target,
                    rate_bounds=getattr(dataset, "rate_bounds", None), genotype=genotype.to_dict())
