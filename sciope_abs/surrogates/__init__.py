@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "SURROGATES": "registry",
     "get_surrogate": "registry",
     "as_surrogate": "registry",
+    "LearnedSummary": "learned", "SemiAutoSummary": "learned_semiauto",  # learned ABC summaries (issue 15)
 }
 
 __all__ = sorted(_LAZY)
