@@ -145,6 +145,7 @@ def test_bad_input_errors_and_range_warnings(emulator):
     with warnings.catch_warnings():
         warnings.simplefilter("error")            # in-range rates and trained totals: silent
         emulator.simulate(RATES, n_traj=2, seed=0, initial_state=STATES)
+        emulator.simulate(RATES, n_traj=2, seed=0)  # the model's default state keeps the trained G1 + G2 = 4
 
 
 def test_an_untrained_total_warns_and_is_kept_per_trajectory(emulator):
