@@ -192,19 +192,25 @@ def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict |
     raise ValueError(f"observed file {path} must be a .npy array or a zarr store of simulations")
 
 
-def build_summary(spec: Any, simulator):
+def build_summary(spec: Any, simulator, prior=None, *, seed: int = 0, n_traj: int = 1, client=None, load_from=None):
     """The summary of the ``summaries:`` entry (names from ``sciope_abs.summaries.SUMMARIES``,
     ``{name: ..., **kwargs}`` dicts, or a list of them, concatenated).  The one place the
-    ``summaries:`` spec is parsed."""
+    ``summaries:`` spec is parsed.  ``{name: learned, arch: cnn, n_pilot: ...}`` and
+    ``{name: semiauto, base: [...]}`` entries are fitted on a pilot from ``prior`` (or loaded from
+    ``load_from``, a run folder), see :func:`sciope_abs.inference.learned.resolve_learned_specs`."""
+    from ..inference.learned import resolve_learned_specs
     from ..summaries import make_summary
 
     try:
+        if prior is not None:
+            spec = resolve_learned_specs(spec, simulator, prior, seed=seed, n_traj=n_traj, client=client,
+                                         load_from=load_from)
         return make_summary(spec, species=tuple(simulator.species))
     except TypeError as exc:
         raise ValueError(f"summaries: {exc}") from None
 
 
-def _build(cfg: dict, base: Path):
+def _build(cfg: dict, base: Path, run_dir: Path | None = None, client: Any = None):
     """Simulator, prior, summary, distance, observed array, truth from a config dict."""
     from ..distances import get_distance
     from ..simulators import make_simulator
@@ -222,7 +228,8 @@ def _build(cfg: dict, base: Path):
     simulator = make_simulator(crn, param_names=prior.names, species=cfg.get("species"),
                                timespan=None if timespan is None else np.asarray(timespan, dtype=float),
                                solver=cfg.get("solver", "auto"))
-    summary = build_summary(cfg["summaries"], simulator)
+    summary = build_summary(cfg["summaries"], simulator, prior, seed=_integer(cfg.get("seed", 0), "seed"),
+                            n_traj=_integer(cfg.get("n_traj", 1), "n_traj"), client=client, load_from=run_dir)
     dspec = cfg.get("distance", "euclidean")
     try:
         distance = get_distance(dspec) if isinstance(dspec, str) else get_distance(**dict(dspec))
@@ -407,12 +414,15 @@ def run(args: argparse.Namespace) -> int:
     n_traj = _integer(cfg.get("n_traj", 1), "n_traj")
     seed = _integer(cfg.get("seed", 0), "seed")
     client = args.scheduler or cfg.get("scheduler") or None
-    abc, truth = _method_object(method, _build(cfg, base), n_traj, client)
+    abc, truth = _method_object(method, _build(cfg, base, run_dir if resume else None, client), n_traj, client)
     if not resume:
         _check_reusable(run_dir, clear=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cfg_file, run_dir / "config.yaml")
         (run_dir / "run.json").write_text(json.dumps({"config_dir": str(base), "config": str(cfg_file)}))
+        from ..inference.learned import save_learned_parts
+
+        save_learned_parts(cfg["summaries"], abc.summary, run_dir)   # fitted learned summaries (issue 15)
     _set_status(run_dir, "running")
     try:
         post = _infer(run_dir, abc, settings, seed, resume, args.progress)
