@@ -205,10 +205,10 @@ def test_discrete_head_recovers_the_known_gene_transition_of_a_synthetic_chain()
     assert np.all(np.abs(freq - probs[2]) < 4 * np.sqrt(probs[2] * (1 - probs[2]) / 4000) + 1e-3), (freq, probs[2])
 
 
-def test_auto_discrete_picks_the_low_copy_species_and_rollouts_stay_on_their_support():
+def test_auto_discrete_picks_the_low_copy_species_and_rollouts_stay_on_their_support(tmp_path):
     from _synthetic_kernel import synthetic_dataset
 
-    from sciope_abs.abstraction import train
+    from sciope_abs.abstraction import Emulator, train
 
     ds = synthetic_dataset(n_settings=20, n_traj=5, n_steps=5, seed=3, vary=())
     emu = train(ds, hidden=(8,), n_components=2, epochs=2, seed=0, progress=False)
@@ -216,6 +216,9 @@ def test_auto_discrete_picks_the_low_copy_species_and_rollouts_stay_on_their_sup
     assert emu.component["conditional"]                                # P1's Normal per joint gene move
     out = emu.rollout(np.array([[2, 2, 150]]), None, n_steps=5, n_traj=100, seed=1)
     assert set(np.unique(out[:, :, 0])) <= set(range(5)) and np.all(out[:, :, 0] + out[:, :, 1] == 4)
+    back = Emulator.load(emu.save(tmp_path / "emu"))                  # the categorical config round-trips
+    assert back.component == emu.component
+    np.testing.assert_array_equal(back.rollout(np.array([[2, 2, 150]]), None, n_steps=5, n_traj=100, seed=1), out)
     assert train(ds, hidden=(8,), n_components=1, epochs=1, seed=0, progress=False,
                  max_support=3).card["training"]["discrete"] == []
     with pytest.raises(ValueError, match=r"discrete species \['X'\] are not species"):
