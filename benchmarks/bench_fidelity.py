@@ -1,0 +1,226 @@
+"""Fidelity of the deep abstraction on every library model, with the same defaults for all.
+
+Per model and mode (``states``: initial states randomised, rates fixed; ``rates``: the model's
+variable rates also randomised over their ranges) and with **no per-model tuning**:
+
+1. a dataset of exact SSA traces from the default size rule of this benchmark: 100 settings and
+   as many trajectories per setting as give ``--pairs`` training pairs (70 % train split) at the
+   model's own ``dt`` and ``n_steps`` (at least 2 trajectories);
+2. ``search(dataset)`` and ``train(dataset)`` (the fixed MLP) with every hyper-parameter at its
+   default, side by side on that dataset;
+3. ``evaluate_many`` of both on the same held-out settings and the same two SSA ensembles
+   (``--eval-settings`` x ``--eval-traj``), lags 1 / 3 / 10: L1 and IoU, the SSA
+   self-distance and the ratios;
+4. conservation-law violations: (trajectory, step) cells of 10^4 emulator trajectories (the
+   evaluation settings, 10 steps) whose law values differ from the start
+   (``crn.conservation_laws``).
+
+With ``--ablations`` two more fixed MLPs are trained on the same data and evaluated in the same
+call: ``discrete=None`` (every species continuous: what the categorical low-copy head changes)
+and ``lags=(1, 2, 5, 10)`` (multi-lag training pairs: what looking beyond one step changes).
+They are written under ``ablations``, not ``rows``.
+
+    python benchmarks/bench_fidelity.py [--models x16,toggle_switch] [--modes states,rates]
+        [--pairs 70000] [--eval-settings 20] [--eval-traj 1000] [--ablations] [--force] [--retrain]
+
+Writes ``benchmarks/results/fidelity.json``: ``rows`` (one per model, mode, body, lag, keys
+``model, mode, body, lag, n_settings, n_traj, l1, l1_self, l1_ratio, iou_ratio, violations``),
+``runs`` (per model and mode: sizes, times, validation losses, discrete species, and every
+body's paired L1 difference to the MLP per lag with its standard error over the settings) and
+``ablations``.  The file is rewritten after every model and mode, and a (model, mode) already
+in it is skipped unless ``--force``: the suite resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+LOG = logging.getLogger("bench_fidelity")
+ALL_MODELS = ("x16", "x40", "gene", "sir", "toggle_switch", "bees", "egfr", "vilar")
+LAGS = (1, 3, 10)
+N_SETTINGS = 100
+VIOLATION_TRAJ = 10_000
+OUT = HERE / "results" / "fidelity.json"
+CACHE = HERE.parent / "runs" / "bench_fidelity"      # ignored by git; datasets are reused
+
+
+def dataset_size(crn, pairs: int) -> tuple[int, int]:
+    """The benchmark's default size rule: 100 settings, trajectories for ``pairs`` training pairs."""
+    n_traj = max(2, math.ceil(pairs / (0.7 * N_SETTINGS * crn.n_steps)))
+    return N_SETTINGS, n_traj
+
+
+def _load(out: Path) -> dict:
+    if out.is_file():
+        return json.loads(out.read_text())
+    return {"rows": [], "runs": {}, "ablations": {}}
+
+
+def _save(res: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float))
+    tmp.replace(out)
+
+
+def _violations(emu, crn, init, rates, seed) -> int:
+    """Law-breaking (trajectory, step) cells in VIOLATION_TRAJ emulator trajectories of 10 steps."""
+    from sciope_abs.crn.conservation import count_violations
+
+    laws = crn.conservation_laws
+    r = math.ceil(VIOLATION_TRAJ / len(init))
+    out = emu.rollout(init, rates, n_steps=max(LAGS), n_traj=r, seed=seed)
+    return int(count_violations(out, laws)) if len(laws) else 0
+
+
+def _per_lag(rep) -> dict:
+    """Mean over settings and observed species per lag: l1, self_l1, iou, self_iou."""
+    out = {}
+    for t, lag in enumerate(rep.lags):
+        m = {k: float(np.nanmean(getattr(rep, k)[:, :, t])) for k in ("l1", "self_l1", "iou", "self_iou")}
+        out[int(lag)] = m
+    return out
+
+
+def _paired(reps: dict) -> dict:
+    """Every body minus the MLP, L1 per lag: mean over settings (of the species mean) and its SE."""
+    out = {}
+    for key, rep in reps.items():
+        if key == "mlp":
+            continue
+        d = np.nanmean(rep.l1 - reps["mlp"].l1, axis=1)             # (n_settings, n_lags)
+        n = np.isfinite(d).sum(axis=0)
+        out[key] = {int(lag): {"mean": float(np.nanmean(d[:, t])),
+                               "se": float(np.nanstd(d[:, t], ddof=1) / np.sqrt(n[t])) if n[t] > 1 else None}
+                    for t, lag in enumerate(rep.lags)}
+    return out
+
+
+def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
+    from sciope_abs.abstraction import Emulator, build_dataset, evaluate_many, train
+    from sciope_abs.abstraction.nas import search
+    from sciope_abs.crn import load_model
+
+    crn = load_model(name)
+    vary = tuple(crn.rate_ranges) if mode == "rates" else ()
+    n_settings, n_traj = dataset_size(crn, args.pairs)
+    info = {"dataset": {"n_settings": n_settings, "n_traj": n_traj, "dt": crn.dt, "n_steps": crn.n_steps,
+                        "vary_params": list(vary)}}
+    t0 = time.perf_counter()
+    ds = build_dataset(crn, n_settings, n_traj, vary_params=vary, seed=args.seed, client=args.client,
+                       progress=False, path=CACHE / f"{name}_{mode}_{n_settings}x{n_traj}.zarr")
+    info["dataset"].update(seconds=time.perf_counter() - t0, reused=bool(ds.reused),
+                           n_train_pairs=int(len(ds.pairs("train")[0])))
+    LOG.info("%s/%s: dataset %s (%.0f s)", name, mode, ds, info["dataset"]["seconds"])
+    emus, seconds = {}, {}
+    makers = {"searched": lambda: search(ds, seed=args.seed, progress=False),
+              "mlp": lambda: train(ds, seed=args.seed, progress=False)}
+    if args.ablations:
+        makers["mlp_continuous"] = lambda: train(ds, seed=args.seed, progress=False, discrete=None)
+        makers["mlp_multilag"] = lambda: train(ds, seed=args.seed, progress=False, lags=(1, 2, 5, 10))
+    for key, make in makers.items():   # a trained emulator is saved, so an interrupted case resumes
+        folder = CACHE / f"{name}_{mode}_{ds.content_hash()}_{key}_seed{args.seed}"
+        t0 = time.perf_counter()
+        if (folder / "config.json").is_file() and not args.retrain:
+            emus[key] = Emulator.load(folder)
+            seconds[key] = emus[key].card.get("bench_train_seconds")
+        else:
+            emus[key] = make()
+            seconds[key] = time.perf_counter() - t0
+            emus[key].card["bench_train_seconds"] = seconds[key]
+            emus[key].save(folder)
+    LOG.info("%s/%s: trained %s", name, mode, {k: round(v or 0) for k, v in seconds.items()})
+    t0 = time.perf_counter()
+    reps = evaluate_many(emus, n_settings=args.eval_settings, n_traj=args.eval_traj, lags=LAGS,
+                         seed=args.seed + 1, client=args.client, progress=False, keep_samples=False,
+                         cache=CACHE / "ssa")
+    eval_seconds = time.perf_counter() - t0
+    first = next(iter(reps.values()))
+    init, rates = first.initial_states, first.rates
+    rows, ablations = [], {}
+    for key, rep in reps.items():
+        viol = _violations(emus[key], crn, init, rates, args.seed + 2)
+        stats = _per_lag(rep)
+        recs = []
+        for lag, m in stats.items():
+            recs.append({"model": name, "mode": mode, "body": key, "lag": lag, "n_settings": int(rep.n_settings),
+                         "n_traj": int(args.eval_traj), "l1": m["l1"], "l1_self": m["self_l1"],
+                         "l1_ratio": m["l1"] / m["self_l1"] if m["self_l1"] > 0 else None,
+                         "iou_ratio": m["iou"] / m["self_iou"] if m["self_iou"] > 0 else None,
+                         "violations": viol})
+        if key in ("searched", "mlp"):
+            rows.extend(recs)
+        else:
+            ablations[key] = recs
+        info.setdefault("bodies", {})[key] = {
+            "train_seconds": seconds[key], "best_val_loss": emus[key].card["history"].get("best_val_loss"),
+            "discrete": emus[key].card["training"].get("discrete"), "n_params": int(emus[key].keras_model.count_params()),
+            "size": {k: emus[key].card["training"].get(k) for k in ("cells", "cell_size", "expansion")}
+            if key == "searched" else None,
+            "evaluation_violations": rep.meta.get("violations")}
+    info["paired_vs_mlp"] = _paired(reps)
+    info["evaluation_seconds"] = eval_seconds
+    info["violation_trajectories"] = math.ceil(VIOLATION_TRAJ / len(init)) * len(init)
+    return rows, info, ablations
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(ALL_MODELS))
+    ap.add_argument("--modes", default="states,rates")
+    ap.add_argument("--pairs", type=int, default=70_000, help="training pairs of the size rule (default 70000)")
+    ap.add_argument("--eval-settings", type=int, default=20)
+    ap.add_argument("--eval-traj", type=int, default=1000)
+    ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--client", default="sync", help="'sync' (default, in-process) or a Dask address")
+    ap.add_argument("--force", action="store_true", help="rerun cases already in the results file "
+                    "(trained emulators and exact ensembles are reused from runs/bench_fidelity)")
+    ap.add_argument("--retrain", action="store_true", help="train again even where a trained emulator is saved")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT.relative_to(HERE.parent)})")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in models if m not in ALL_MODELS] + [m for m in modes if m not in ("states", "rates")]
+    if bad:
+        ap.error(f"unknown model(s) or mode(s): {bad}")
+    res = _load(args.out)
+    for name in models:
+        for mode in modes:
+            key = f"{name}/{mode}"
+            if key in res["runs"] and not args.force:
+                LOG.info("%s: already in %s, skipped", key, args.out)
+                continue
+            t0 = time.perf_counter()
+            rows, info, ablations = run_case(name, mode, args)
+            info.update(wall_seconds=time.perf_counter() - t0, load_average=os.getloadavg(),
+                        config={"pairs": args.pairs, "eval_settings": args.eval_settings,
+                                "eval_traj": args.eval_traj, "seed": args.seed, "lags": list(LAGS)},
+                        machine={"python": platform.python_version(), "cpus": os.cpu_count()},
+                        finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+            res["rows"] = [r for r in res["rows"] if (r["model"], r["mode"]) != (name, mode)] + rows
+            res["runs"][key] = info
+            if ablations:
+                res["ablations"][key] = ablations
+            _save(res, args.out)
+            LOG.info("%s done in %.0f s: %s", key, info["wall_seconds"],
+                     [(r["body"], r["lag"], round(r["l1_ratio"] or float("nan"), 2)) for r in rows])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
