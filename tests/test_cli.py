@@ -82,7 +82,7 @@ def test_simulate_on_dask_writes_a_reproducible_store(scheduler, tmp_path, capsy
     assert s.attrs["model_hash"] == x16.content_hash() and s.attrs["seed"] == 1 and s.attrs["design"] == "sobol"
     assert ((s.theta >= [60, 1.2]) & (s.theta <= [140, 2.8])).all()
     assert np.isfinite(s.traces).all()
-    assert (s.traces[:, :, 0] + s.traces[:, :, 1] == 2).all()  # G1 + G2 conserved (initial 1 + 1)
+    assert (s.traces[:, :, 0] + s.traces[:, :, 1] == 4).all()  # G1 + G2 conserved (default 2 + 2)
     assert (s.traces[:, :, 2, 0] == 800).all()  # P1 starts at its initial count
     # the same command in-process gives the same store, bit for bit
     assert main(argv + ["--scheduler", "sync", "--out", str(tmp_path / "sync.zarr")]) == 0
