@@ -119,33 +119,43 @@ def test_fantasize_shrinks_the_uncertainty_only_near_the_new_point(gp):
     assert g2.predict(p)[0] == pytest.approx(gp.predict(p)[0], abs=1e-6)
 
 
-class _FakeSweep:
-    """The attributes of a Sweep that the surrogate helpers read (a real Sweep is tested in
-    test_sweep.py); the data come from the smooth function above."""
+def test_sweep_prediction_and_surrogate_active_learning():
+    import sys
+    from pathlib import Path
 
-    def __init__(self, x, y):
-        self.theta, self.features = x, np.c_[y, 2 * y]
-        self.feature_names = ["X__a", "X__b"]
-        self.param_names = ["p", "q"]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _toy_models import GaussianSimulator, MeanStdSummary
 
+    from sciope_abs.exploration import Sweep
 
-def test_sweep_prediction_and_surrogate_active_learning(data):
-    x, y, xt, yt = data
-    sweep = _FakeSweep(x[:30], y[:30])
+    # a real sweep: mean and std of 16 N(mu, exp(log_sigma)^2) draws, 40 points over the box
+    sim = GaussianSimulator(T=16, two_params=True)
+    theta = np.random.default_rng(0).uniform([0.5, 0.0], [4.5, 1.0], (40, 2))
+    sweep = Sweep(sim, theta, MeanStdSummary(), seed=1, client="sync").run(40)
+    xt = np.random.default_rng(1).uniform([0.5, 0.0], [4.5, 1.0], (200, 2))
     mean, std = predict_features(sweep, xt, surrogate="gp", seed=0, n_restarts=0)
-    assert mean.shape == std.shape == (400, 2)
-    s = fit_surrogate(sweep, "gp", columns=["X__a"], seed=0, n_restarts=0)
+    assert mean.shape == std.shape == (200, 2)
+    # the predicted mean feature tracks mu (its expectation), far better than a constant
+    assert np.mean((mean[:, 0] - xt[:, 0]) ** 2) < 0.1 * np.var(xt[:, 0])
+    s = fit_surrogate(sweep, "gp", columns=["X__mean"], seed=0, n_restarts=0)
     assert list(s.columns_) == [0]
     with pytest.raises(ValueError, match="unknown feature"):
         fit_surrogate(sweep, "gp", columns=["nope"])
-    bounds = np.array([[-1.0, 1.0], [-1.0, 1.0]])
-    new = suggest_by_surrogate(s, bounds, 8, seed=1, n_candidates=500)
-    assert new.shape == (8, 2) and np.all((new >= -1) & (new <= 1))
+    with pytest.raises(ValueError, match="shape"):
+        predict_features(sweep, np.zeros((3, 3)), surrogate=s)
+    bounds = np.array([[0.5, 4.5], [0.0, 1.0]])
+    cand = np.random.default_rng(3).uniform([0.5, 0.0], [4.5, 1.0], (500, 2))
+    new = suggest_by_surrogate(s, bounds, 8, seed=1, candidates=cand)
+    assert new.shape == (8, 2) and np.all((new >= bounds[:, 0]) & (new <= bounds[:, 1]))
     # the suggestions are where the surrogate is least sure: more uncertain than random points
-    rnd = np.random.default_rng(2).uniform(-1, 1, (500, 2))
+    rnd = np.random.default_rng(2).uniform([0.5, 0.0], [4.5, 1.0], (500, 2))
     assert s.predict(new, return_std=True)[1].mean() > s.predict(rnd, return_std=True)[1].mean()
-    # and they are spread out (kriging believer), not 8 copies of the same corner
-    dist = np.linalg.norm(new[:, None] - new[None], axis=2)[np.triu_indices(8, 1)]
-    assert dist.min() > 0.05
+    # and spread out by the kriging believer: farther apart than the 8 most uncertain candidates
+    top = cand[np.argsort(-s.predict(cand, return_std=True)[1][:, 0])[:8]]
+
+    def spread(p):
+        return np.linalg.norm(p[:, None] - p[None], axis=2)[np.triu_indices(8, 1)].mean()
+
+    assert spread(new) > 1.5 * spread(top), (spread(new), spread(top))
     with pytest.raises(ValueError, match="no predictive uncertainty"):
-        suggest_by_surrogate(SVMSurrogate(seed=0).fit(x, y), bounds, 3)
+        suggest_by_surrogate(SVMSurrogate(seed=0).fit(sweep.theta, sweep.features), bounds, 3)

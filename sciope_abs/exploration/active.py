@@ -155,7 +155,8 @@ def suggest_by_surrogate(surrogate, bounds, n: int, *, seed: SeedLike = None, ca
     """Propose ``n`` new points where a fitted surrogate's predictions are least certain.
 
     Candidates (uniform over ``bounds`` unless given) are scored by the predictive standard
-    deviation relative to each output's spread, averaged over outputs. The batch is picked
+    deviation relative to each output's spread, averaged over outputs (for a GP the latent
+    part only: the simulator's noise cannot be reduced by simulating there). The batch is picked
     greedily: with a surrogate that has ``fantasize`` (the GP) each pick is added as a pseudo
     observation at its predicted mean, so the uncertainty around it drops before the next pick
     ("kriging believer"); otherwise picks keep a minimum distance from each other, as in
@@ -192,6 +193,12 @@ def suggest_by_surrogate(surrogate, bounds, n: int, *, seed: SeedLike = None, ca
             raise ValueError(f"candidates must have shape (c >= {n}, {d}), got {cand.shape}")
     chosen: list[int] = []
     model = surrogate
+    if getattr(model, "include_noise", False):
+        # only the surrogate's own uncertainty can be reduced by simulating: leave the noise out
+        import copy
+
+        model = copy.copy(model)
+        model.include_noise = False
     score = _scaled_std(model, cand) + 1e-12 * rng.random(cand.shape[0])
     min_dist = 0.5 * float(n) ** (-1.0 / d)
     u = (cand - lo) / width
