@@ -1,5 +1,6 @@
 """``sciope-abs infer``: config -> run directory, resume, observed files, bad configs."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -182,15 +183,17 @@ def test_losing_the_scheduler_is_one_line_and_keeps_the_finished_rounds(tmp_path
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before the scheduler could be killed"
         sched.kill()
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=240)
     finally:
         for p in (sched, worker):
             p.kill()
             p.wait(20)
     assert proc.returncode == 1
-    lines = err.strip().splitlines()
+    # ours is one line; under load distributed may also log its own one-line reconnect failure
+    lines = [ln for ln in err.strip().splitlines() if not re.search(r"distributed\.\w+ - (ERROR|WARNING) - ", ln)]
     assert len(lines) == 1, err
-    assert f"lost the Dask scheduler at {address}" in lines[0] and "Traceback" not in err
+    assert lines[0].startswith("sciope-abs infer: error: ") and address in lines[0], err
+    assert "Traceback" not in err
     kept = json.loads(state.read_text())["round"]
     assert kept >= 1 and not (out / "posterior.npz").exists()
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
