@@ -45,6 +45,7 @@ def cfg(**changes):
     ({"infer": {"min_acceptance_rate": None}}, "infer needs a bound on each SMC round"),
     ({"infer": {"batch_size": 0}}, "infer.batch_size must be a positive integer"),
     ({"infer": {"max_time": "soon"}}, "infer.max_time: could not convert 'soon'"),
+    ({"infer": {"epsilon": {"name": "list", "values": [2, 3]}}}, "infer.epsilon: values must not increase"),
     ({"emulator": {"train": {"epochs": "many"}}}, "emulator.train.epochs: could not convert 'many'"),
     ({"emulator": {"train": {"epoch": 3}}}, r"unknown key\(s\) \['epoch'\] in section 'emulator.train'"),
     ({"emulator": {"search": {"cells": 1.5}}}, "emulator.search.cells must be an integer"),

@@ -17,6 +17,7 @@ the key.  Example (``examples/pipeline_demo.yaml`` is the demo's)::
     summaries: [mean, std, quantiles]
     distance: adaptive
     infer:    {n_traj: 20, n_particles: 300, quantile: 0.5, max_rounds: 5, scheduler: sync}
+                                     # epsilon: {name: acceptance_rate, target_rate: 0.1} replaces quantile
     fidelity: {n_particles: 20, n_traj: 100, threshold: 1.5}
     ssa_infer: {enabled: false}      # the same SMC-ABC with the exact simulator, for comparison
 """
@@ -37,7 +38,8 @@ SECTION_DEFAULTS: dict[str, dict] = {
     "evaluate": {"n_settings": 8, "n_traj": 200, "lags": [1, 3, 5], "bins": 100},
     "observed": {"truth": {}, "initial_state": None, "n_traj": 20, "seed": 1},
     "infer": {"n_traj": 20, "n_particles": 300, "quantile": 0.5, "max_rounds": 5, "min_acceptance_rate": 0.02,
-              "max_simulations": None, "max_time": None, "batch_size": "auto", "scheduler": "sync"},
+              "max_simulations": None, "max_time": None, "batch_size": "auto", "scheduler": "sync",
+              "epsilon": None},
     "fidelity": {"n_particles": 20, "n_traj": 100, "threshold": 1.5, "kind": "l1", "bins": 100},
     "ssa_infer": {"enabled": False, "scheduler": None},
 }
@@ -298,6 +300,13 @@ class PipelineConfig:
         bs = i["batch_size"]
         if bs != "auto":
             _positive_int("infer", "batch_size", bs)
+        if i["epsilon"] is not None:
+            from ..inference.epsilon import get_epsilon
+
+            try:
+                get_epsilon(i["epsilon"])
+            except ValueError as exc:
+                raise ValueError(f"infer.epsilon: {exc}") from None
         if i["min_acceptance_rate"] is None and i["max_simulations"] is None and i["max_time"] is None:
             raise ValueError("infer needs a bound on each SMC round: give min_acceptance_rate, max_simulations "
                              "or max_time")

@@ -87,7 +87,7 @@ class StageContext:
                               timespan=self.crn.timespan(self.dt, self.n_steps), solver=self.cfg.dataset["solver"])
 
     def summary(self):
-        return build_summary(self.cfg.summaries, self.species)
+        return build_summary(self.cfg.summaries, self.species, ctx=self)
 
     def distance(self):
         from ..distances import get_distance
@@ -106,15 +106,42 @@ class StageContext:
         return self.client if value is None else value
 
 
-def build_summary(spec: Any, species: Any):
+def build_summary(spec: Any, species: Any, ctx: "StageContext | None" = None):
     """The summary of the config's ``summaries:`` entry (a registry name, ``{name: ..., **kw}``, or
-    a list of them) for the observed ``species``: the one place the spec is parsed."""
+    a list of them) for the observed ``species``: the one place the spec is parsed.  Learned
+    entries (``{name: learned | semiauto, n_pilot: ...}``) need ``ctx``: see :func:`_learned_specs`."""
+    from ..inference.learned import has_learned_spec
     from ..summaries import make_summary
 
     try:
+        if has_learned_spec(spec):
+            spec = _learned_specs(spec, species, ctx)
         return make_summary(spec, species=tuple(species))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"summaries: {' '.join(str(exc).split())}") from None
+
+
+def _learned_specs(spec: Any, species: Any, ctx: "StageContext | None") -> list:
+    """Learned entries fitted once on an exact-SSA pilot from the ABC prior (issue 15), stored in
+    ``<run_dir>/learned_summaries/<hash of their inputs>`` and loaded from there afterwards."""
+    from ..inference.learned import check_learned_specs, resolve_learned_specs, save_learned_parts
+    from ..summaries import make_summary
+    from .cache import content_hash
+
+    if ctx is None or ctx.cache is None:   # checking the config before the run: nothing is simulated
+        return check_learned_specs(spec, species)
+    cfg = ctx.cfg
+    key = content_hash(spec, cfg.seed, ctx.crn.content_hash(), list(cfg.vary_params), list(species), cfg.prior,
+                       cfg.infer["n_traj"], ctx.dt, ctx.n_steps, cfg.dataset["solver"], cfg.observed["initial_state"])
+    if ("learned", key) not in ctx._values:
+        folder = ctx.cache.run_dir / "learned_summaries" / key
+        resolved = resolve_learned_specs(spec, ctx.ssa_simulator(), build_prior(cfg, _rate_bounds(ctx)),
+                                         seed=int(cfg.seed), n_traj=int(cfg.infer["n_traj"]), client=ctx.client,
+                                         load_from=folder, initial_state=ctx.initial_state())
+        if not folder.exists():
+            save_learned_parts(spec, make_summary(resolved, species=tuple(species)), folder)
+        ctx._values[("learned", key)] = resolved
+    return ctx._values[("learned", key)]
 
 
 def check_inputs(ctx: "StageContext") -> None:
@@ -258,7 +285,7 @@ def _smc(ctx: StageContext, simulator, observed: np.ndarray, client: Any, seed, 
     post = smc.infer(n_particles=int(i["n_particles"]), quantile=float(i["quantile"]),
                      min_acceptance_rate=i["min_acceptance_rate"], max_rounds=int(i["max_rounds"]),
                      max_simulations=i["max_simulations"], max_time=i["max_time"], batch_size=i["batch_size"],
-                     seed=seed, run_dir=run_dir, progress=ctx.progress)
+                     seed=seed, run_dir=run_dir, progress=ctx.progress, epsilon=i["epsilon"])
     return post, time.perf_counter() - t0
 
 
@@ -329,7 +356,9 @@ def _run_ssa_infer(ctx: StageContext, out: Path):
 
 def _infer_config(cfg: PipelineConfig) -> dict:
     return {"observed": cfg.observed, "prior": cfg.prior, "summaries": cfg.summaries, "distance": cfg.distance,
-            "infer": {k: v for k, v in cfg.infer.items() if k != "scheduler"}, "species": cfg.species}
+            # (epsilon: null, the default, is left out so that older runs keep their hashes)
+            "infer": {k: v for k, v in cfg.infer.items() if k != "scheduler" and not (k == "epsilon" and v is None)},
+            "species": cfg.species}
 
 
 STAGES: dict[str, Stage] = {
