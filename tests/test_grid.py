@@ -188,7 +188,7 @@ def test_grid_of_one_node_is_the_emulator_rollout(emulator):
 
     x0 = np.array([[10, 1, 0, 4], [3, 0, 2, 0]])
     for boundary in ("reflecting", "periodic"):
-        one = GridSimulator(emulator, (1, 1), {"P": 0.3}, boundary=boundary, n_steps=6)
+        one = GridSimulator(emulator, (1, 1), {"P": 0.3}, boundary=boundary, n_steps=6, absorbing="emulate")
         a = one.rollout(x0, None, n_traj=9, seed=5)
         b = emulator.rollout(x0, None, n_steps=6, n_traj=9, seed=5)
         np.testing.assert_array_equal(a, b)
@@ -199,7 +199,7 @@ def test_emulated_grid_counts_seeds_and_batch_independence(emulator):
     from sciope_abs.abstraction.grid import GridSimulator
     from sciope_abs.simulators.base import Simulator
 
-    g = GridSimulator(emulator, (2, 3), {"P": 0.3}, n_steps=4)
+    g = GridSimulator(emulator, (2, 3), {"P": 0.3}, n_steps=4, absorbing="emulate")
     assert isinstance(g, Simulator) and g.species == compose_grid(BEES, (2, 3), {"P": 0.3}).species
     x0 = np.stack([grid_initial_state(g.spec, {"Bee": 10}, {"P": {(0, 0): 5}}),
                    grid_initial_state(g.spec, {"Bee": 4}, {"P": {(1, 2): 9}})])
@@ -218,3 +218,20 @@ def test_emulated_grid_counts_seeds_and_batch_independence(emulator):
     assert g.rollout(x0, None, n_traj=5, seed=11, record="colony").shape == (2, 5, 4, 5)
     with pytest.raises(ValueError, match="initial_state"):
         g.rollout(np.zeros(7), None)
+
+
+def test_absorbing_cells_are_kept_and_only_moving_rows_are_emulated(emulator):
+    from sciope_abs.abstraction.grid import GridSimulator
+
+    g = GridSimulator(emulator, (2, 2), {"P": 0.3}, n_steps=5)            # absorbing="keep"
+    calm = grid_initial_state(g.spec, {"Bee": 10, "BeeD": 2})             # no pheromone, no aggressive bee
+    calls = emulator.n_network_calls
+    x = g.rollout(calm, None, n_traj=20, seed=1)
+    assert emulator.n_network_calls == calls                              # nothing could move: no call
+    np.testing.assert_array_equal(x, np.repeat(x[..., :1], 6, axis=-1))
+    lit = grid_initial_state(g.spec, {"Bee": 10}, {"P": {(0, 0): 8}})
+    y = g.rollout(lit, None, n_traj=20, seed=1)
+    assert emulator.n_network_calls > calls and (y[:, :, 3::4, -1] != y[:, :, 3::4, 0]).any()
+    assert (y[0, :, 3::4, 1:].sum(axis=1) > 0).any()                      # pheromone left its seed node
+    with pytest.raises(ValueError, match="absorbing"):
+        GridSimulator(emulator, (2, 2), {"P": 0.3}, absorbing="never")

@@ -18,6 +18,12 @@ emulator's):
    :data:`BAND_TOL` = 1e-12 of probability mass beyond a few nodes that the draw leaves out),
    and conserving the number of molecules.
 
+Absorbing cells (``absorbing="keep"``, default): a node whose agent state has total propensity
+0 — an empty cell, calm bees without pheromone — cannot change in the exact process until
+something diffuses in; such rows are kept as they are instead of being emulated (the paper's
+emulator, never trained on empty cells, drifted there).  The propensities come from the agent's
+compiled SSA kernel.
+
 ``splitting="strang"`` (default) runs diffusion for ``dt/2`` before and after the reaction step
 (second-order splitting), ``"lie"`` one diffusion step of ``dt`` after it.  Splitting is the only
 approximation besides the emulator: reactions and diffusion act in turn, not together.
@@ -38,9 +44,10 @@ from ..crn.grid import GridSpec, colony_totals
 from ..seeding import SeedLike, as_generator, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
 
-__all__ = ["GridSimulator", "AxisKernel", "diffusion_kernels", "diffusion_step", "SPLITTINGS", "BAND_TOL"]
+__all__ = ["GridSimulator", "AxisKernel", "diffusion_kernels", "diffusion_step", "SPLITTINGS", "ABSORBING", "BAND_TOL"]
 
 SPLITTINGS = ("strang", "lie")
+ABSORBING = ("keep", "emulate")
 #: last spawn-key word of the diffusion stream derived from a point's seed sequence
 _DIFFUSION_KEY = 0x5EED_D1FF
 
@@ -167,6 +174,11 @@ class GridSimulator(Simulator):
     n_steps : int, optional
         Default rollout length (default: the emulator's).
     splitting : {"strang", "lie"}
+    absorbing : {"keep", "emulate"}
+        ``"keep"`` (default): a node whose agent state has total propensity 0 (no bees that can
+        change, no pheromone) is absorbing in the exact process and stays as it is; only the
+        other rows go through the network.  ``"emulate"``: every row is emulated (a grid of one
+        node is then exactly :meth:`Emulator.rollout`).
 
     Attributes
     ----------
@@ -179,11 +191,16 @@ class GridSimulator(Simulator):
     """
 
     def __init__(self, emulator, shape: Sequence[int], shared: Mapping[str, float] | None = None,
-                 boundary: str = "reflecting", n_steps: int | None = None, splitting: str = "strang"):
+                 boundary: str = "reflecting", n_steps: int | None = None, splitting: str = "strang",
+                 absorbing: str = "keep"):
         if not hasattr(emulator, "_build_step") or not hasattr(emulator, "model"):
             raise ValueError(f"GridSimulator needs a single-agent Emulator, got {type(emulator).__name__}")
         if splitting not in SPLITTINGS:
             raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
+        if absorbing not in ABSORBING:
+            raise ValueError(f"absorbing must be one of {ABSORBING}, got {absorbing!r}")
+        self.absorbing = absorbing
+        self._propensity_sim = None
         self.emulator = emulator
         self.spec = GridSpec(emulator.model, tuple(shape), dict(shared or {}), boundary)
         self.splitting = splitting
@@ -225,20 +242,37 @@ class GridSimulator(Simulator):
                 tie[sl] = g.random((rows_per_point, S))
         return u, eps, tie
 
-    def _react(self, prev: np.ndarray, rate_t, totals_np: np.ndarray, totals_t, gens: list, rows_per_point: int):
+    def _react(self, prev: np.ndarray, rates_rows: np.ndarray, gens: list, rows_per_point: int) -> np.ndarray:
         """The emulator's one step for all rows ``prev (m, S)``: its compiled sampler, then its
-        exact projection onto the conservation laws (a row no repair can fill keeps ``prev``)."""
+        exact projection onto the conservation laws (a row no repair can fill keeps ``prev``).
+        With ``absorbing="keep"`` only the rows that can move go through the network."""
         import tensorflow as tf
 
         emu = self.emulator
-        has_laws = totals_np.shape[1] > 0 and hasattr(emu, "project")
+        totals = emu._totals(prev)   # per node, now: a law may hold a shared species that moved
+        has_laws = totals.shape[1] > 0 and hasattr(emu, "project")
         u, eps, ties = self._noise(gens, rows_per_point, has_laws)
-        y = emu._step_fn(tf.constant(prev, tf.float32), rate_t, totals_t, tf.constant(u), tf.constant(eps))
-        emu.n_network_calls += 1
-        y = y.numpy().astype(np.float64)
-        if has_laws:
-            y = emu.project(y, totals_np, ties, fallback=prev)
+        rows = slice(None) if self.absorbing == "emulate" else np.flatnonzero(self._can_move(prev, rates_rows))
+        y = prev.copy()
+        if isinstance(rows, slice) or rows.size:
+            z = emu._step_fn(tf.constant(prev[rows], tf.float32), tf.constant(rates_rows[rows], tf.float32),
+                             tf.constant(totals[rows], tf.float32), tf.constant(u[rows]), tf.constant(eps[rows]))
+            emu.n_network_calls += 1
+            z = z.numpy().astype(np.float64)
+            if has_laws:
+                z = emu.project(z, totals[rows], ties[rows], fallback=prev[rows])
+            y[rows] = z
         return y
+
+    def _can_move(self, states: np.ndarray, rates_rows: np.ndarray) -> np.ndarray:
+        """Rows whose agent state has a positive total propensity (the others are absorbing)."""
+        if self._propensity_sim is None:
+            from ..simulators import FastSSASimulator
+
+            self._propensity_sim = FastSSASimulator(self.emulator.model, param_names=self.param_names)
+        theta = rates_rows if rates_rows.shape[1] else None
+        a = self._propensity_sim.propensities(states, theta)
+        return ~(np.nan_to_num(a, nan=1.0) <= 0).all(axis=1)
 
     # ------------------------------------------------------------------ rollout
     def rollout(self, initial_states, rates=None, n_steps: int | None = None, n_traj: int = 1,
@@ -263,8 +297,6 @@ class GridSimulator(Simulator):
         array (n, n_traj, N * S, n_steps + 1), or (n, n_traj, S, n_steps + 1) with
         ``record="colony"``; float64 integer counts.
         """
-        import tensorflow as tf
-
         if record not in ("all", "colony"):
             raise ValueError(f"record must be 'all' or 'colony', got {record!r}")
         emu, N, S, p = self.emulator, self.spec.n_nodes, len(self.agent_species), len(self.param_names)
@@ -294,7 +326,7 @@ class GridSimulator(Simulator):
         gens = [as_generator(s) for s in seqs]
         dgens = [np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=tuple(s.spawn_key) + (_DIFFUSION_KEY,),
                                                               pool_size=s.pool_size)) for s in seqs]
-        rate_t = tf.constant(np.repeat(rates, r * N, axis=0), tf.float32)
+        rates_rows = np.repeat(rates, r * N, axis=0)
         t_net = t_dif = 0.0
         diffuse = bool(self._shared_idx) and N > 1
         for t in range(1, n_steps + 1):
@@ -302,9 +334,7 @@ class GridSimulator(Simulator):
             if diffuse and self.splitting == "strang":
                 self._diffuse(x, dgens)
             t1 = time.perf_counter()
-            prev = x.reshape(n * r * N, S).astype(np.float64)
-            totals_np = emu._totals(prev)  # per node, now: a law may hold a shared species that moved
-            y = self._react(prev, rate_t, totals_np, tf.constant(totals_np, tf.float32), gens, r * N)
+            y = self._react(x.reshape(n * r * N, S).astype(np.float64), rates_rows, gens, r * N)
             x = y.astype(np.int64).reshape(n, r, N, S)
             t2 = time.perf_counter()
             if diffuse:
@@ -340,4 +370,4 @@ class GridSimulator(Simulator):
         R, C = self.spec.shape
         return (f"GridSimulator({self.emulator.model.name!r}, {R}x{C}, shared={self.spec.shared}, "
                 f"boundary={self.spec.boundary!r}, dt={self.dt:g}, n_steps={self.n_steps}, "
-                f"splitting={self.splitting!r})")
+                f"splitting={self.splitting!r}, absorbing={self.absorbing!r})")

@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "explore",
     "infer",
     "run",
+    "grid",
 ]
 
 
