@@ -261,3 +261,67 @@ def test_cli_infer_with_a_learned_summary_stores_it_in_the_run_folder(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     assert main(["infer", str(path), "--out", str(tmp_path / "bad")]) == 1
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_learned_summary_in_abc_on_a_local_cluster_gives_the_in_process_answer(fitted):
+    """The summary is pickled into Dask tasks (as its saved files) and rebuilt on each worker."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from sciope_abs.engine import get_client
+    from sciope_abs.inference import ABCRejection
+
+    here = str(Path(__file__).parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
+    try:
+        client = get_client(n_workers=2, verbose=False)
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    obs = SIM.simulate(np.array([[7.0]]), n_traj=N_TRAJ, seed=77)[0]
+    kw = dict(quantile=0.1, seed=5, batch_size=100)
+    sync = ABCRejection(SIM, PRIOR, fitted, observed=obs, n_traj=N_TRAJ, client="sync").infer(50, **kw)
+    dist = ABCRejection(SIM, PRIOR, fitted, observed=obs, n_traj=N_TRAJ, client=client).infer(50, **kw)
+    np.testing.assert_allclose(dist.distances, sync.distances, rtol=1e-6)
+    np.testing.assert_array_equal(dist.samples, sync.samples)
+
+
+@pytest.mark.slow
+def test_pipeline_fits_a_learned_summary_once_and_stores_it(tmp_path):
+    import copy
+
+    from sciope_abs.pipeline import run_pipeline
+
+    spec = [{"name": "learned", "arch": "dense", "n_pilot": 30, "epochs": 2, "head": [4],
+             "arch_params": {"widths": [8]}}, "mean"]
+    cfg = {"name": "tiny", "model": "x16", "vary_params": ["a11", "a21"], "species": ["P1"], "seed": 0,
+           "scheduler": "sync", "dataset": {"n_settings": 12, "n_traj": 4, "n_steps": 3},
+           "emulator": {"method": "train", "train": {"hidden": [16], "n_components": 2, "epochs": 2, "batch_size": 64}},
+           "evaluate": {"n_settings": 2, "n_traj": 20, "lags": [1, 3]},
+           "observed": {"truth": {"a11": 110.0, "a21": 420.0}, "initial_state": {"G1": 2, "G2": 2, "P1": 500},
+                        "n_traj": 5},
+           "summaries": spec, "infer": {"n_traj": 4, "n_particles": 20, "max_rounds": 2},
+           "fidelity": {"n_particles": 2, "n_traj": 20}}
+    run_dir = tmp_path / "run"
+    first = run_pipeline(copy.deepcopy(cfg), run_dir, progress=False)
+    post = first.output("infer")
+    assert post.summary_names == ["learned__a11", "learned__a21", "P1__mean"]
+    stored = list((run_dir / "learned_summaries").glob("*/learned_summary_0"))
+    assert len(stored) == 1
+    net = LearnedSummary.load(stored[0])
+    again = run_pipeline(copy.deepcopy(cfg), run_dir, progress=False)      # loads it, reruns nothing
+    assert again.ran() == []
+    np.testing.assert_array_equal(again.output("infer").samples, post.samples)
+    x = np.load(run_dir / "infer" / "observed.npy")
+    np.testing.assert_array_equal(net(x)[0], post.observed[:2])      # the stored network made the ABC's summary
+    changed = copy.deepcopy(cfg)
+    changed["summaries"][0]["n_pilot"] = 40                          # another learned entry: refitted, infer reruns
+    third = run_pipeline(changed, run_dir, progress=False)
+    assert "infer" in third.ran()
+    assert len(list((run_dir / "learned_summaries").glob("*/learned_summary_0"))) == 2

@@ -32,7 +32,7 @@ from ._stream import check_prior
 from .posterior import Posterior
 
 __all__ = ["learned_abc", "fit_learned_summary", "make_learned_summary", "LearnedABCResult", "LEARNED_KINDS",
-           "pilot_simulations", "resolve_learned_specs", "save_learned_parts", "has_learned_spec",
+           "pilot_simulations", "resolve_learned_specs", "save_learned_parts", "has_learned_spec", "check_learned_specs",
            "LEARNED_SPEC_NAMES"]
 
 logger = logging.getLogger(__name__)
@@ -277,17 +277,15 @@ def has_learned_spec(spec: Any) -> bool:
     return any(_is_learned_spec(s) for s in items)
 
 
-def _learned_from_spec(entry: dict, k: int, simulator: Any, prior: Any, species, *, seed: int, n_traj: int,
-                       client: Any, load_from: Any) -> Summary:
+def _unfitted_from_spec(entry: dict, k: int, species, seed: int) -> tuple[Summary, int]:
+    """The unfitted summary of a learned entry and its ``n_pilot`` (one-line errors naming the entry)."""
     from ..summaries import make_summary
 
     kw = dict(entry)
     name = str(kw.pop("name")).lower()
     n_pilot = kw.pop("n_pilot", 1000)
-    if load_from is not None:
-        stored = Path(load_from) / _stored_name(name, k)
-        if stored.exists():
-            return _load_stored(name, stored, kw.get("base"), species)
+    if isinstance(n_pilot, bool) or not isinstance(n_pilot, (int, np.integer)) or n_pilot < 10:
+        raise ValueError(f"summaries[{k}].n_pilot must be an integer >= 10, got {n_pilot!r}")
     if name == "semiauto":
         if "base" not in kw:
             raise ValueError(f"summaries[{k}]: a semiauto entry needs base: (the hand-picked features)")
@@ -295,11 +293,29 @@ def _learned_from_spec(entry: dict, k: int, simulator: Any, prior: Any, species,
     else:
         kind, handpicked = str(kw.pop("arch", "cnn")).lower(), None
     try:
-        learned = make_learned_summary(kind, handpicked, seed=np.random.SeedSequence([int(seed), 15, k, 1]), **kw)
-    except TypeError as exc:
+        return make_learned_summary(kind, handpicked, seed=np.random.SeedSequence([int(seed), 15, k, 1]), **kw), n_pilot
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"summaries[{k}]: {exc}") from None
+
+
+def check_learned_specs(spec: Any, species) -> list:
+    """``spec`` with every learned entry replaced by its unfitted summary: checks the entries
+    (architecture, options, ``n_pilot``) without simulating anything."""
+    items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    return [_unfitted_from_spec(s, k, tuple(species), 0)[0] if _is_learned_spec(s) else s
+            for k, s in enumerate(items)]
+
+
+def _learned_from_spec(entry: dict, k: int, simulator: Any, prior: Any, species, *, seed: int, n_traj: int,
+                       client: Any, load_from: Any, initial_state: Any = None) -> Summary:
+    name = str(entry["name"]).lower()
+    learned, n_pilot = _unfitted_from_spec(entry, k, species, seed)
+    if load_from is not None:
+        stored = Path(load_from) / _stored_name(name, k)
+        if stored.exists():
+            return _load_stored(name, stored, entry.get("base"), species)
     theta, x = pilot_simulations(simulator, prior, n_pilot, n_traj=n_traj, seed=np.random.SeedSequence([int(seed), 15, k]),
-                                 client=client)
+                                 client=client, initial_state=initial_state)
     logger.info("summaries[%d]: fitting %r on a pilot of %d simulations", k, learned, n_pilot)
     return learned.fit(theta, x, prior=prior)
 
@@ -320,15 +336,16 @@ def _load_stored(name: str, path: Path, base: Any, species) -> Summary:
 
 
 def resolve_learned_specs(spec: Any, simulator: Any, prior: Any, *, seed: int = 0, n_traj: int = 1,
-                          client: Any = None, load_from: Any = None) -> Any:
+                          client: Any = None, load_from: Any = None, initial_state: Any = None) -> Any:
     """Replace the learned entries of a ``summaries:`` value by fitted summaries.
 
     ``{name: learned, arch: cnn, n_pilot: 2000, **LearnedSummary kwargs}`` and
     ``{name: semiauto, base: [...], n_pilot: ..., expansion: ...}`` are trained on a pilot of
     ``n_pilot`` prior simulations (seeded from ``seed`` and the entry's position ``k``); other
     entries are kept.  With ``load_from`` (a run folder), entries saved there by
-    :func:`save_learned_parts` are loaded instead of trained (resuming a run).  The result is a
-    value :func:`~sciope_abs.summaries.make_summary` accepts.
+    :func:`save_learned_parts` are loaded instead of trained (resuming a run).  ``initial_state``
+    (S,) is the pilot's initial state.  The result is a value
+    :func:`~sciope_abs.summaries.make_summary` accepts.
     """
     if not has_learned_spec(spec):
         return spec
@@ -336,7 +353,8 @@ def resolve_learned_specs(spec: Any, simulator: Any, prior: Any, *, seed: int = 
     species = tuple(simulator.species)
     prior = check_prior(prior, simulator)
     return [_learned_from_spec(s, k, simulator, prior, species, seed=seed, n_traj=n_traj, client=client,
-                               load_from=load_from) if _is_learned_spec(s) else s for k, s in enumerate(items)]
+                               load_from=load_from, initial_state=initial_state) if _is_learned_spec(s) else s
+            for k, s in enumerate(items)]
 
 
 def save_learned_parts(spec: Any, summary: Summary, run_dir) -> list[Path]:
