@@ -235,3 +235,14 @@ def test_absorbing_cells_are_kept_and_only_moving_rows_are_emulated(emulator):
     assert (y[0, :, 3::4, 1:].sum(axis=1) > 0).any()                      # pheromone left its seed node
     with pytest.raises(ValueError, match="absorbing"):
         GridSimulator(emulator, (2, 2), {"P": 0.3}, absorbing="never")
+
+
+def test_compose_copies_conserved_pairs_per_node():
+    gene = load_model("gene")
+    g = compose_grid(gene, (2, 2), {"P": 0.1})
+    assert g.complements == {f"{s}_{i}_{j}": (f"{o}_{i}_{j}", t) for i in range(2) for j in range(2)
+                             for s, (o, t) in gene.complements.items()}
+    x = g.sample_initial_states(50, seed=0).reshape(50, 4, gene.n_species)
+    for s, (o, t) in gene.complements.items():
+        a, b = gene.species_index([s, o])
+        assert (x[:, :, a] + x[:, :, b] == t).all()

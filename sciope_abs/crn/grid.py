@@ -23,7 +23,7 @@ both simulators use one species order.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -218,6 +218,11 @@ def compose_grid(crn: CRN, shape: Sequence[int], shared: Mapping[str, float] | N
     per_node = {(s, i, j): spec.node_name(s, i, j) for i, j in nodes for s in crn.species}
     observed = [per_node[(s, i, j)] for i, j in nodes for s in crn.species
                 if s in crn.observed or s in spec.shared]
+    extra = {}
+    groups = getattr(crn, "conserved_groups", ())
+    if groups:  # conserved groups (beyond pairs) of models that declare them, renamed per node
+        extra["conserved_groups"] = [replace(g, species=tuple(per_node[(s, i, j)] for s in g.species))
+                                     for i, j in nodes for g in groups]
     return CRN(
         name=name or f"{crn.name}_grid{spec.shape[0]}x{spec.shape[1]}",
         species=spec.species,
@@ -228,6 +233,7 @@ def compose_grid(crn: CRN, shape: Sequence[int], shared: Mapping[str, float] | N
         complements={per_node[(s, i, j)]: (per_node[(o, i, j)], t) for i, j in nodes
                      for s, (o, t) in crn.complements.items()},
         rate_ranges=dict(crn.rate_ranges), dt=crn.dt, n_steps=crn.n_steps, observed=observed,
+        **extra,
         description=f"{crn.name} on a {spec.shape[0]}x{spec.shape[1]} grid ({spec.boundary} boundary), "
                     f"shared {spec.shared}",
     )
