@@ -302,7 +302,8 @@ def test_ensembles_are_cached_by_content_and_reused_across_emulators_and_reruns(
     monkeypatch.undo()
     evaluate(ssa(crn), **{**kw, "seed": 9})                 # another seed: another entry
     evaluate(ssa(crn), **{**kw, "traj_batch": 7})           # another batching: another entry
-    assert len(list(cache.iterdir())) == 3
+    evaluate(ssa(crn), **{**kw, "reference": ssa(tiny_crn(k_d=2.0))})   # another reference model: another
+    assert len(list(cache.iterdir())) == 4
     Path(first.meta["ssa_cache"]).write_bytes(b"damaged")   # unreadable: warned and simulated again
     with pytest.warns(UserWarning, match="unreadable"):
         fixed = evaluate(ssa(crn), **kw)

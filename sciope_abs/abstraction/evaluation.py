@@ -378,8 +378,13 @@ def _digest(arr: np.ndarray) -> str:
 
 
 def _ensemble_key(reference, crn: CRN, init, th, obs, H, dt, n_traj, seed, traj_batch, solver) -> tuple[str, dict]:
+    ref_model = getattr(reference, "model", None)
+    ts = getattr(reference, "timespan", None)
     record = {"format": _CACHE_FORMAT, "model": crn.content_hash(), "species": list(obs),
               "reference": type(reference).__name__, "solver": str(getattr(reference, "solver", None) or solver),
+              "reference_model": ref_model.content_hash() if isinstance(ref_model, CRN) else None,
+              "reference_species": list(getattr(reference, "species", ())),
+              "reference_timespan": None if ts is None else _digest(np.asarray(ts, dtype=np.float64)),
               "param_names": list(getattr(reference, "param_names", ())), "dt": float(dt), "n_steps": int(H),
               "n_traj": int(n_traj), "traj_batch": int(traj_batch),
               "seed": {"entropy": str(seed.entropy), "spawn_key": [int(v) for v in seed.spawn_key]},
