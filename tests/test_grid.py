@@ -246,3 +246,21 @@ def test_compose_copies_conserved_pairs_per_node():
     for s, (o, t) in gene.complements.items():
         a, b = gene.species_index([s, o])
         assert (x[:, :, a] + x[:, :, b] == t).all()
+
+
+def test_cli_grid_writes_traces_and_heat_maps(tmp_path, capsys):
+    from sciope_abs.cli import main
+
+    out, html = tmp_path / "g.npz", tmp_path / "g.html"
+    rc = main(["grid", "bees", "--shape", "2x3", "--shared", "P=0.3", "--per-node", "Bee=6", "--source", "P:1,2=5",
+               "--steps", "4", "--traj", "3", "--solver", "numpy_ssa", "--out", str(out), "--html", str(html)])
+    assert rc == 0 and "2x3 grid of bees" in capsys.readouterr().out
+    with np.load(out, allow_pickle=False) as f:
+        tr, species = f["traces"], list(f["species"])
+    assert tr.shape == (3, 24, 5) and species == list(compose_grid(BEES, (2, 3), {"P": 0.3}).species)
+    assert (tr[:, 0::4, 0] == 6).all() and tr[:, 23, 0].tolist() == [5, 5, 5]
+    assert "grid_Bee" in html.read_text() and "grid_time" in html.read_text()
+    assert main(["grid", "bees", "--shape", "3"]) == 1
+    assert "--shape must look like ROWSxCOLS" in capsys.readouterr().err
+    assert main(["grid", "bees", "--source", "P:12,0=3", "--solver", "numpy_ssa"]) == 1
+    assert "outside the 10x10 grid" in capsys.readouterr().err

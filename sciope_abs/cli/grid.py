@@ -41,6 +41,9 @@ def register(sub) -> None:
                    help="COUNT molecules at each of NODES random nodes (repeatable), e.g. P=3x5")
     p.add_argument("--steps", type=int, default=None, help="time steps of the model's dt (default: the model's)")
     p.add_argument("--traj", type=int, default=1, help="trajectories (default 1)")
+    p.add_argument("--solver", default="fast_ssa",
+                   help="exact solver when SOURCE is a model name: fast_ssa (compiled once per grid shape) or a "
+                        "GillesPy2 solver such as numpy_ssa or ssa (default fast_ssa)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, metavar="FILE.npz", help="write traces, timespan, species, shape")
     p.add_argument("--html", default=None, metavar="FILE.html", help="write heat maps with a time slider")
@@ -141,13 +144,13 @@ def run(args: argparse.Namespace) -> int:
         ts, how = sim.timespan, "emulator"
     else:
         from ..crn import compose_grid
-        from ..simulators import FastSSASimulator
+        from ..simulators import make_simulator
 
         g = compose_grid(agent, shape, shared, args.boundary)
         ts = g.timespan(agent.dt, n_steps)
-        sim = FastSSASimulator(g, param_names=(), timespan=ts)
+        sim = make_simulator(g, param_names=(), species=g.species, timespan=ts, solver=args.solver)
         traces = sim.simulate(np.zeros((1, 0)), n_traj=args.traj, seed=args.seed, initial_state=x0)[0]
-        how = "exact SSA"
+        how = f"exact SSA, {args.solver}"
     seconds = time.perf_counter() - t0
     colony = colony_totals(traces, spec)[:, :, -1].mean(axis=0)
     print(f"{shape[0]}x{shape[1]} grid of {agent.name}, {args.traj} trajectories x {n_steps} steps ({how}): "
