@@ -30,6 +30,7 @@ NOTEBOOKS = {
     "03_inference.ipynb": ("inference: OK", (pytest.mark.slow,)),
     "04_exploration.ipynb": ("exploration: OK", ()),
     "05_vilar.ipynb": ("vilar: OK", (pytest.mark.slow,)),
+    "06_grid.ipynb": ("grid: OK", (pytest.mark.slow,)),
 }
 
 
