@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import Any, Optional
 
-__all__ = ["get_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "DASHBOARD_ENV", "CONNECT_TIMEOUT",
+__all__ = ["get_client", "user_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "DASHBOARD_ENV", "CONNECT_TIMEOUT",
            "DEFAULT_DASHBOARD_ADDRESS"]
 
 logger = logging.getLogger("sciope_abs.engine")
@@ -123,20 +123,41 @@ def _short_reason(exc: BaseException) -> str:
     return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
+def user_client() -> Any:
+    """The Dask client the user created in this process (``distributed.default_client()``), or None.
+
+    Only a running client counts.  When ``distributed`` was never imported there can be none, and
+    nothing is imported to find out (``import sciope_abs`` stays light).
+    """
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # "No clients found"
+        return None
+    return client if _usable(client) else None
+
+
 def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *,
                timeout: float = CONNECT_TIMEOUT, verbose: bool = True,
                dashboard_address: Optional[str] = None) -> Any:
-    """A ``distributed.Client``: to ``address``, to ``$SCIOPE_ABS_SCHEDULER``, or to a local cluster.
+    """A ``distributed.Client``: to ``address``, ``$SCIOPE_ABS_SCHEDULER``, yours, or a local cluster.
+
+    In this order: ``address``; the environment variable ``SCIOPE_ABS_SCHEDULER``; the client
+    you created yourself in this process (``distributed.Client(...)``, Dask's default client,
+    see :func:`user_client`), when ``n_workers`` is not given; a ``LocalCluster`` of worker
+    processes (one thread each), started once per process and reused.
 
     Parameters
     ----------
     address : str, optional
-        Scheduler address such as ``"tcp://127.0.0.1:8786"``.  Default: the environment variable
-        ``SCIOPE_ABS_SCHEDULER``; if that is unset too, a ``LocalCluster`` of worker processes
-        (one thread each) is started once per process and reused.
+        Scheduler address such as ``"tcp://127.0.0.1:8786"``.
     n_workers : int, optional
         Size of the local cluster (default: the number of usable cores).  Ignored when
-        connecting to a scheduler.
+        connecting to a scheduler; given, it asks for this engine's own local cluster even when
+        you have a client of your own.
     timeout : float
         Seconds to wait for a scheduler to answer.
     verbose : bool
@@ -167,6 +188,9 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
             return client
 
         if n_workers is None:
+            mine = user_client()
+            if mine is not None:
+                return mine
             n_workers = _default_n_workers()
         n_workers = int(n_workers)
         if n_workers < 1:
@@ -218,6 +242,9 @@ def close_clients(address: Optional[str] = None) -> None:
         with _lock:
             client = _remote.pop(_normalise_address(address), None)
         if client is not None:
+            from .shipping import forget_shipped
+
+            forget_shipped(client)
             with contextlib.suppress(Exception):  # the scheduler may already be gone
                 client.close()
         return
@@ -242,6 +269,9 @@ def _close_all() -> None:
                 with contextlib.suppress(Exception):
                     obj.close()
         _local.clear()
+    from .shipping import forget_shipped
+
+    forget_shipped()
 
 
 atexit.register(_close_at_exit)

@@ -8,6 +8,17 @@ on the number of workers or the chunk size.
 
 ``client="sync"`` runs everything in this process (no Dask import), chunk by chunk, with the same
 results; it is meant for tests, debugging and tiny jobs.
+
+Failures, one mechanism: an exception inside ``fn`` fails only its item (``on_error``).  A task
+whose worker process dies is re-run by the Dask scheduler itself, at most ``allowed-failures + 1``
+times in all (``distributed.scheduler.allowed-failures``, 3 by default: 4 runs); after that its
+items fail with one message ("task lost: its worker died on each of 4 attempts ...") and the rest
+of the batch goes on.  The engine never resubmits such a task on top.  A task that was lost
+without running (the copy of ``fn`` on the workers vanished with them) is resubmitted, with ``fn``
+shipped again, at most ``retries`` times.
+
+The function is shipped to the workers once per client (:mod:`sciope_abs.engine.shipping`), so
+maps called again and again with the same simulator (SMC rounds) do not serialise it again.
 """
 from __future__ import annotations
 
@@ -27,6 +38,7 @@ import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence, point_seeds
 from .progress import make_progress
+from .shipping import ship, unwrap
 
 __all__ = ["TaskFailure", "SchedulerLostError", "parallel_map", "imap_unordered", "resolve_client",
            "TARGET_TASK_SECONDS"]
@@ -129,6 +141,7 @@ def run_chunk(fn: Callable, items: Sequence, seeds: Optional[Sequence], batched:
         message, traceback)), ``times`` (seconds per item), ``warnings`` (unique
         (category, message) pairs raised inside).
     """
+    fn = unwrap(fn)
     m = len(items)
     values: list = [None] * m
     errors: dict[int, tuple] = {}
@@ -281,9 +294,14 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
             planner.observe(res["times"])
             yield chunk, res
         return
+    planner, max_in_flight = _dask_plan(client, chunk_size, total, max_in_flight)
+    yield from _stream_dask(fn, _take_chunks(item_iter, seeds, planner, counter), planner, client=client,
+                            retries=retries, max_in_flight=max_in_flight, batched=batched, desc=desc)
 
-    from distributed import as_completed
 
+def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_flight: Optional[int]
+               ) -> tuple[_ChunkPlanner, int]:
+    """The chunk planner and the number of tasks in flight for a cluster's worker count."""
     from .client import n_workers_of
 
     workers = n_workers_of(client)
@@ -293,35 +311,33 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
     max_in_flight = int(max_in_flight)
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+    return planner, max_in_flight
+
+
+def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner, *, client: Any, retries: int,
+                 max_in_flight: int, batched: bool, desc: Optional[str]) -> Iterator[tuple[_Chunk, dict]]:
+    """The Dask side of :func:`_stream`: ``fn`` shipped once, ``max_in_flight`` tasks topped up."""
+    from distributed import as_completed
 
     label = (desc or getattr(fn, "__name__", None) or type(fn).__name__).replace(" ", "_")
     token = uuid.uuid4().hex[:8]
-
-    def scatter_fn() -> Any:
-        try:
-            return client.scatter(fn, broadcast=True, hash=False)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise ValueError(f"cannot send {label!r} to Dask workers (define it at module level in an "
-                             f"importable module): {exc}") from None
-
     ac = as_completed(loop=client.loop)
     try:
-        fn_future = scatter_fn()
+        fn_future = ship(client, fn, label)
     except Exception as exc:
         if _is_scheduler_loss(client, exc):
             raise _lost(client, exc) from None
         raise
-    chunks = _take_chunks(item_iter, seeds, planner, counter)
     pending: dict[Any, _Chunk] = {}
     n_submitted = itertools.count()
     exhausted = False
 
     def submit(chunk: _Chunk) -> None:
         nonlocal fn_future
-        if fn_future.status != "finished":  # its holders died: send it again
-            fn_future = scatter_fn()
+        if fn_future.status not in ("pending", "finished"):  # it erred or was cancelled: send it again
+            fn_future = ship(client, fn, label, renew=True)
         fut = client.submit(run_chunk, fn_future, chunk.items, chunk.seeds, batched,
-                            key=f"sciope-{label}-{token}-{next(n_submitted)}", retries=retries, pure=False)
+                            key=f"sciope-{label}-{token}-{next(n_submitted)}", pure=False)
         pending[fut] = chunk
         ac.add(fut)
 
@@ -334,19 +350,22 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                 return
             submit(chunk)
 
-    def wait_next() -> Any:
-        """Top up the tasks in flight and wait for the next one (None when all are done)."""
+    def guarded(call: Callable, *args: Any) -> Any:
         try:
-            fill()
-            return next(ac) if pending else None
+            return call(*args)
         except Exception as exc:
             if _is_scheduler_loss(client, exc):
                 raise _lost(client, exc) from None
             raise
 
+    def wait_next() -> Any:
+        """Top up the tasks in flight and wait for the next one (None when all are done)."""
+        fill()
+        return next(ac) if pending else None
+
     try:
         while True:
-            fut = wait_next()
+            fut = guarded(wait_next)
             if fut is None:
                 break
             chunk = pending.pop(fut, None)
@@ -354,22 +373,14 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                 continue
             try:
                 res = fut.result()
-            except Exception as exc:  # the task itself was lost (worker died too often, data lost ...)
+            except Exception as exc:  # the task itself was lost: its worker died, or its inputs did
                 if _is_scheduler_loss(client, exc):
                     raise _lost(client, exc) from None
                 chunk.attempts += 1
-                if chunk.attempts <= retries:
-                    try:
-                        submit(chunk)
-                    except Exception as exc2:
-                        if _is_scheduler_loss(client, exc2):
-                            raise _lost(client, exc2) from None
-                        raise
+                if _resubmittable(exc) and chunk.attempts <= retries:
+                    guarded(submit, chunk)
                     continue
-                msg = " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
-                err = (RuntimeError(f"task lost: {msg}"), f"task lost: {msg}", "")
-                res = {"values": [None] * len(chunk.items), "errors": {p: err for p in range(len(chunk.items))},
-                       "times": [], "warnings": []}
+                res = _lost_chunk_result(chunk, exc)
             finally:
                 fut.release()
             planner.observe(res["times"])
@@ -380,8 +391,35 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                 client.cancel(list(pending), force=True)
             pending.clear()
         ac.clear()
-        with contextlib.suppress(Exception):  # the client may already be closed
-            fn_future.release()
+
+
+def _resubmittable(exc: BaseException) -> bool:
+    """Whether a lost task is worth submitting again.
+
+    A task whose worker died was already re-run by the scheduler (``allowed-failures`` times,
+    Dask's own bound): ``KilledWorker`` is final, never resubmitted on top.  A task that never ran
+    because its inputs vanished (the shipped function's holders died) or that was cancelled by
+    the cluster is resubmitted, at most ``retries`` times.
+    """
+    from distributed.scheduler import KilledWorker
+
+    return not isinstance(exc, KilledWorker)
+
+
+def _lost_chunk_result(chunk: _Chunk, exc: BaseException) -> dict:
+    """A run_chunk-shaped result marking every item of a lost task as failed, with one message."""
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        runs = getattr(exc, "allowed_failures", None)
+        msg = ("its worker died on every attempt" if runs is None else
+               f"its worker died on each of {int(runs) + 1} attempts")
+        msg += " (killed by the function, or out of memory)"
+    else:
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
+    err = (RuntimeError(f"task lost: {msg}"), f"task lost: {msg}", "")
+    return {"values": [None] * len(chunk.items), "errors": {p: err for p in range(len(chunk.items))},
+            "times": [], "warnings": []}
 
 
 def _reemit(warns: Iterable[tuple]) -> None:
@@ -415,7 +453,7 @@ def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_siz
     fn : callable
         ``fn(item)``, or ``fn(item, seed)`` when ``seed`` is given.  It must be picklable (a
         module-level function or an object of an importable class); it is sent to the workers
-        once (scattered), not with every task.
+        once per client (:func:`~sciope_abs.engine.ship`), not with every task or call.
     items : iterable
         The inputs (materialised into a list; ``n = len(items)``).
     client : distributed.Client, address str, "sync" or None
@@ -429,7 +467,9 @@ def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_siz
     seed : int, SeedSequence or list of n SeedSequence, optional
         Item ``i`` receives ``point_seeds(seed, n)[i]`` as second argument.
     retries : int
-        How often a task lost with its worker (or failing outside ``fn``) is re-run.
+        How often a task lost *without running* (the workers holding ``fn`` died) is submitted
+        again.  A task whose worker died while running it is re-run by the scheduler only
+        (``distributed.scheduler.allowed-failures``, default 3), then its items fail.
     on_error : {"raise", "return"}
         An exception in ``fn`` for one item: ``"raise"`` cancels the rest and raises (the
         message names the item index); ``"return"`` puts a :class:`TaskFailure` in that slot and

@@ -3,7 +3,7 @@
 Each task simulates a contiguous block of points with ``simulator.simulate(theta_block,
 seed=[per-point SeedSequence ...])``; the per-point seeds are ``point_seeds(seed, n)``, computed
 once here, so the result is bit-identical to ``simulator.simulate(theta, seed=seed)`` whatever the
-number of workers or the chunk size.  The simulator is scattered to the workers once; compiled
+number of workers or the chunk size.  The simulator is shipped to the workers once per call; compiled
 solvers are cached on each worker by the simulators themselves.
 """
 from __future__ import annotations
@@ -90,7 +90,9 @@ def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, see
     desc : str, optional
         Progress-bar label.
     retries : int
-        Re-runs of a task lost with its worker.
+        Resubmissions of a task lost without running (as in
+        :func:`~sciope_abs.engine.parallel_map`); a task whose worker dies is re-run by the
+        scheduler (``allowed-failures``), then its points are NaN.
 
     Returns
     -------

@@ -1,0 +1,70 @@
+"""Picklable helpers for the engine tests that count things through files (workers are processes)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class CountingSquare:
+    """``x -> x * x``; every serialisation (pickling, wherever it happens) appends a line to ``log``."""
+
+    def __init__(self, log: str) -> None:
+        self.log = str(log)
+
+    def __call__(self, x):
+        return x * x
+
+    def __reduce__(self):
+        with open(self.log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return (CountingSquare, (self.log,))
+
+
+def pickles(log) -> int:
+    path = Path(log)
+    return len(path.read_text().split()) if path.exists() else 0
+
+
+def kill_worker_on(args):
+    """``(i, bad, log)``: append ``i`` to ``log``; item ``bad`` then kills its worker process."""
+    i, bad, log = args
+    with open(log, "a") as fh:
+        fh.write(f"{i}\n")
+    if i == bad:
+        os._exit(13)
+    return 10 * i
+
+
+def worker_address(x):
+    from distributed import get_worker
+
+    return get_worker().address
+
+
+def seeded_sum(batch, seed):
+    """A batch's sum plus one normal draw from its seed."""
+    return float(np.sum(batch)) + float(np.random.default_rng(seed).normal())
+
+
+class CountingGaussian:
+    """The Gaussian toy simulator (``mu``), counting its serialisations in ``log``."""
+
+    def __init__(self, log: str, T: int = 8) -> None:
+        from _toy_models import GaussianSimulator
+
+        self.log = str(log)
+        self.T = int(T)
+        self._sim = GaussianSimulator(T=self.T)
+        self.param_names = self._sim.param_names
+        self.species = self._sim.species
+        self.timespan = self._sim.timespan
+
+    def simulate(self, theta, **kwargs):
+        return self._sim.simulate(theta, **kwargs)
+
+    def __reduce__(self):
+        with open(self.log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return (CountingGaussian, (self.log, self.T))
