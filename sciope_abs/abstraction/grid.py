@@ -30,8 +30,8 @@ approximation besides the emulator: reactions and diffusion act in turn, not tog
 
 Randomness: point ``i`` uses ``point_seeds(seed, n)[i]`` for the network noise (in the order
 ``Emulator.rollout`` uses it, rows trajectory-major then node-major) and a sequence derived
-from it for the diffusion, so a grid of one node reproduces the emulator's rollout for the
-same seed, and no point depends on the others in its batch.
+from it for the diffusion, so a grid of one node with ``absorbing="emulate"`` reproduces the
+emulator's rollout for the same seed, and no point depends on the others in its batch.
 """
 from __future__ import annotations
 
