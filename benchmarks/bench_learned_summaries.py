@@ -28,7 +28,8 @@ two-sample test (C2ST: 5-fold stratified cross-validated accuracy of scikit-lear
 deviations, the sd ratio (ABC / reference), the coverage of the truth by the 95 % central
 credible interval (over observations and parameters) and the wall time per run (ABC plus the
 full pilot and fit).  An ``exact`` row gives the floor: C2ST of two independent reference samples
-and the exact posterior's coverage.  Results are rewritten after every observation.
+and the exact posterior's coverage.  Results are rewritten after every observation; a run with
+another ``--budget`` is kept beside the earlier ones (``runs`` in the JSON, all in ``rows``).
 
 Command: ``.venv/bin/python benchmarks/bench_learned_summaries.py`` (``--quick`` for a smoke run).
 Problem (b), the toggle switch against a long exact-SSA SMC reference, is not run by this script.
@@ -212,6 +213,28 @@ def run_case(name: str, entry: dict, sim, prior, obs, ref, truth, args, seed: in
             "wall_s": abc_s + entry["fit_s"], "rounds": len(post.history), "truth": truth.tolist(), **m}
 
 
+def write_merged(out: Path, doc: dict) -> None:
+    """Write ``doc`` as the run of its budget into ``out``, keeping the runs of other budgets;
+    ``rows`` lists every run's rows (the ``exact`` row once)."""
+    runs = {}
+    if out.exists():
+        old = json.loads(out.read_text())
+        runs = old.get("runs") or {f"budget_{old['settings']['budget']}": old}
+    label = f"budget_{doc['settings']['budget']}"
+    runs[label] = {k: v for k, v in doc.items() if k != "runs"}
+    rows, seen = [], set()
+    for run in runs.values():
+        for row in run["rows"]:
+            key = (row["problem"], row["summary"], row["n_simulations"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    full = {"rows": rows, "problem": doc["problem"], "c2st_classifier": doc["c2st_classifier"], "runs": runs}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(full, indent=1))
+    os.replace(tmp, out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-obs", type=int, default=20)
@@ -267,9 +290,7 @@ def main() -> None:
                "c2st_classifier": "sklearn MLPClassifier((32, 32), max_iter=1000) on standardised theta, "
                                   "StratifiedKFold(5, shuffle, random_state=0), 1000 vs 1000 draws",
                "cases": cases}
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, out)
+        write_merged(out, doc)
     logger.info("done in %.0f s -> %s", time.perf_counter() - t_start, out)
 
 
