@@ -113,3 +113,19 @@ def test_auto_chunks_grow_with_cheap_items_and_do_not_change_results(users_clien
         got = parallel_map(toy.draw, range(400), client=users_client, seed=9, chunk_size=chunk_size,
                            progress=False)
         assert got == ref, chunk_size
+
+
+def test_simulate_parallel_ships_the_same_simulator_once(users_client, tmp_path):
+    from sciope_abs.engine import simulate_parallel
+
+    log = tmp_path / "sim-pickles.log"
+    sim = CountingGaussian(str(log), T=5)
+    theta = np.linspace(0.5, 2.0, 12)[:, None]
+    ref = sim._sim.simulate(theta, n_traj=2, seed=8)
+    for chunk_size in (1, 4, "auto"):
+        x = simulate_parallel(sim, theta, n_traj=2, seed=8, client=users_client, chunk_size=chunk_size,
+                              progress=False)
+        np.testing.assert_array_equal(x, ref)
+    assert 1 <= pickles(log) <= 3  # once, not once per call (3) or per task (12 + 3 + ...)
+    simulate_parallel(sim, theta, n_traj=3, seed=8, client=users_client, progress=False)
+    assert pickles(log) > 1  # another n_traj is another task body

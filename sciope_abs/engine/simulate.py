@@ -3,8 +3,9 @@
 Each task simulates a contiguous block of points with ``simulator.simulate(theta_block,
 seed=[per-point SeedSequence ...])``; the per-point seeds are ``point_seeds(seed, n)``, computed
 once here, so the result is bit-identical to ``simulator.simulate(theta, seed=seed)`` whatever the
-number of workers or the chunk size.  The simulator is shipped to the workers once per call; compiled
-solvers are cached on each worker by the simulators themselves.
+number of workers or the chunk size.  The simulator is shipped to the workers once per client
+(later calls with the same simulator reuse the copy on the workers); compiled solvers are cached
+on each worker by the simulators themselves.
 """
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ class SimulateBlock:
         self.simulator = simulator
         self.n_traj = int(n_traj)
         self.postprocess = postprocess
+
+    def __eq__(self, other: object) -> bool:
+        # equal blocks (same simulator and postprocess objects) reuse the copy already shipped
+        return (type(other) is type(self) and other.simulator is self.simulator  # type: ignore[attr-defined]
+                and other.n_traj == self.n_traj and other.postprocess is self.postprocess)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((id(self.simulator), self.n_traj, id(self.postprocess)))
 
     def __call__(self, items: list, seeds: Optional[list]) -> list:
         theta = np.stack([it[0] for it in items])
