@@ -79,18 +79,26 @@ def test_a_wrong_simulator_fails_with_a_warning_stored_in_the_report(ssa, poster
     assert "FAILED" in rep.summary()
 
 
-def test_check_fidelity_uses_the_simulator_the_abc_run_used(ssa):
-    from sciope_abs.inference import ABCRejection
+def test_check_fidelity_takes_the_simulator_explicitly_the_posterior_carries_its_history(ssa, tmp_path):
+    from sciope_abs.inference import SMCABC, ABCRejection
     from sciope_abs.priors import JointPrior, Uniform
 
     summary = Mean(species=("X",))
     obs = ssa.simulate([[10.0]], n_traj=20, seed=5)[0]
-    abc = ABCRejection(ssa, JointPrior({"k": Uniform(5.0, 15.0)}), summary, observed=obs, n_traj=5, client="sync")
+    prior = JointPrior({"k": Uniform(5.0, 15.0)})
+    abc = ABCRejection(ssa, prior, summary, observed=obs, n_traj=5, client="sync")
     post = abc.infer(n_samples=20, quantile=0.2, seed=0)
-    assert post.simulator is ssa
+    assert not hasattr(post, "simulator") and post.run_store is None
+    with pytest.raises(ValueError, match="pass emulator="):
+        post.check_fidelity(ssa, n_particles=3, n_traj=10, client="sync")
     rep = post.check_fidelity(FastSSASimulator(birth_death(), param_names=["k"]), n_particles=3, n_traj=100,
-                              seed=0, client="sync")
+                              seed=0, client="sync", emulator=ssa)
     assert rep.passed and rep.predictive_emulator is None            # no summary given
+    # SMC-ABC with a run store: the posterior carries the History it was written to
+    smc = SMCABC(ssa, prior, summary, observed=obs, n_traj=5, client="sync")
+    sp = smc.infer(20, max_rounds=2, seed=0, run_dir=tmp_path / "run")
+    assert not hasattr(sp, "simulator") and sp.run_store is not None
+    np.testing.assert_array_equal(sp.run_store.population().particles, sp.samples)
 
 
 def test_bad_input_is_a_one_line_value_error(ssa, posterior):
@@ -102,7 +110,7 @@ def test_bad_input_is_a_one_line_value_error(ssa, posterior):
         check_fidelity(post, ssa, ssa, n_particles=0, client="sync")
     with pytest.raises(ValueError, match="posterior is empty"):
         check_fidelity(Posterior(np.zeros((0, 1)), ["k"]), ssa, ssa, client="sync")
-    with pytest.raises(ValueError, match="does not know its simulator"):
+    with pytest.raises(ValueError, match="does not carry its simulator"):
         post.check_fidelity(ssa)
     other = FastSSASimulator(birth_death(), param_names=["g"])
     with pytest.raises(ValueError, match="takes parameters"):

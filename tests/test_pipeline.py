@@ -44,6 +44,7 @@ def cfg(**changes):
     ({"infer": {"min_acceptance_rate": -0.1}}, r"infer.min_acceptance_rate must lie in \(0, 1\]"),
     ({"infer": {"min_acceptance_rate": None}}, "infer needs a bound on each SMC round"),
     ({"infer": {"batch_size": 0}}, "infer.batch_size must be a positive integer"),
+    ({"infer": {"simulator": "gpu"}}, "infer.simulator must be one of auto, emulator, ssa, got 'gpu'"),
     ({"infer": {"max_time": "soon"}}, "infer.max_time: could not convert 'soon'"),
     ({"infer": {"epsilon": {"name": "list", "values": [2, 3]}}}, "infer.epsilon: values must not increase"),
     ({"emulator": {"train": {"epochs": "many"}}}, "emulator.train.epochs: could not convert 'many'"),
@@ -145,6 +146,25 @@ def test_stages_skip_rerun_downstream_and_resume_after_a_crash(tmp_path, monkeyp
     again = run_pipeline(cfg(), run_dir, progress=False)
     assert again.ran() == [] and len(again.skipped()) == 5
     np.testing.assert_array_equal(again.output("infer").samples, post.samples)
+    rec = first.stages["infer"]
+    assert rec["simulator"] == "emulator" and rec["cheaper"] in ("emulator", "ssa")
+    assert rec["cost_per_proposal_emulator"] > 0 and rec["cost_per_proposal_ssa"] > 0
+    assert "Cost per proposal: emulator" in html
+
+    # --- infer.simulator: ssa reruns infer (and what reads it) with the exact simulator: the same
+    # posterior as the SSA-driven comparison stage (same seed, observation and settings)
+    exact = run_pipeline(cfg(infer={"simulator": "ssa"}, ssa_infer={"enabled": True}), run_dir, progress=False)
+    assert exact.ran() == ["infer", "fidelity", "ssa_infer"] and exact.stages["infer"]["simulator"] == "ssa"
+    np.testing.assert_array_equal(exact.output("infer").samples, exact.output("ssa_infer").samples)
+    assert "Posterior (SMC-ABC with the exact SSA)" in (run_dir / "report.html").read_text()
+    # --- auto: the cheaper of the two measured costs is used, and said so
+    auto = run_pipeline(cfg(infer={"simulator": "auto"}), run_dir, progress=False)
+    rec = auto.stages["infer"]
+    costs = {"emulator": rec["cost_per_proposal_emulator"], "ssa": rec["cost_per_proposal_ssa"]}
+    assert rec["simulator"] == rec["cheaper"] == min(costs, key=costs.__getitem__)
+    # back to the default: the first run's stage hash, so the first run's posterior is reused
+    back = run_pipeline(cfg(), run_dir, progress=False)
+    assert back.stages["infer"]["input_hash"] == first.stages["infer"]["input_hash"]
 
     # --- an evaluate setting: only evaluate reruns
     ev = run_pipeline(cfg(evaluate={"n_traj": 25}), run_dir, progress=False)

@@ -279,3 +279,131 @@ def test_toggle_switch_smc_full():
     post_mae = np.abs(draws - truth).mean(axis=0)[idx]
     prior_mae = np.abs(prior_draws - truth).mean(axis=0)[idx]
     assert (post_mae <= 0.5 * prior_mae).all()
+
+
+class _BatchLoving(GaussianSimulator):
+    """A simulator that declares a preferred batch size (as an emulator does) and logs its calls."""
+
+    preferred_batch_size = 1000
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.calls = []
+
+    def simulate(self, theta, **kw):
+        self.calls.append(len(theta))
+        return super().simulate(theta, **kw)
+
+
+def test_a_simulator_preferring_large_batches_gets_each_round_in_about_one_call(toy):
+    _, obs, prior = toy
+    sim = _BatchLoving(sigma=SIGMA, T=T)
+    n = 200
+    smc = SMCABC(sim, prior, MeanSummary(), Euclidean(), observed=obs, client="sync")
+    post = smc.infer(n, max_rounds=5, seed=4, min_acceptance_rate=0.01)
+    h = post.history
+    assert post.info["settings"]["large_batches"] == 1000
+    # round 0 asks for exactly n; round t for 1.5 n / (previous rate), rounded up to 64, <= 1000
+    assert sim.calls[0] == n and h[0]["n_simulations"] == n
+    expected = [min(1000, max(n, 64 * int(np.ceil(1.5 * n / h[t - 1]["acceptance_rate"] / 64))))
+                for t in range(1, len(h))]
+    sizes = sorted(set(sim.calls[1:]))
+    assert set(expected) <= set(sim.calls[1:]) and max(sizes) <= 1000
+    assert len(sim.calls) <= 2 * len(h)                       # a round in one or two calls
+    # counts stay exact: the filling batch is simulated whole and counted
+    assert post.n_simulations == sum(sim.calls) == sum(e["n_simulations"] for e in h)
+    mean, sd = gaussian_posterior(smc.s_obs[0], SIGMA, T, h[-1]["tolerance"])
+    assert abs(post.mean()[0] - mean) < 4 * sd / np.sqrt(post.ess) + h[-1]["tolerance"]
+    # an explicit batch size is kept as it is
+    sim2 = _BatchLoving(sigma=SIGMA, T=T)
+    SMCABC(sim2, prior, MeanSummary(), Euclidean(), observed=obs, client="sync").infer(n, max_rounds=2, seed=4,
+                                                                                       batch_size=50)
+    assert set(sim2.calls) == {50}
+
+
+def test_blocked_importance_weights_equal_the_one_block_computation():
+    rng = np.random.default_rng(0)
+    prior = JointPrior({"a": Uniform(-5.0, 5.0), "b": Uniform(-5.0, 5.0)})
+    P = rng.normal(size=(700, 2))
+    w = rng.random(700)
+    pop = {"particles": P, "weights": w / w.sum()}
+    kern = MultivariateNormalKernel().fit(P, pop["weights"])
+    theta = rng.normal(size=(900, 2))
+    full = SMCABC._log_proposal(theta, pop, kern, max_cells=10 ** 9)
+    for cells in (700, 7 * 700 + 3, 100_000):                 # 1, 7 and 142 rows per block
+        np.testing.assert_allclose(SMCABC._log_proposal(theta, pop, kern, max_cells=cells), full,
+                                   rtol=1e-12, atol=1e-12)
+    # and the weights against an independent direct computation
+    smc = SMCABC.__new__(SMCABC)
+    smc.prior = prior
+    direct = np.array([np.sum(pop["weights"] * multivariate_normal(t, kern.cov_).pdf(P)) for t in theta[:50]])
+    got = smc._weights(theta[:50], pop, kern)
+    np.testing.assert_allclose(got, (1 / direct) / np.sum(1 / direct), rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A real 2-worker LocalCluster; workers import the toy models from tests/."""
+    import os
+
+    from sciope_abs.engine import get_client
+
+    here = str(Path(__file__).parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
+    try:
+        client = get_client(n_workers=2, verbose=False)
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    return client
+
+
+def test_smc_on_a_local_cluster_gives_the_in_process_answer_and_exact_counts(toy, cluster_client):
+    sim, obs, prior = toy
+    kw = dict(max_rounds=4, seed=11, batch_size=20, min_acceptance_rate=0.01)
+    sync = _smc(toy).infer(100, **kw)
+    dist = SMCABC(sim, prior, MeanSummary(), Euclidean(), observed=obs, client=cluster_client).infer(100, **kw)
+    np.testing.assert_array_equal(dist.samples, sync.samples)
+    np.testing.assert_array_equal(dist.weights, sync.weights)
+    strip = [{k: v for k, v in h.items() if k != "wall_time"} for h in sync.history]
+    assert [{k: v for k, v in h.items() if k != "wall_time"} for h in dist.history] == strip
+    assert dist.n_simulations == sync.n_simulations and dist.n_simulations_discarded == sync.n_simulations_discarded
+    # in-process nothing is simulated beyond what is processed; on the cluster the batches in
+    # flight when a round fills are simulated but never counted
+    assert sync.info["n_simulations_unprocessed"] == 0 and dist.info["n_simulations_unprocessed"] >= 0
+
+
+def test_round_stream_restarts_after_a_round_capped_in_flight(cluster_client):
+    from sciope_abs.inference._stream import RoundStream, child_seed
+    from sciope_abs.inference.tasks import ProposalBatch, SimulateSummarise
+
+    sim = GaussianSimulator(sigma=SIGMA, T=4)
+    root = np.random.SeedSequence(3)
+
+    def proposer(r):
+        return lambda k, m: ProposalBatch(k, np.full((m, 1), 10.0 * r + k), child_seed(root, r, k))
+
+    stream = RoundStream(SimulateSummarise(sim, MeanSummary()), cluster_client)
+    seen = {1: [], 2: []}
+
+    def consumer(r, last):
+        def consume(b, s):
+            seen[r].append(b.index)
+            np.testing.assert_allclose(b.theta[:, 0], 10.0 * r + b.index)
+            return b.index == last
+        return consume
+
+    try:
+        # round 1: capped at 5 batches of 2; the last capped batch fills it (items fed out meanwhile)
+        r1 = stream.run_round(proposer(1), consumer(1, 4), batch_size=2, max_proposals=10, deadline=None)
+        r2 = stream.run_round(proposer(2), consumer(2, 3), batch_size=2, max_proposals=None, deadline=None)
+    finally:
+        stream.close()
+    assert (r1.reason, r1.n_batches, r1.n_proposals) == ("target", 5, 10)
+    assert (r2.reason, r2.n_batches, r2.n_proposals) == ("target", 4, 8)
+    assert seen == {1: [0, 1, 2, 3, 4], 2: [0, 1, 2, 3]}       # in batch order, each once
+    assert stream.n_unprocessed >= 0

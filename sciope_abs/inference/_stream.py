@@ -16,8 +16,8 @@ import numpy as np
 
 from .tasks import ProposalBatch, SimulateSummarise
 
-__all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult",
-           "ABCWarning", "default_distance", "auto_batch_size"]
+__all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult", "RoundStream",
+           "ABCWarning", "default_distance", "auto_batch_size", "preferred_batch_size"]
 
 
 class ABCWarning(UserWarning):
@@ -138,12 +138,26 @@ def fit_distance(distance: Any, s: np.ndarray) -> None:
             fit(ok)
 
 
-def auto_batch_size(batch_size: Any, target: int) -> int:
-    """Proposals per task: an int, or ``"auto"`` (about a tenth of the target, within [10, 500])."""
+def preferred_batch_size(simulator: Any) -> Optional[int]:
+    """The simulator's ``preferred_batch_size`` (parameter points per ``simulate`` call) when it
+    declares one (an emulator, whose per-call overheads want large batches), else None."""
+    pref = getattr(simulator, "preferred_batch_size", None)
+    if pref is None:
+        return None
+    if isinstance(pref, bool) or not isinstance(pref, (int, np.integer)) or pref < 1:
+        raise ValueError(f"{type(simulator).__name__}.preferred_batch_size must be a positive int, got {pref!r}")
+    return int(pref)
+
+
+def auto_batch_size(batch_size: Any, target: int, preferred: Optional[int] = None) -> int:
+    """Proposals per task: an int, or ``"auto"``: about a tenth of the target, within [10, 500];
+    for a simulator with a ``preferred`` batch size, that size (at most ``target``, at least the
+    plain rule's)."""
     if isinstance(batch_size, str):
         if batch_size != "auto":
             raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
-        return int(np.clip(int(np.ceil(target / 10)), 10, 500))
+        plain = int(np.clip(int(np.ceil(target / 10)), 10, 500))
+        return plain if preferred is None else max(plain, min(int(preferred), int(target)))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
     return int(batch_size)
@@ -223,3 +237,122 @@ def stream_batches(task: SimulateSummarise, propose: Callable[[int, int], Propos
         gen.close()
     n_disc = int(sum(batches[k].theta.shape[0] for k in buffered if k in batches))
     return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)
+
+
+@dataclass
+class _RoundFeed:
+    """The batches of one round as the shared stream pulls them (see :class:`RoundStream`)."""
+
+    rid: int
+    propose: Callable[[int, int], ProposalBatch]
+    batch_size: int
+    cap: Optional[int]
+    k: int = 0
+    made: int = 0
+
+
+class RoundStream:
+    """One task stream shared by the rounds of a run: workers stay fed between rounds.
+
+    Round ``t``'s batches are pulled lazily by the engine while round ``t`` is open.  When its
+    population fills, the client finalises the round (weights, kernel, tolerance, store) while
+    the batches still in flight keep the workers busy; the next round's batches are pulled as
+    soon as the next round is opened, without tearing the stream down (no per-round start-up,
+    no cancellation and idle drain between rounds).  Results are still consumed in batch order
+    within a round, so what a round accepts depends on the seed only, never on the number of
+    workers or on timing.  Batches of a closed round that complete afterwards were simulated but
+    are never processed: they are counted in :attr:`n_unprocessed` (like the results discarded
+    by :func:`stream_batches`), never in a round's ``n_simulations``.
+
+    Parameters
+    ----------
+    task : SimulateSummarise
+    client : Dask client, address, "sync" or None
+    progress : bool
+    desc : str
+    """
+
+    def __init__(self, task: SimulateSummarise, client: Any, progress: bool = False, desc: str = "abc") -> None:
+        self.task, self.client, self.progress, self.desc = task, client, progress, desc
+        self.n_unprocessed = 0
+        self._feed: Optional[_RoundFeed] = None
+        self._made: dict[int, tuple[int, ProposalBatch]] = {}
+        self._gen: Optional[Iterator[tuple[int, np.ndarray]]] = None
+        self._fed_out = False
+        self._pos = 0
+        self._rid = 0
+
+    def _items(self) -> Iterator[ProposalBatch]:
+        while True:
+            f = self._feed
+            if f is None or (f.cap is not None and f.made >= f.cap):
+                self._fed_out = True  # the engine sees the end of the items: a later round restarts
+                return
+            m = f.batch_size if f.cap is None else min(f.batch_size, f.cap - f.made)
+            b = f.propose(f.k, m)
+            f.k += 1
+            f.made += m
+            self._made[self._pos] = (f.rid, b)
+            self._pos += 1
+            yield b
+
+    def _start(self) -> None:
+        from ..engine import imap_unordered
+
+        self._drop_stream()
+        self._fed_out, self._pos = False, 0
+        self._gen = imap_unordered(self.task, self._items(), client=self.client, chunk_size=1,
+                                   progress=self.progress, desc=self.desc)
+
+    def _drop_stream(self) -> None:
+        if self._gen is not None:
+            self._gen.close()  # cancels what is still in flight
+            self._gen = None
+        self.n_unprocessed += int(sum(b.theta.shape[0] for _, b in self._made.values()))
+        self._made.clear()
+
+    def run_round(self, propose: Callable[[int, int], ProposalBatch],
+                  consume: Callable[[ProposalBatch, np.ndarray], bool], *, batch_size: int,
+                  max_proposals: Optional[int], deadline: Optional[float]) -> StreamResult:
+        """Simulate one round's batches ``0, 1, ...`` and hand them to ``consume`` in order
+        (the arguments as in :func:`stream_batches`)."""
+        t0 = time.perf_counter()
+        self._rid += 1
+        feed = _RoundFeed(self._rid, propose, int(batch_size), max_proposals)
+        self._feed = feed
+        if self._gen is None or self._fed_out:
+            self._start()
+        buffered: dict[int, tuple[ProposalBatch, np.ndarray]] = {}
+        next_k, n_prop, reason = 0, 0, "budget"
+        gen = self._gen
+        if gen is None:
+            raise RuntimeError("the round stream has no task stream")
+        for pos, s in gen:
+            rid, b = self._made.pop(pos)
+            if rid != feed.rid:  # over-proposed for a round that is already closed
+                self.n_unprocessed += b.theta.shape[0]
+                continue
+            buffered[b.index] = (b, s)
+            stop = False
+            while next_k in buffered:
+                b_k, s_k = buffered.pop(next_k)
+                n_prop += b_k.theta.shape[0]
+                next_k += 1
+                if consume(b_k, s_k):
+                    stop, reason = True, "target"
+                    break
+            if stop:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                reason = "time"
+                break
+        else:
+            self._gen = None  # all items done and delivered
+        self._feed = None  # nothing more of this round is pulled
+        n_disc = int(sum(b.theta.shape[0] for b, _ in buffered.values()))
+        self.n_unprocessed += n_disc
+        return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)
+
+    def close(self) -> None:
+        """Cancel what is in flight; count it as unprocessed."""
+        self._drop_stream()

@@ -106,6 +106,8 @@ class Posterior:
         self.message = str(message)
         self.method = str(method)
         self.info = dict(info or {})
+        #: the run store (:class:`~sciope_abs.inference.history.History`) of a run with ``run_dir``
+        self.run_store: Any = None
 
     # ------------------------------------------------------------------ basic facts
     def __len__(self) -> int:
@@ -202,9 +204,10 @@ class Posterior:
                        summary=None, initial_state=None, *, emulator=None, **kwargs):
         """Re-simulate posterior particles with the emulator and with SSA and compare them.
 
-        ``emulator`` defaults to the simulator the ABC run used (``self.simulator``, set by
-        ``ABCRejection`` / ``SMCABC``; not saved with the posterior).  See
-        :func:`sciope_abs.inference.fidelity.check_fidelity` for the rule and the other options.
+        ``emulator`` is required: a posterior carries its history (and, for a run with
+        ``run_dir``, its :class:`~sciope_abs.inference.history.History` as ``run_store``), never
+        the simulator that produced it.  See :func:`sciope_abs.inference.fidelity.check_fidelity`
+        for the rule and the other options.
 
         Returns
         -------
@@ -214,9 +217,9 @@ class Posterior:
         """
         from .fidelity import check_fidelity
 
-        emulator = emulator if emulator is not None else getattr(self, "simulator", None)
         if emulator is None:
-            raise ValueError("check_fidelity: this posterior does not know its simulator; pass emulator=")
+            raise ValueError("check_fidelity: a posterior does not carry its simulator; pass emulator= "
+                             "(the simulator or emulator the ABC run used)")
         return check_fidelity(self, emulator, ssa_simulator, n_particles=n_particles, n_traj=n_traj, seed=seed,
                               summary=summary, initial_state=initial_state, **kwargs)
 

@@ -9,8 +9,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence
-from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, prepare_distance,
-                      stream_batches)
+from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, preferred_batch_size,
+                      prepare_distance, stream_batches)
 from .posterior import Posterior
 from .round import QuantileRound, Round
 from .tasks import ProposalBatch, SimulateSummarise
@@ -122,7 +122,8 @@ class ABCRejection:
         max_time : float, optional
             Wall-clock limit in seconds; the run stops at the next result after it.
         batch_size : int or "auto"
-            Proposals per Dask task.
+            Proposals per Dask task (``"auto"`` with a simulator that declares a
+            ``preferred_batch_size``, an emulator: that many per call, at most the budget).
         seed : int or SeedSequence
         progress : bool
             Show a progress bar of the tasks.
@@ -133,7 +134,8 @@ class ABCRejection:
             Equal weights; ``message`` says how the run ended; when the budget ended it before
             the target an :class:`ABCWarning` is also issued.
         """
-        plan = self._plan(n_samples, quantile, tolerance, max_simulations, max_time, batch_size)
+        plan = self._plan(n_samples, quantile, tolerance, max_simulations, max_time, batch_size,
+                          preferred_batch_size(self.simulator))
         root = as_seed_sequence(seed)
         distance = prepare_distance(self.distance)
         prior, F = self.prior, self.s_obs.size
@@ -173,12 +175,11 @@ class ABCRejection:
         post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=message, method=self.method, info=info)
-        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
         return post
 
     @staticmethod
     def _plan(n_samples: Any, quantile: Any, tolerance: Any, max_simulations: Any, max_time: Any,
-              batch_size: Any) -> dict:
+              batch_size: Any, preferred: Optional[int] = None) -> dict:
         """Checked settings: mode, tolerance or quantile, targets, budget, batch size."""
         if (tolerance is None) == (quantile is None):
             raise ValueError("give exactly one of tolerance= (absolute) and quantile= (of all distances)")
@@ -192,7 +193,7 @@ class ABCRejection:
             n_target = n_samples or 1000
             budget = max_simulations if (max_simulations or max_time) else DEFAULT_MAX_SIMULATIONS
             return {"mode": "tolerance", "tol": tol, "n_target": n_target, "n_keep": n_target, "budget": budget,
-                    "batch_size": auto_batch_size(batch_size, n_target)}
+                    "batch_size": auto_batch_size(batch_size, budget if preferred else n_target, preferred)}
         q = float(quantile)
         if not 0 < q <= 1:
             raise ValueError(f"quantile must lie in (0, 1], got {quantile!r}")
@@ -206,7 +207,7 @@ class ABCRejection:
                 budget = max_simulations
                 n_keep = max(1, math.ceil(q * budget))
         return {"mode": "quantile", "q": q, "n_target": n_keep, "n_keep": n_keep, "budget": budget,
-                "batch_size": auto_batch_size(batch_size, budget)}
+                "batch_size": auto_batch_size(batch_size, budget, preferred)}
 
     def _tolerance_result(self, rnd: Round, reason: str, plan: dict, max_time: Optional[float]) -> tuple:
         theta, dist, summ = rnd.accepted(self.prior.ndim)

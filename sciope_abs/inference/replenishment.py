@@ -348,7 +348,7 @@ class ReplenishmentSMCABC:
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"], distances=pop["distances"],
                          summaries=pop["summaries"], summary_names=self._summary_names(), observed=self.s_obs,
                          history=st.history, message=message, method=self.method, info=info)
-        post.simulator = self.simulator
         if store is not None:
             store.finish(post, st.history, st.n_sims, elapsed, message)
+            post.run_store = store
         return post

@@ -39,8 +39,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence
-from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, compute_distances, fit_distance,
-                      observed_summary, prepare_distance, stream_batches)
+from ._stream import (ABCWarning, RoundStream, auto_batch_size, check_prior, child_seed, compute_distances,
+                      fit_distance, observed_summary, preferred_batch_size, prepare_distance)
 from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
@@ -53,6 +53,8 @@ __all__ = ["SMCABC"]
 
 #: redraws of a perturbed proposal that falls outside the prior's support
 MAX_SUPPORT_TRIES = 1000
+#: kernel values held at once by the importance-weight computation (2**22 float64 = 32 MiB)
+MAX_WEIGHT_CELLS = 2 ** 22
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -75,6 +77,7 @@ class _RunState:
     sim_logq: Optional[np.ndarray] = None     # ... and their log proposal density (m,)
     elapsed: float = 0.0
     distance_state: Optional[dict] = None
+    n_unprocessed: int = 0                    # simulated after their round had filled (never used)
 
 
 class SMCABC:
@@ -137,7 +140,9 @@ class SMCABC:
         max_time : float, optional
             Wall-clock limit in seconds.
         batch_size : int or "auto"
-            Proposals per Dask task.
+            Proposals per Dask task.  ``"auto"``: about ``n_particles / 10``; for a simulator
+            that declares ``preferred_batch_size`` (an emulator) a round's expected need in one
+            call (``1.5 n / previous acceptance rate``, at most ``preferred_batch_size``).
         seed : int or SeedSequence
         run_dir : path, optional
             Run store (:class:`~sciope_abs.inference.history.History`): every round as JSON +
@@ -154,7 +159,8 @@ class SMCABC:
             Weighted particles of the last complete round, with the per-round history.
         """
         settings = self._settings(n_particles, quantile, target_tolerance, min_acceptance_rate, max_rounds,
-                                  max_simulations, max_time, batch_size, seed, epsilon)
+                                  max_simulations, max_time, batch_size, seed, epsilon,
+                                  preferred_batch_size(self.simulator))
         store = None
         if run_dir is not None:
             self._check_storable()
@@ -182,7 +188,7 @@ class SMCABC:
     @staticmethod
     def _settings(n_particles: Any, quantile: Any, target_tolerance: Any, min_acceptance_rate: Any,
                   max_rounds: Any, max_simulations: Any, max_time: Any, batch_size: Any, seed: SeedLike,
-                  epsilon: Any) -> dict:
+                  epsilon: Any, preferred: Optional[int] = None) -> dict:
         n_particles = _check_positive_int(n_particles, "n_particles", allow_none=False)
         if n_particles < 2:
             raise ValueError("n_particles must be at least 2 (the kernel needs a population)")
@@ -198,6 +204,9 @@ class SMCABC:
             raise ValueError("SMCABC needs a bound on each round: give min_acceptance_rate, max_simulations "
                              "or max_time")
         root = as_seed_sequence(seed)
+        # a simulator that prefers large batches (an emulator) gets whole rounds per call
+        large = preferred if batch_size == "auto" else None
+        bs = auto_batch_size(batch_size, n_particles)
         try:
             eps_spec: Any = epsilon_spec(eps)
         except ValueError:
@@ -206,7 +215,7 @@ class SMCABC:
                 "target_tolerance": None if target_tolerance is None else float(target_tolerance),
                 "min_acceptance_rate": None if min_acceptance_rate is None else float(min_acceptance_rate),
                 "max_rounds": max_rounds, "max_simulations": max_simulations, "max_time": max_time,
-                "batch_size": auto_batch_size(batch_size, n_particles), "seed_entropy": root.entropy,
+                "batch_size": bs, "large_batches": large, "seed_entropy": root.entropy,
                 "seed_spawn_key": list(root.spawn_key), "epsilon": eps_spec, "_epsilon": eps}
 
     def _fingerprint(self) -> dict[str, str]:
@@ -247,7 +256,6 @@ class SMCABC:
     # ------------------------------------------------------------------ the algorithm
     def _run(self, settings: dict, st: _RunState, store: Optional[History], progress: bool) -> Posterior:
         eps_sched: Epsilon = settings.get("_epsilon") or get_epsilon(settings["epsilon"])
-        n, bs = settings["n_particles"], settings["batch_size"]
         root = np.random.SeedSequence(settings["seed_entropy"], spawn_key=tuple(settings["seed_spawn_key"]))
         task = SimulateSummarise(self.simulator, self.summary, self.n_traj, self.initial_state)
         distance = prepare_distance(self.distance)
@@ -262,27 +270,41 @@ class SMCABC:
         stop_message = None
         if st.pop is not None:
             stop_message = self._stop_rule(st.history[-1], st.t_done, settings, max_rounds, st.n_sims, deadline)
-        while stop_message is None:
-            t = st.t_done + 1
-            eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
-            needs_q = bool(getattr(eps_sched, "uses_proposal_density", False))
-            rnd = Round(t, eps, n, self.s_obs.size, distance, self.s_obs, defer_distances=(t == 0))
-            propose = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
-            cap = self._round_cap(settings, st.n_sims)
-            res = stream_batches(task, propose, rnd.consume, batch_size=bs, max_proposals=cap, deadline=deadline,
-                                 client=self.client, progress=progress, desc=f"smc-abc-round-{t}")
-            st.n_sims += rnd.n_sims
-            if res.reason != "target":
-                stop_message = self._cut_message(t, res.reason, rnd, settings, st.n_sims)
-                self._cut_round(rnd, st, distance)
-                break
-            entry = self._complete_round(rnd, st, distance, kern, needs_q)
-            stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
-            if store is not None:
-                store.append(t, st.pop, distance.get_state() if hasattr(distance, "get_state") else {},
-                             st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol,
-                             sim_theta=st.sim_theta, sim_logq=st.sim_logq)
+        stream = RoundStream(task, self.client, progress=progress, desc="smc-abc")
+        try:
+            while stop_message is None:
+                stop_message = self._one_round(st, settings, stream, distance, eps_sched, root, deadline,
+                                               max_rounds, store, t_start)
+        finally:
+            stream.close()
+        st.n_unprocessed += stream.n_unprocessed
         return self._finish(st, settings, stop_message, store, time.perf_counter() - t_start)
+
+    def _one_round(self, st: _RunState, settings: dict, stream: RoundStream, distance: Any, eps_sched: Epsilon,
+                   root: np.random.SeedSequence, deadline: Optional[float], max_rounds: int,
+                   store: Optional[History], t_start: float) -> Optional[str]:
+        """Run round ``st.t_done + 1``; the stop message, or None to go on."""
+        n = settings["n_particles"]
+        t = st.t_done + 1
+        bs = self._round_batch(settings, st, t)
+        eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
+        needs_q = bool(getattr(eps_sched, "uses_proposal_density", False))
+        rnd = Round(t, eps, n, self.s_obs.size, distance, self.s_obs, defer_distances=(t == 0))
+        propose, consume = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
+        cap = self._round_cap(settings, st.n_sims)
+        res = stream.run_round(propose, consume, batch_size=bs, max_proposals=cap, deadline=deadline)
+        st.n_sims += rnd.n_sims
+        if res.reason != "target":
+            message = self._cut_message(t, res.reason, rnd, settings, st.n_sims)
+            self._cut_round(rnd, st, distance)
+            return message
+        entry = self._complete_round(rnd, st, distance, kern, needs_q)
+        stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
+        if store is not None:
+            store.append(t, st.pop, distance.get_state() if hasattr(distance, "get_state") else {},
+                         st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol,
+                         sim_theta=st.sim_theta, sim_logq=st.sim_logq)
+        return stop_message
 
     def _round_setup(self, t: int, st: _RunState, distance: Any, eps_sched: Epsilon,
                      settings: dict) -> tuple[float, Optional[MultivariateNormalKernel]]:
@@ -302,17 +324,43 @@ class SMCABC:
         return eps, kern
 
     def _proposer(self, t: int, rs: np.random.SeedSequence, pop: Optional[dict],
-                  kern: Optional[MultivariateNormalKernel], rnd: Round) -> Callable[[int, int], ProposalBatch]:
+                  kern: Optional[MultivariateNormalKernel], rnd: Round
+                  ) -> tuple[Callable[[int, int], ProposalBatch], Callable[[ProposalBatch, np.ndarray], bool]]:
+        """``propose(k, m)`` and the round's ``consume``; a batch's redraws outside the prior are
+        counted in ``rnd.n_outside`` when the batch is consumed (batches simulated after the
+        round filled are never counted)."""
         prior = self.prior
+        outside: dict[int, int] = {}
 
         def propose(k: int, m: int) -> ProposalBatch:
             if t == 0:
                 theta = np.asarray(prior.sample(m, child_seed(rs, k, 0)), dtype=np.float64).reshape(m, -1)
             else:
-                theta = self._perturbed(pop, kern, m, np.random.default_rng(child_seed(rs, k, 0)), rnd)
+                theta, outside[k] = self._perturbed(pop, kern, m, np.random.default_rng(child_seed(rs, k, 0)))
             return ProposalBatch(k, theta, child_seed(rs, k, 1))
 
-        return propose
+        def consume(batch: ProposalBatch, s: np.ndarray) -> bool:
+            rnd.n_outside += outside.pop(batch.index, 0)
+            return rnd.consume(batch, s)
+
+        return propose, consume
+
+    @staticmethod
+    def _round_batch(settings: dict, st: _RunState, t: int) -> int:
+        """Proposals per task in round ``t``: the fixed ``batch_size``, or for a simulator that
+        prefers large batches (``large_batches``, its ``preferred_batch_size``) the round's
+        expected need in one call: ``n`` in round 0, ``1.5 n / (previous acceptance rate)`` after
+        it, rounded up to a multiple of 64, within ``[n, large_batches]`` (depends only on the
+        history, so on the seed)."""
+        large, n = settings.get("large_batches"), settings["n_particles"]
+        if not large:
+            return int(settings["batch_size"])
+        if t == 0 or not st.history:
+            m = n
+        else:
+            rate = max(float(st.history[-1].get("acceptance_rate") or 0.0), 1e-3)
+            m = 64 * math.ceil(1.5 * n / rate / 64)
+        return int(max(min(m, int(large)), min(n, int(large))))
 
     @staticmethod
     def _round_cap(settings: dict, n_sims_total: int) -> Optional[int]:
@@ -371,16 +419,16 @@ class SMCABC:
         info = {"n_simulations": st.n_sims, "n_simulations_used": st.n_sims - discarded,
                 "n_simulations_discarded": discarded, "tolerance": st.tol, "n_rounds": len(complete_rounds),
                 "batch_size": settings["batch_size"], "seed_entropy": str(settings["seed_entropy"]),
-                "n_traj": self.n_traj,
+                "n_traj": self.n_traj, "n_simulations_unprocessed": st.n_unprocessed,
                 "settings": {k: v for k, v in settings.items() if k != "seed_entropy" and not k.startswith("_")}}
         pop = st.pop
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"] if len(pop["particles"]) else None,
                          distances=pop["distances"], summaries=pop["summaries"],
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=stop_message, method=self.method, info=info)
-        post.simulator = self.simulator  # for Posterior.check_fidelity (not saved)
         if store is not None:
             store.finish(post, history, st.n_sims, elapsed, stop_message)
+            post.run_store = store
         return post
 
     # ------------------------------------------------------------------ pieces
@@ -388,30 +436,38 @@ class SMCABC:
         names = list(getattr(self.summary, "names", []) or [])
         return names if len(names) == F else [f"s{i}" for i in range(F)]
 
-    def _perturbed(self, pop: dict, kern: MultivariateNormalKernel, m: int, rng: np.random.Generator,
-                   rnd: Round) -> np.ndarray:
-        """``m`` proposals: ancestors by weight, perturbed, redrawn while outside the prior."""
+    def _perturbed(self, pop: dict, kern: MultivariateNormalKernel, m: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """``m`` proposals (m, d): ancestors by weight, perturbed, redrawn while outside the prior;
+        and the number of redraws."""
         P, w = pop["particles"], pop["weights"]
         out = np.empty((m, P.shape[1]))
         todo = np.arange(m)
+        n_outside = 0
         for _ in range(MAX_SUPPORT_TRIES):
             anc = rng.choice(P.shape[0], size=todo.size, p=w)
             cand = kern.perturb(P[anc], rng)
             inside = np.isfinite(self.prior.log_prob(cand))
             out[todo[inside]] = cand[inside]
-            rnd.n_outside += int((~inside).sum())
+            n_outside += int((~inside).sum())
             todo = todo[~inside]
             if todo.size == 0:
-                return out
+                return out, n_outside
         raise ValueError(f"the perturbation kernel left the prior's support {MAX_SUPPORT_TRIES} times in a row; "
                          "the population sits outside the prior?")
 
     @staticmethod
     def _log_proposal(theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
-                      chunk: int = 2000) -> np.ndarray:
+                      max_cells: int = MAX_WEIGHT_CELLS) -> np.ndarray:
         """``log Σ_j w_j K(θ_i | θ_j)`` (m,) of the proposal built on ``pop`` (up to the support's
-        normalising constant, which cancels in importance weights)."""
+        normalising constant, which cancels in importance weights).
+
+        Vectorised over blocks of rows: at most ``max_cells`` kernel values (float64) are held at
+        once, so memory stays bounded for any population size (rows are independent: the result
+        does not depend on the block size)."""
         logw = np.log(pop["weights"])[None, :]
+        n_pop = max(int(pop["particles"].shape[0]), 1)
+        chunk = max(1, int(max_cells) // n_pop)
         out = np.empty(theta.shape[0])
         with np.errstate(divide="ignore"):
             for a in range(0, theta.shape[0], chunk):
@@ -419,12 +475,10 @@ class SMCABC:
         return out
 
     def _weights(self, theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel) -> np.ndarray:
-        """Normalised importance weights prior(θ_i) / Σ_j w_j K(θ_i | θ_j)."""
+        """Normalised importance weights prior(θ_i) / Σ_j w_j K(θ_i | θ_j) (the n x n kernel
+        matrix in memory-bounded blocks, :meth:`_log_proposal`)."""
         log_prior = np.asarray(self.prior.log_prob(theta), dtype=np.float64)
-        logk = kern.log_density(theta, pop["particles"])
-        with np.errstate(divide="ignore"):
-            log_mix = _logsumexp(logk + np.log(pop["weights"])[None, :], axis=1)
-        logw = log_prior - log_mix
+        logw = log_prior - self._log_proposal(theta, pop, kern)
         logw -= np.max(logw)
         w = np.exp(logw)
         return w / w.sum()

@@ -18,6 +18,7 @@ the key.  Example (``examples/pipeline_demo.yaml`` is the demo's)::
     distance: adaptive
     infer:    {n_traj: 20, n_particles: 300, quantile: 0.5, max_rounds: 5, scheduler: sync}
                                      # epsilon: {name: acceptance_rate, target_rate: 0.1} replaces quantile
+                                     # simulator: emulator (default) | ssa | auto (the cheaper per proposal)
     fidelity: {n_particles: 20, n_traj: 100, threshold: 1.5}
     ssa_infer: {enabled: false}      # the same SMC-ABC with the exact simulator, for comparison
 """
@@ -39,10 +40,12 @@ SECTION_DEFAULTS: dict[str, dict] = {
     "observed": {"truth": {}, "initial_state": None, "n_traj": 20, "seed": 1},
     "infer": {"n_traj": 20, "n_particles": 300, "quantile": 0.5, "max_rounds": 5, "min_acceptance_rate": 0.02,
               "max_simulations": None, "max_time": None, "batch_size": "auto", "scheduler": "sync",
-              "epsilon": None},
+              "epsilon": None, "simulator": "emulator"},
     "fidelity": {"n_particles": 20, "n_traj": 100, "threshold": 1.5, "kind": "l1", "bins": 100},
     "ssa_infer": {"enabled": False, "scheduler": None},
 }
+#: values of ``infer.simulator``: the cheaper per proposal (measured), the emulator, the exact SSA
+INFER_SIMULATORS = ("auto", "emulator", "ssa")
 _TOP = {"name", "model", "vary_params", "species", "seed", "scheduler", "prior", "summaries", "distance",
         *SECTION_DEFAULTS}
 _EMULATOR_METHODS = ("search", "train")
@@ -297,6 +300,8 @@ class PipelineConfig:
         _number_in(i, "infer", "quantile", 0.0, 1.0, hi_open=True)
         _number_in(i, "infer", "min_acceptance_rate", 0.0, 1.0, allow_none=True)
         _number_in(i, "infer", "max_time", 0.0, float("inf"), allow_none=True)
+        if i["simulator"] not in INFER_SIMULATORS:
+            raise ValueError(f"infer.simulator must be one of {', '.join(INFER_SIMULATORS)}, got {i['simulator']!r}")
         bs = i["batch_size"]
         if bs != "auto":
             _positive_int("infer", "batch_size", bs)

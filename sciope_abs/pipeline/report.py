@@ -26,7 +26,8 @@ def _timings_table(res) -> str:
     rows = []
     for name, rec in res.stages.items():
         extra = []
-        for key in ("inference_seconds", "simulation_seconds", "n_simulations", "epochs_run", "ratio", "message"):
+        for key in ("inference_seconds", "simulation_seconds", "n_simulations", "epochs_run", "ratio", "simulator",
+                    "cheaper", "cost_per_proposal_emulator", "cost_per_proposal_ssa", "message"):
             v = rec.get(key)
             if v is None:
                 continue
@@ -39,6 +40,15 @@ def _timings_table(res) -> str:
             "<tr><th>stage</th><th>this run</th><th>seconds</th><th>details</th></tr>" + "".join(rows) +
             f"</table><p>Wall time of this run: {res.wall_seconds:.1f} s (skipped stages cost nothing; "
             "their seconds are from the run that made them).</p>")
+
+
+def _cost_sentence(rec: dict) -> str:
+    """'Cost per proposal: emulator x ms, exact SSA y ms (the ... is cheaper). ' or ''."""
+    emu, ssa = rec.get("cost_per_proposal_emulator"), rec.get("cost_per_proposal_ssa")
+    if emu is None or ssa is None:
+        return ""
+    return (f"Cost per proposal: emulator {emu * 1e3:.3g} ms, exact SSA {ssa * 1e3:.3g} ms "
+            f"(the {rec.get('cheaper')} is cheaper). ")
 
 
 def _training_figure(card: dict):
@@ -171,9 +181,12 @@ def write_report(res, path) -> Path:
         truth = {k: float(v) for k, v in cfg.observed["truth"].items()}
         desc = post.describe()
         desc["truth"] = [truth[n] for n in post.names]
-        items.append(_div(f"<h2>Posterior (SMC-ABC with the emulator)</h2><p>{html.escape(post.message)}; "
-                          f"{len(post)} particles, ESS {post.ess:.0f}, {post.n_simulations} emulator simulations. "
-                          f"Red: the true rates.</p>" + desc.to_html(float_format=lambda v: f"{v:.4g}")))
+        rec = res.stages.get("infer", {})
+        used = "exact SSA" if rec.get("simulator") == "ssa" else "emulator"
+        items.append(_div(f"<h2>Posterior (SMC-ABC with the {used})</h2><p>{html.escape(post.message)}; "
+                          f"{len(post)} particles, ESS {post.ess:.0f}, {post.n_simulations} {used} simulations. "
+                          f"{html.escape(_cost_sentence(rec))}Red: the true rates.</p>"
+                          + desc.to_html(float_format=lambda v: f"{v:.4g}")))
         items.append(post.plot(truth=truth, size=240))
     if "fidelity" in done:
         items.append(_div("<h2>Fidelity check on the posterior</h2><pre>" + html.escape(fid.summary()) + "</pre>"))

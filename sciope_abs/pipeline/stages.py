@@ -1,5 +1,6 @@
 """The pipeline's stages: dataset -> emulator (search or train) -> evaluate -> infer (SMC-ABC with the
-emulator) -> fidelity (re-simulate posterior particles with SSA) -> ssa_infer (optional: the same
+emulator, the exact SSA, or the cheaper of the two per proposal: ``infer.simulator``) -> fidelity
+(re-simulate posterior particles with SSA) -> ssa_infer (optional: the same
 SMC-ABC with the exact simulator, for comparison).
 
 Each stage is a :class:`Stage`: the stages it reads, the config parts its result depends on, a
@@ -15,6 +16,7 @@ not depend on which other stages ran in this process.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -299,16 +301,86 @@ def _emulator_view(ctx: StageContext):
     return SpeciesView(ctx.get("emulator"), ctx.species)
 
 
+#: timed simulation per simulator when the pipeline compares their cost per proposal (seconds)
+COST_PILOT_SECONDS = 1.0
+#: at most this many parameter points in a cost pilot (the emulator's batch: its preferred size)
+COST_PILOT_POINTS = 1024
+
+
+def cost_per_proposal(simulator: Any, theta: np.ndarray, n_traj: int, initial_state: Any, seed: int,
+                      budget_s: float = COST_PILOT_SECONDS) -> float:
+    """Seconds per proposal (``n_traj`` trajectories of one parameter point) of ``simulator``.
+
+    A first call on two points warms it up (compilation, graph tracing) and is not timed.  A
+    simulator that declares ``preferred_batch_size`` (an emulator) is timed on batches of that
+    size (at most ``len(theta)``), as ABC feeds it; others on 1, 2, 4, ... points until
+    ``budget_s`` seconds are spent or ``theta`` is used up.
+
+    Parameters
+    ----------
+    simulator : Simulator
+    theta : array, shape (m, d)
+        Parameter points to time (prior draws).
+    n_traj : int
+    initial_state : array (S,) or None
+    seed : int
+    budget_s : float
+    """
+    simulator.simulate(theta[:2], n_traj=n_traj, seed=seed, initial_state=initial_state)
+    pref = getattr(simulator, "preferred_batch_size", None)
+    m = min(int(pref), len(theta)) if pref else 1
+    spent, done, start = 0.0, 0, 0
+    while True:
+        batch = theta[start:start + m] if start + m <= len(theta) else theta[:m]
+        t0 = time.perf_counter()
+        simulator.simulate(batch, n_traj=n_traj, seed=seed + 1 + done, initial_state=initial_state)
+        spent += time.perf_counter() - t0
+        done, start = done + len(batch), (start + len(batch)) % len(theta)
+        if spent >= budget_s or done >= len(theta):
+            return spent / done
+        m = min(2 * m, len(theta))
+
+
+def _choose_simulator(ctx: StageContext) -> tuple[Any, dict]:
+    """The simulator of the ``infer`` stage (``infer.simulator``) and the measured costs.
+
+    Both simulators' cost per proposal is measured on prior draws (bounded: about
+    ``COST_PILOT_SECONDS`` each); ``auto`` takes the cheaper one (a timing, so the choice is
+    recorded in the stage summary: set ``infer.simulator`` to it to pin it)."""
+    from ..inference._stream import child_seed
+
+    i = ctx.cfg.infer
+    emu, ssa = _emulator_view(ctx), ctx.ssa_simulator()
+    prior = build_prior(ctx.cfg, _rate_bounds(ctx))
+    n_pilot = min(COST_PILOT_POINTS, int(getattr(emu, "preferred_batch_size", None) or 64))
+    theta = np.asarray(prior.sample(n_pilot, child_seed(stage_seed(ctx.cfg, "infer"), 99)), dtype=np.float64)
+    theta = theta.reshape(n_pilot, -1)
+    costs = {name: cost_per_proposal(sim, theta, int(i["n_traj"]), ctx.initial_state(), seed=7)
+             for name, sim in (("emulator", emu), ("ssa", ssa))}
+    cheaper = min(costs, key=costs.__getitem__)
+    choice = cheaper if i["simulator"] == "auto" else i["simulator"]
+    msg = (f"cost per proposal ({i['n_traj']} trajectories): emulator {costs['emulator'] * 1e3:.3g} ms, "
+           f"exact SSA {costs['ssa'] * 1e3:.3g} ms; the {cheaper} is cheaper; inferring with the {choice}"
+           + (" (infer.simulator: auto)" if i["simulator"] == "auto" else ""))
+    logging.getLogger(__name__).info(msg)
+    ctx.log(msg)
+    facts = {"simulator": choice, "cheaper": cheaper, "cost_per_proposal_emulator": costs["emulator"],
+             "cost_per_proposal_ssa": costs["ssa"], "emulator_over_ssa_cost": costs["emulator"] / costs["ssa"]}
+    return (emu if choice == "emulator" else ssa), facts
+
+
 def _run_infer(ctx: StageContext, out: Path):
     observed = _observed(ctx)
     np.save(out / "observed.npy", observed)
     truth = dict(zip(ctx.cfg.vary_params, ctx.truth()[0].tolist()))
     (out / "truth.json").write_text(json.dumps(truth))
     client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
-    post, seconds = _smc(ctx, _emulator_view(ctx), observed, client, stage_seed(ctx.cfg, "infer"), out / "smc")
+    simulator, facts = _choose_simulator(ctx)
+    post, seconds = _smc(ctx, simulator, observed, client, stage_seed(ctx.cfg, "infer"), out / "smc")
     post.save(out / "posterior.npz")
     return post, {"inference_seconds": seconds, "n_simulations": post.n_simulations, "message": post.message,
-                  "posterior_mean": post.mean().tolist(), "posterior_std": post.std().tolist(), "truth": truth}
+                  "posterior_mean": post.mean().tolist(), "posterior_std": post.std().tolist(), "truth": truth,
+                  **facts}
 
 
 def _load_posterior(ctx: StageContext, out: Path):
@@ -357,8 +429,15 @@ def _run_ssa_infer(ctx: StageContext, out: Path):
 def _infer_config(cfg: PipelineConfig) -> dict:
     return {"observed": cfg.observed, "prior": cfg.prior, "summaries": cfg.summaries, "distance": cfg.distance,
             # (epsilon: null, the default, is left out so that older runs keep their hashes)
-            "infer": {k: v for k, v in cfg.infer.items() if k != "scheduler" and not (k == "epsilon" and v is None)},
+            "infer": {k: v for k, v in cfg.infer.items()
+                      if k not in ("scheduler", "simulator") and not (k == "epsilon" and v is None)},
             "species": cfg.species}
+
+
+def _emulator_infer_config(cfg: PipelineConfig) -> dict:
+    # infer.simulator: emulator (the default) is left out so that older runs keep their hashes
+    out = _infer_config(cfg)
+    return out if cfg.infer["simulator"] == "emulator" else out | {"simulator": cfg.infer["simulator"]}
 
 
 STAGES: dict[str, Stage] = {
@@ -368,7 +447,7 @@ STAGES: dict[str, Stage] = {
                       _run_emulator, _load_emulator),
     "evaluate": Stage("evaluate", ("emulator",), lambda c: {"evaluate": c.evaluate, "species": c.species},
                       _run_evaluate, _load_evaluate),
-    "infer": Stage("infer", ("emulator",), _infer_config, _run_infer, _load_posterior),
+    "infer": Stage("infer", ("emulator",), _emulator_infer_config, _run_infer, _load_posterior),
     "fidelity": Stage("fidelity", ("infer",), lambda c: c.fidelity, _run_fidelity, _load_fidelity),
     "ssa_infer": Stage("ssa_infer", (), lambda c: _infer_config(c) | {"ssa": "exact"},
                        _run_ssa_infer, _load_posterior, enabled=lambda c: bool(c.ssa_infer["enabled"])),

@@ -39,6 +39,11 @@ class SpeciesView(Simulator):
         self.param_names = tuple(simulator.param_names)
         self.timespan = np.asarray(simulator.timespan, dtype=np.float64)
 
+    @property
+    def preferred_batch_size(self):
+        """The wrapped simulator's ``preferred_batch_size`` (None when it declares none)."""
+        return getattr(self.simulator, "preferred_batch_size", None)
+
     def simulate(self, theta, *, n_traj: int = 1, seed=None, initial_state=None) -> np.ndarray:
         """``(n, r, len(species), T)``: the wrapped simulator's output at the viewed species."""
         x = self.simulator.simulate(theta, n_traj=n_traj, seed=seed, initial_state=initial_state)
