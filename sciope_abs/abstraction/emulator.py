@@ -104,6 +104,10 @@ class Emulator(Simulator):
         warning and extrapolating; ``strict`` takes precedence (refuses them).
     """
 
+    #: parameter points per ``simulate`` call that keep the network at its batch speed; ABC
+    #: (``batch_size="auto"``) reads it with ``getattr`` and sends a round's proposals in one call
+    preferred_batch_size: int = 4096
+
     def __init__(self, keras_model, scaler, model, vary_params: Sequence[str], dt: float, n_steps: int,
                  n_components: int, component, card: dict | None = None, *, target: str = "delta",
                  rate_bounds=None, genotype: dict | None = None, strict: bool = False,
