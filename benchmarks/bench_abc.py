@@ -13,6 +13,8 @@ a posterior draw next to that of a prior draw, and 95 % coverage.  The runs on 1
 use the same seed and must give identical posteriors (checked).
 
 Usage: python benchmarks/bench_abc.py [--quick]      -> benchmarks/results/abc.json
+(a full run also writes ``smc_2_workers_over_inprocess`` and ``rejection_2_workers_over_inprocess``,
+in-process wall time / 2-worker wall time, into ``benchmarks/results/performance.json``)
 """
 from __future__ import annotations
 
@@ -99,6 +101,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     ap.add_argument("--out", default=str(HERE / "results" / "abc.json"))
+    ap.add_argument("--performance", default=str(HERE / "results" / "performance.json"),
+                    help="where the *_2_workers_over_inprocess ratios go (read-modify-write)")
     args = ap.parse_args()
     args.n_accept = 200 if args.quick else 1000
     args.quantile = 0.05 if args.quick else 0.02
@@ -152,6 +156,28 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
+    if not args.quick:
+        write_performance(Path(args.performance), results)
+
+
+def write_performance(path: Path, results: dict) -> None:
+    """``{method}_2_workers_over_inprocess`` (in-process wall time / 2-worker wall time: the 2
+    workers' speed-up, goal >= 1.7) into ``path``, read-modify-write of only these keys."""
+    runs = results["runs"]
+    own = {f"{m}_2_workers_over_inprocess": runs[f"{m} / in-process"]["wall_time_s"]
+           / runs[f"{m} / 2 workers"]["wall_time_s"] for m in ("rejection", "smc")}
+    own["abc_workers_detail"] = {
+        "wall_time_s": {k: v["wall_time_s"] for k, v in runs.items()},
+        "load_average_at_start": results["machine"]["load_average_at_start"],
+        "load_average_at_end": results["machine"]["load_average_at_end"],
+        "note": "toggle switch, exact compiled SSA; the 2-core machine is shared with other jobs (load "
+                "averages above), so these ratios are noisy and not the idle-machine figure the goal asks for"}
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(own)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+    print(f"wrote {sorted(own)} into {path}")
 
 
 if __name__ == "__main__":
