@@ -68,3 +68,33 @@ class CountingGaussian:
         with open(self.log, "a") as fh:
             fh.write(f"{os.getpid()}\n")
         return (CountingGaussian, (self.log, self.T))
+
+
+class SlowToPickle:
+    """``x -> x + 1``; pickling it takes ``delay`` seconds (like an emulator saved through Keras)."""
+
+    def __init__(self, delay: float = 0.3) -> None:
+        self.delay = float(delay)
+
+    def __call__(self, x):
+        return x + 1
+
+    def __reduce__(self):
+        import time
+
+        time.sleep(self.delay)
+        return (SlowToPickle, (self.delay,))
+
+
+def _refuse_to_load():
+    raise RuntimeError("this object cannot be loaded on a worker")
+
+
+class LoadsNowhere:
+    """Pickles fine on the client, fails to unpickle (like a class whose module the workers lack)."""
+
+    def __call__(self, x):
+        return x
+
+    def __reduce__(self):
+        return (_refuse_to_load, ())

@@ -129,3 +129,14 @@ def test_simulate_parallel_ships_the_same_simulator_once(users_client, tmp_path)
     assert 1 <= pickles(log) <= 3  # once, not once per call (3) or per task (12 + 3 + ...)
     simulate_parallel(sim, theta, n_traj=3, seed=8, client=users_client, progress=False)
     assert pickles(log) > 1  # another n_traj is another task body
+
+
+def test_a_function_that_cannot_be_loaded_on_the_workers_fails_each_item_once(users_client):
+    from _engine_helpers import LoadsNowhere
+
+    out = parallel_map(LoadsNowhere(), range(4), client=users_client, chunk_size=2, on_error="return",
+                       progress=False)
+    assert all(isinstance(o, TaskFailure) for o in out)
+    assert all(o.error == "RuntimeError: this object cannot be loaded on a worker" for o in out)
+    with pytest.raises(RuntimeError, match=r"item [0-3] failed: RuntimeError: this object cannot be loaded"):
+        parallel_map(LoadsNowhere(), range(4), client=users_client, chunk_size=2, progress=False)

@@ -141,8 +141,12 @@ def run_chunk(fn: Callable, items: Sequence, seeds: Optional[Sequence], batched:
         message, traceback)), ``times`` (seconds per item), ``warnings`` (unique
         (category, message) pairs raised inside).
     """
-    fn = unwrap(fn)
     m = len(items)
+    try:
+        fn = unwrap(fn)  # unpickled once per worker process
+    except Exception as exc:  # it cannot be loaded here (a module missing on the worker ...): every item fails
+        record = _error_record(exc)
+        return {"values": [None] * m, "errors": {p: record for p in range(m)}, "times": [0.0] * m, "warnings": []}
     values: list = [None] * m
     errors: dict[int, tuple] = {}
     times = [0.0] * m

@@ -154,8 +154,14 @@ def ship(client: Any, fn: Any, label: str = "function", *, renew: bool = False) 
             return hit[2]
     future = _send(client, fn, label)
     with _lock:
+        for other in [c for c in _shipped.keys() if getattr(c, "status", "") in ("closing", "closed")]:
+            del _shipped[other]  # a closed client's copies are gone anyway
         entries = _shipped.setdefault(client, OrderedDict())
-        entries[key] = (fn, fp, future)  # the strong reference to fn keeps an ``id`` key unique
+        try:
+            entries[key] = (fn, fp, future)  # the strong reference to fn keeps an ``id`` key unique
+        except Exception:  # an __eq__ that raises against another cached key
+            key = ("id", id(fn))
+            entries[key] = (fn, fp, future)
         entries.move_to_end(key)
         while len(entries) > MAX_SHIPPED_PER_CLIENT:
             entries.popitem(last=False)  # dropping the last reference releases the future
