@@ -69,18 +69,22 @@ def train_emulators(cfg: dict, seed: int) -> dict:
     bees = load_model("bees")
     emus, info = {}, {}
     for design in ("default", "grid"):
-        path = RUNS / f"emulator_{design}_{cfg['tag']}"
+        path = RUNS / f"emulator_{design}_{cfg['tag']}" if design == "default" else \
+            RUNS / f"emulator_{design}_{cfg['tag']}_{cfg['grid_design_tag']}"
         t0 = time.perf_counter()
         if (path / "config.json").is_file():
             emus[design] = Emulator.load(path)
-            info[design] = {"reused": True}
+            card = emus[design].card
+            info[design] = {"reused": str(path.relative_to(HERE.parent)), "n_train_pairs": card.get("n_train_pairs"),
+                            "epochs_run": card["history"]["epochs_run"],
+                            "best_val_loss": card["history"]["best_val_loss"]}
             continue
         if design == "default":
             ds = build_dataset(bees, cfg["train_settings"], cfg["train_traj"], n_steps=cfg["train_steps"],
                                seed=seed, client="sync", progress=False)
         else:
             ds = build_grid_dataset(bees, cfg["train_settings"] * cfg["train_traj"], cfg["train_steps"],
-                                    seed=seed)
+                                    seed=seed, **cfg["grid_design"])
         t1 = time.perf_counter()
         emu = train(ds, hidden=(64, 64), n_components=6, epochs=cfg["epochs"], patience=10, seed=seed + 1,
                     progress=False)
@@ -218,10 +222,16 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fast-ssa", action="store_true", help="time only GillesPy2's NumPy SSA")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = dict(tag="full2", train_settings=200, train_traj=10, train_steps=40, epochs=80, traj=args.traj,
+    cfg = dict(tag="full2", train_settings=200, train_traj=10, train_steps=40, epochs=150, traj=args.traj,
                fid_steps=60, fid_times=(10, 30, 60), fid_solver="numpy_ssa",
                speed_ssa_traj={"numpy_ssa": 10, "fast_ssa": 100}, speed_emu_traj=(1, 100),
                scale_traj=(1, 10))
+    # the grid design, sized to where these grids take a cell: at most 10 bees a node, a few
+    # pheromone molecules arriving or leaving per step (hop rate 0.2: an interior node loses a third
+    # of its pheromone per step of 0.5)
+    cfg["grid_design"] = {"highs": {"Bee": 10, "BeeA": 10, "BeeD": 10, "P": 20}, "inflow": (0.0, 1.0),
+                          "outflow": (0.0, 0.4)}
+    cfg["grid_design_tag"] = "v3"
     if args.quick:
         cfg.update(tag="quick", train_settings=20, train_traj=5, train_steps=10, epochs=3, traj=50, fid_steps=10,
                    fid_times=(5, 10), speed_ssa_traj={"numpy_ssa": 2, "fast_ssa": 2}, speed_emu_traj=(1,),

@@ -68,18 +68,26 @@ def _check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in fr.items()}
 
 
-def _highs(crn: CRN, shared: Sequence[str], shared_high: int | None) -> np.ndarray:
+def _highs(crn: CRN, shared: Sequence[str], shared_high: int | None,
+           highs: Mapping[str, int] | None = None) -> np.ndarray:
     his = {s: hi for s, (lo, hi) in crn.initial_ranges.items()}
     base = max([hi for s, hi in his.items() if s not in shared] or [max(his.values(), default=10)])
     high = np.array([his.get(s, base) for s in crn.species], dtype=np.int64)
     for s in shared:
         k = crn.species.index(s)
         high[k] = int(shared_high) if shared_high is not None else 3 * int(his.get(s, base))
+    for s, v in dict(highs or {}).items():
+        if s not in crn.species:
+            raise ValueError(f"highs names unknown species {s!r}; model {crn.name!r} has {list(crn.species)}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"highs[{s!r}] must be a non-negative integer, got {v!r}")
+        high[crn.species.index(s)] = int(v)
     return high
 
 
 def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
                          fractions: Mapping[str, float] | None = None, shared_high: int | None = None,
+                         highs: Mapping[str, int] | None = None,
                          seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
     """Initial states covering what a grid cell goes through.
 
@@ -96,6 +104,9 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
     shared_high : int, optional
         Upper end for shared species in ``"wide"`` and ``"shared_only"`` cells (default 3 x the
         model's range).
+    highs : dict species -> int, optional
+        Upper ends of the ``"wide"`` ranges, overriding the defaults above: the counts a grid
+        cell can reach (e.g. ``{"Bee": 10, "BeeA": 10, "BeeD": 10, "P": 20}`` for 10 bees a node).
     seed : int or SeedSequence
 
     Returns
@@ -114,7 +125,7 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
     fr = _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions)
     rng = as_generator(seed)
     S = crn.n_species
-    high = _highs(crn, shared, shared_high)
+    high = _highs(crn, shared, shared_high, highs)
     inert = np.isin(crn.species, inert_species(crn))
     sh = np.isin(crn.species, shared)
     active = ~inert & ~sh
@@ -151,7 +162,8 @@ def _check_exchange(name: str, v) -> tuple[float, float]:
 def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[str] = ("P",), *,
                        vary_params: Sequence[str] = (), inflow: Sequence[float] = (0.0, 3.0),
                        outflow: Sequence[float] = (0.0, 0.6), fractions: Mapping[str, float] | None = None,
-                       shared_high: int | None = None, split: Sequence[float] = (0.7, 0.15, 0.15),
+                       shared_high: int | None = None, highs: Mapping[str, int] | None = None,
+                       split: Sequence[float] = (0.7, 0.15, 0.15),
                        seed: SeedLike = None):
     """A single-agent dataset for grid use: design states, SSA steps, exchange of shared species.
 
@@ -170,7 +182,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
         is uniform on this range.
     outflow : (low, high)
         Per chain, the probability that a shared molecule leaves between two steps.
-    fractions, shared_high : see :func:`grid_training_states`.
+    fractions, shared_high, highs : see :func:`grid_training_states`.
     split : (train, val, test) fractions of the chains.
     seed : int or SeedSequence
 
@@ -195,7 +207,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     base = as_seed_sequence(seed)
     k_init, k_rates, k_flow, k_sim, k_split = base.spawn(5)
     x, kinds = grid_training_states(crn, int(n_chains), shared, fractions=fractions, shared_high=shared_high,
-                                    seed=k_init)
+                                    highs=highs, seed=k_init)
     rates = crn.sample_rates(int(n_chains), vary, seed=k_rates) if vary else np.zeros((int(n_chains), 0))
     frng = np.random.default_rng(k_flow)
     lam = frng.uniform(in_lo, in_hi, int(n_chains))
@@ -221,6 +233,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     splits = {name: np.sort((c[:, None] * int(n_steps) + steps[None, :]).ravel()) for name, c in chains.items()}
     design = {"kind": "grid", "n_chains": int(n_chains), "n_steps": int(n_steps), "shared": list(shared),
               "inflow": [in_lo, in_hi], "outflow": [out_lo, out_hi],
+              "highs": dict(zip(crn.species, _highs(crn, shared, shared_high, highs).tolist())),
               "fractions": _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions),
               "kinds": {k: int((kinds == k).sum()) for k in CELL_KINDS}}
     attrs = {"design": design, "seed": {"entropy": str(base.entropy), "spawn_key": list(base.spawn_key)},
