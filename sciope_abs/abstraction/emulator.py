@@ -12,11 +12,18 @@ the model's initial-state rule produces lies outside the training data and warns
 The noise of parameter point ``i`` comes from ``point_seeds(seed, n)[i]`` (a uniform for the
 component choice and ``S`` standard normals per trajectory and step), so a point's trajectories
 do not depend on which other points share the batch.
+
+Two rollout paths: ``rollout="compiled"`` (default) runs all steps in one compiled loop with
+counter-based noise and the projection inside it (:mod:`.rollout`); ``"stepwise"`` calls the
+compiled step once per step and projects on the host with numpy generators.  The two draw
+different (equally distributed) noise.  Law structures the compiled projection does not cover
+(weights other than 1, a species in two laws) use the stepwise path, with a logged reason.
 """
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -38,6 +45,10 @@ EMULATOR_FILES = {"model": "model.keras", "config": "config.json", "scaler": "sc
 
 #: counts are capped here so a diverging rollout cannot overflow float32
 _COUNT_CAP = 1e9
+#: output dtypes of a rollout
+OUTPUT_DTYPES = ("float64", "float32", "int32")
+
+log = logging.getLogger(__name__)
 
 
 class EmulatorRangeWarning(UserWarning):
@@ -102,6 +113,12 @@ class Emulator(Simulator):
     clip : bool
         Clip rates outside ``rate_bounds`` to the nearest bound (with a warning) instead of
         warning and extrapolating; ``strict`` takes precedence (refuses them).
+    rollout : {"compiled", "stepwise"}
+        Default rollout path (see the module docstring); :meth:`rollout` can override it.
+    jit_compile : bool
+        XLA-compile the compiled rollout loop.
+    chunk_bytes : int
+        Memory bound of one chunk of trajectories in the compiled rollout.
     """
 
     #: parameter points per ``simulate`` call that keep the network at its batch speed; ABC
@@ -111,8 +128,10 @@ class Emulator(Simulator):
     def __init__(self, keras_model, scaler, model, vary_params: Sequence[str], dt: float, n_steps: int,
                  n_components: int, component, card: dict | None = None, *, target: str = "delta",
                  rate_bounds=None, genotype: dict | None = None, strict: bool = False,
-                 clip: bool = False):
+                 clip: bool = False, rollout: str = "compiled", jit_compile: bool = False,
+                 chunk_bytes: int = 64 * 2 ** 20):
         from .mixture import resolve_components
+        from .rollout import ROLLOUT_METHODS
 
         self.keras_model = keras_model
         self.scaler = scaler
@@ -142,7 +161,15 @@ class Emulator(Simulator):
         self.genotype = genotype
         self.strict = bool(strict)
         self.clip = bool(clip)
+        if rollout not in ROLLOUT_METHODS:
+            raise ValueError(f"rollout must be one of {ROLLOUT_METHODS}, got {rollout!r}")
+        if int(chunk_bytes) < 1:
+            raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        self.rollout_method = rollout
+        self.jit_compile = bool(jit_compile)
+        self.chunk_bytes = int(chunk_bytes)
         self._step_fn = None
+        self._compiled = None
         self.n_network_calls = 0
 
     # ------------------------------------------------------------------ the compiled step
@@ -226,7 +253,7 @@ class Emulator(Simulator):
 
     # ------------------------------------------------------------------ simulation
     def rollout(self, initial_states, rates, n_steps: int | None = None, n_traj: int = 1,
-                seed: SeedLike | Sequence = None) -> np.ndarray:
+                seed: SeedLike | Sequence = None, *, method: str | None = None, dtype=None) -> np.ndarray:
         """Roll out ``n_traj`` trajectories from each of ``n`` settings.
 
         Parameters
@@ -239,11 +266,39 @@ class Emulator(Simulator):
             Steps of ``dt`` (default: :attr:`n_steps`).
         n_traj : int
         seed : int, SeedSequence or list of n SeedSequences
+        method : {"compiled", "stepwise"}, optional
+            Rollout path (default: the one given at construction, :attr:`rollout_method`).
+        dtype : {"float64", "float32", "int32"}, optional
+            Output dtype (default float64).
 
         Returns
         -------
-        array (n, n_traj, S, n_steps + 1), float64 integer counts
+        array (n, n_traj, S, n_steps + 1), integer counts of ``dtype``
         """
+        from .rollout import ROLLOUT_METHODS
+
+        method = self.rollout_method if method is None else method
+        if method not in ROLLOUT_METHODS:
+            raise ValueError(f"method must be one of {ROLLOUT_METHODS}, got {method!r}")
+        dtype = np.dtype("float64" if dtype is None else dtype)
+        if dtype.name not in OUTPUT_DTYPES:
+            raise ValueError(f"dtype must be one of {OUTPUT_DTYPES}, got {dtype.name!r}")
+        states, rates, n_steps, r = self._rollout_inputs(initial_states, rates, n_steps, n_traj)
+        n, S = states.shape
+        out = np.empty((n, r, S, n_steps + 1), dtype=dtype)
+        out[:, :, :, 0] = states[:, None, :]
+        if n == 0 or n_steps == 0:
+            return out
+        seeds = point_seeds(seed, n)
+        if method == "compiled" and self._compiled_rollout() is not None:
+            totals = np.round(self._totals(states))
+            self._compiled.run(states, rates, totals, seeds, r, n_steps, out)
+            self.n_network_calls += n_steps
+            return out
+        return self._rollout_stepwise(states, rates, seeds, r, n_steps, out)
+
+    def _rollout_inputs(self, initial_states, rates, n_steps, n_traj):
+        """Checked ``(states (n, S), rates (n, p), n_steps, n_traj)`` of a rollout call."""
         S, p = len(self.species), len(self.param_names)
         n_steps = self.n_steps if n_steps is None else int(n_steps)
         if n_steps < 0:
@@ -269,15 +324,31 @@ class Emulator(Simulator):
         rates = check_theta(rates, self.param_names)
         rates = self._check_rates(rates)
         self._check_conservation(states)
-        out = np.empty((n, r, S, n_steps + 1), dtype=np.float64)
-        out[:, :, :, 0] = states[:, None, :]
-        if n == 0 or n_steps == 0:
-            return out
-        if self._step_fn is None:
-            self._step_fn = self._build_step()
+        return states, rates, n_steps, r
+
+    def _compiled_rollout(self):
+        """The compiled rollout (built on first use), or None when the laws need the stepwise path."""
+        if self._compiled is None:
+            from .rollout import CompiledRollout, compiled_plan
+
+            plan, reason = compiled_plan(self.conservation_matrix)
+            if plan is None:
+                log.info("emulator of %s: stepwise rollout (%s; the compiled projection covers unit-weight "
+                         "laws with disjoint species)", self.model.name, reason)
+                self._compiled = False
+            else:
+                self._compiled = CompiledRollout(self, plan, jit_compile=self.jit_compile,
+                                                 chunk_bytes=self.chunk_bytes)
+        return self._compiled or None
+
+    def _rollout_stepwise(self, states, rates, seeds, r: int, n_steps: int, out: np.ndarray) -> np.ndarray:
+        """One compiled step call per step, the projection on the host, numpy noise per point."""
         import tensorflow as tf
 
-        gens = [as_generator(s) for s in point_seeds(seed, n)]
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        n, S = states.shape
+        gens = [as_generator(s) for s in seeds]
         prev = np.repeat(states, r, axis=0)
         rate_t = tf.constant(np.repeat(rates, r, axis=0), tf.float32)
         totals_np = np.repeat(self._totals(states), r, axis=0)
