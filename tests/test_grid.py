@@ -155,6 +155,10 @@ def test_grid_training_states_cover_empty_pheromone_only_and_wide_cells():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown cell kind"):
         grid_training_states(BEES, 10, fractions={"full": 1.0})
+    y, _ = grid_training_states(BEES, 500, highs={"Bee": 10, "BeeA": 10, "BeeD": 10, "P": 20}, seed=1)
+    assert y[:, :3].max() == 10 and y[:, 3].max() == 20
+    with pytest.raises(ValueError, match="highs names unknown species 'Q'"):
+        grid_training_states(BEES, 10, highs={"Q": 3})
 
 
 def test_grid_dataset_chains_are_exact_steps_with_exchange_and_split_by_chain():
