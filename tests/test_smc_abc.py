@@ -362,10 +362,15 @@ def cluster_client():
     return client
 
 
-def test_smc_on_a_local_cluster_gives_the_in_process_answer_and_exact_counts(toy, cluster_client):
+@pytest.mark.parametrize("keep", [True, False])
+def test_smc_on_a_local_cluster_gives_the_in_process_answer_and_exact_counts(toy, cluster_client, keep,
+                                                                             monkeypatch):
+    from sciope_abs.inference._stream import RoundStream
+
     sim, obs, prior = toy
     kw = dict(max_rounds=4, seed=11, batch_size=20, min_acceptance_rate=0.01)
     sync = _smc(toy).infer(100, **kw)
+    monkeypatch.setattr(RoundStream, "keep_in_flight", keep)
     dist = SMCABC(sim, prior, MeanSummary(), Euclidean(), observed=obs, client=cluster_client).infer(100, **kw)
     np.testing.assert_array_equal(dist.samples, sync.samples)
     np.testing.assert_array_equal(dist.weights, sync.weights)

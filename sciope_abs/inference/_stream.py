@@ -260,9 +260,13 @@ class RoundStream:
     soon as the next round is opened, without tearing the stream down (no per-round start-up,
     no cancellation and idle drain between rounds).  Results are still consumed in batch order
     within a round, so what a round accepts depends on the seed only, never on the number of
-    workers or on timing.  Batches of a closed round that complete afterwards were simulated but
-    are never processed: they are counted in :attr:`n_unprocessed` (like the results discarded
-    by :func:`stream_batches`), never in a round's ``n_simulations``.
+    workers or on timing.  Batches launched for a round that never reach its ``consume`` (they
+    finished after the round filled, or were cancelled when the run ended) are counted in
+    :attr:`n_unprocessed` (like the results discarded by :func:`stream_batches`), never in a
+    round's ``n_simulations``.  With :attr:`keep_in_flight` False the stream is cancelled and
+    restarted at the end of every round instead (what a per-round stream does); the results are
+    the same, only the timing differs (on 2 loaded workers, toggle switch, 1000 particles,
+    5 rounds: 31.0 / 28.8 s kept vs 36.1 / 29.3 s cancelled, load average 18-20).
 
     Parameters
     ----------
@@ -271,6 +275,9 @@ class RoundStream:
     progress : bool
     desc : str
     """
+
+    #: keep the stream (and what is in flight) across rounds; False: cancel at the end of a round
+    keep_in_flight: bool = True
 
     def __init__(self, task: SimulateSummarise, client: Any, progress: bool = False, desc: str = "abc") -> None:
         self.task, self.client, self.progress, self.desc = task, client, progress, desc
@@ -351,6 +358,8 @@ class RoundStream:
         self._feed = None  # nothing more of this round is pulled
         n_disc = int(sum(b.theta.shape[0] for b, _ in buffered.values()))
         self.n_unprocessed += n_disc
+        if not self.keep_in_flight and self._made:
+            self._drop_stream()
         return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)
 
     def close(self) -> None:
