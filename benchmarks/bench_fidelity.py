@@ -18,7 +18,9 @@ variable rates also randomised over their ranges) and with **no per-model tuning
 With ``--ablations`` two more fixed MLPs are trained on the same data and evaluated in the same
 call: ``discrete=None`` (every species continuous: what the categorical low-copy head changes)
 and ``lags=(1, 2, 5, 10)`` (multi-lag training pairs: what looking beyond one step changes).
-They are written under ``ablations``, not ``rows``.
+They are written under ``ablations``, not ``rows``.  ``--auto-size SECONDS`` adds
+``search(size="auto", time_budget=SECONDS)`` (ablation ``searched_auto``; its rounds in
+``runs[...]["auto_size"]``).
 
     python benchmarks/bench_fidelity.py [--models x16,toggle_switch] [--modes states,rates]
         [--pairs 70000] [--eval-settings 20] [--eval-traj 1000] [--ablations] [--force] [--retrain]
@@ -131,6 +133,9 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
     if args.ablations:
         makers["mlp_continuous"] = lambda: train(ds, seed=args.seed, progress=False, discrete=None)
         makers["mlp_multilag"] = lambda: train(ds, seed=args.seed, progress=False, lags=(1, 2, 5, 10))
+    if args.auto_size:
+        makers["searched_auto"] = lambda: search(ds, size="auto", time_budget=args.auto_size, seed=args.seed,
+                                                 progress=False)
     for key, make in makers.items():   # a trained emulator is saved, so an interrupted case resumes
         folder = CACHE / f"{name}_{mode}_{ds.content_hash()}_{key}_seed{args.seed}"
         t0 = time.perf_counter()
@@ -172,6 +177,10 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
             if key == "searched" else None,
             "evaluation_violations": rep.meta.get("violations")}
     info["paired_vs_mlp"] = _paired(reps)
+    if "searched_auto" in emus:
+        info["auto_size"] = {"time_budget": args.auto_size,
+                             "size_history": emus["searched_auto"].card["search"]["size_history"],
+                             "stop_reason": emus["searched_auto"].card["search"].get("size_stop_reason")}
     info["evaluation_seconds"] = eval_seconds
     info["violation_trajectories"] = math.ceil(VIOLATION_TRAJ / len(init)) * len(init)
     return rows, info, ablations
@@ -185,6 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-settings", type=int, default=20)
     ap.add_argument("--eval-traj", type=int, default=1000)
     ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--auto-size", type=float, default=None, metavar="SECONDS",
+                    help="also search(size='auto', time_budget=SECONDS), evaluated as ablation 'searched_auto'")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--client", default="sync", help="'sync' (default, in-process) or a Dask address")
     ap.add_argument("--force", action="store_true", help="rerun cases already in the results file "
