@@ -131,7 +131,7 @@ def ship(client: Any, fn: Any, label: str = "function", *, renew: bool = False) 
     label : str
         Name used in the error message when ``fn`` cannot be pickled.
     renew : bool
-        Scatter again even if a usable copy is cached (its holders may have died).
+        Send it again even if a usable copy is cached.
 
     Returns
     -------
