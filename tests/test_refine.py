@@ -114,3 +114,65 @@ def test_no_refinement_budget_means_one_round(setup):
     assert len(res.rounds) == 1 and not res.rounds[0]["refined"] and res.emulator is emu
     with pytest.raises(ValueError, match="max_refinements"):
         sequential_emulation(emu, lambda sim, seed: post, ssa, max_refinements=-1)
+
+
+# ---------------------------------------------------------------------------- the pipeline's refine: section
+TINY = {"name": "tiny", "model": "x16", "vary_params": ["a11", "a21"], "species": ["P1"], "seed": 0,
+        "scheduler": "sync",
+        "dataset": {"n_settings": 12, "n_traj": 4, "n_steps": 3},
+        "emulator": {"method": "train", "train": {"hidden": [16], "n_components": 2, "epochs": 2, "batch_size": 64}},
+        "evaluate": {"n_settings": 2, "n_traj": 20, "lags": [1, 3]},
+        "observed": {"truth": {"a11": 110.0, "a21": 420.0}, "initial_state": {"G1": 2, "G2": 2, "P1": 500},
+                     "n_traj": 5},
+        "summaries": ["mean", "std"],
+        "infer": {"n_traj": 4, "n_particles": 20, "max_rounds": 2},
+        "fidelity": {"n_particles": 2, "n_traj": 20}}
+
+
+@pytest.mark.parametrize("refine, match", [
+    ({"max_rounds": -1}, r"^refine.max_rounds must be a non-negative integer"),
+    ({"max_rounds": True}, r"^refine.max_rounds must be a non-negative integer"),
+    ({"n_settings": 1}, r"^refine.n_settings must be an integer >= 2"),
+    ({"epochs": 0}, r"^refine.epochs must be a positive integer"),
+    ({"learning_rate": "fast"}, r"^refine.learning_rate: could not convert 'fast' to a number$"),
+    ({"spread": -0.1}, r"^refine.spread must lie in \[0, inf\]"),
+    ({"keep_old": "yes"}, r"^refine.keep_old must be true or false"),
+    ({"rounds": 2}, r"unknown key\(s\) \['rounds'\] in section 'refine'"),
+])
+def test_refine_section_is_validated_with_key_names(refine, match):
+    from sciope_abs.pipeline import PipelineConfig
+
+    with pytest.raises(ValueError, match=match):
+        PipelineConfig.from_dict({**TINY, "refine": refine})
+
+
+def test_refine_off_keeps_every_stage_hash_and_on_changes_only_fidelity():
+    from sciope_abs.pipeline import PipelineConfig
+    from sciope_abs.pipeline.run import stage_hashes
+
+    base = stage_hashes(PipelineConfig.from_dict(TINY), "m")
+    off = stage_hashes(PipelineConfig.from_dict({**TINY, "refine": {"max_rounds": 0, "n_settings": 99}}), "m")
+    on = stage_hashes(PipelineConfig.from_dict({**TINY, "refine": {"max_rounds": 1}}), "m")
+    assert off == base
+    assert {k for k in base if on[k] != base[k]} == {"fidelity"}
+
+
+@pytest.mark.slow
+def test_pipeline_refines_after_a_failed_check(tmp_path):
+    import json
+
+    from sciope_abs.abstraction.emulator import Emulator
+    from sciope_abs.pipeline import run_pipeline
+
+    conf = {**TINY, "refine": {"max_rounds": 1, "n_settings": 6, "n_traj": 4, "epochs": 2}}
+    res = run_pipeline(conf, tmp_path, progress=False)
+    fid = res.stages["fidelity"]
+    assert fid["passed"] is False                      # a 2-epoch emulator on 12 x 4 settings
+    rounds = fid["refine_rounds"]
+    assert rounds[0]["refined"] and len(rounds) == 2 and rounds[0]["n_simulations"] == 6 * 4
+    assert fid["refine_exact_simulations"] == 6 * 4 + 2 * 2 * 20
+    folder = tmp_path / "fidelity" / "refined"
+    assert json.loads((folder / "rounds.json").read_text()) == rounds
+    emu = Emulator.load(folder / "emulator")
+    assert len(emu.card["refinements"]) == 1 and emu.card["refinements"][0]["n_settings"] == 6
+    assert (folder / "posterior.npz").exists() and (folder / "fidelity" / "fidelity.json").exists()

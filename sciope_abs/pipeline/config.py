@@ -21,6 +21,7 @@ the key.  Example (``examples/pipeline_demo.yaml`` is the demo's)::
                                      # simulator: emulator (default) | ssa | auto (the cheaper per proposal)
     fidelity: {n_particles: 20, n_traj: 100, threshold: 1.5}
     ssa_infer: {enabled: false}      # the same SMC-ABC with the exact simulator, for comparison
+    refine: {max_rounds: 0}          # > 0: refine the emulator around a posterior that fails the check
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .refine import REFINE_DEFAULTS, check_refine_section
 
 __all__ = ["PipelineConfig", "SECTION_DEFAULTS", "load_config"]
 
@@ -43,6 +46,7 @@ SECTION_DEFAULTS: dict[str, dict] = {
               "epsilon": None, "simulator": "emulator"},
     "fidelity": {"n_particles": 20, "n_traj": 100, "threshold": 1.5, "kind": "l1", "bins": 100},
     "ssa_infer": {"enabled": False, "scheduler": None},
+    "refine": dict(REFINE_DEFAULTS),
 }
 #: values of ``infer.simulator``: the cheaper per proposal (measured), the emulator, the exact SSA
 INFER_SIMULATORS = ("auto", "emulator", "ssa")
@@ -178,6 +182,7 @@ class PipelineConfig:
     infer: dict = field(default_factory=dict)
     fidelity: dict = field(default_factory=dict)
     ssa_infer: dict = field(default_factory=dict)
+    refine: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for sec, defaults in SECTION_DEFAULTS.items():
@@ -247,6 +252,7 @@ class PipelineConfig:
             if sch is not None and not isinstance(sch, str):
                 raise ValueError(f"{sec}.scheduler must be an address, 'sync' or null, got {sch!r}")
         self._validate_prior()
+        check_refine_section(self.refine)
 
     def _validate_dataset(self) -> None:
         from ..simulators.factory import SOLVER_NAMES

@@ -34,6 +34,22 @@ REFINE_DEFAULTS = {"max_rounds": 0, "n_settings": 40, "n_traj": 20, "epochs": 30
                    "spread": 0.5, "keep_old": True}
 
 
+def check_refine_section(r: dict) -> None:
+    """Validate the pipeline's ``refine:`` section in place (one-line errors naming ``refine.<key>``)."""
+    from .config import _number_in, _positive_int
+
+    if isinstance(r["max_rounds"], bool) or not isinstance(r["max_rounds"], int) or r["max_rounds"] < 0:
+        raise ValueError(f"refine.max_rounds must be a non-negative integer (0: off), got {r['max_rounds']!r}")
+    _positive_int("refine", "n_traj", r["n_traj"])
+    _positive_int("refine", "epochs", r["epochs"])
+    if isinstance(r["n_settings"], bool) or not isinstance(r["n_settings"], int) or r["n_settings"] < 2:
+        raise ValueError(f"refine.n_settings must be an integer >= 2, got {r['n_settings']!r}")
+    _number_in(r, "refine", "learning_rate", 0.0, float("inf"))
+    _number_in(r, "refine", "spread", 0.0, float("inf"), lo_open=False)
+    if not isinstance(r["keep_old"], bool):
+        raise ValueError(f"refine.keep_old must be true or false, got {r['keep_old']!r}")
+
+
 def _unwrap(emulator):
     """The :class:`~sciope_abs.abstraction.emulator.Emulator` inside a view (``SpeciesView``)."""
     inner = emulator
@@ -209,7 +225,7 @@ class SequentialResult:
 def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *, max_refinements: int = 2,
                          wrap: Callable[[Any], Any] | None = None, fidelity: dict | None = None,
                          refine: dict | None = None, initial_state=None, dataset=None, seed: SeedLike = None,
-                         client=None) -> SequentialResult:
+                         client=None, posterior=None, report=None) -> SequentialResult:
     """Inference -> fidelity check -> refinement, until the check passes or the refinements run out.
 
     Parameters
@@ -235,6 +251,9 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
         The original data (old + new pairs in each fine-tuning).
     seed : int or SeedSequence
     client : passed to the SSA simulations.
+    posterior, report : Posterior and FidelityReport, optional
+        An inference (and its check) already run with ``emulator``: round 0 takes them instead of
+        running ``infer`` (and ``check_fidelity``) again.
 
     Returns
     -------
@@ -255,14 +274,18 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
         s_inf, s_fid, s_ref = s_round.spawn(3)
         sim = wrap(emu)
         t0 = time.perf_counter()
-        post = infer(sim, s_inf)
+        post = posterior if k == 0 and posterior is not None else infer(sim, s_inf)
         t1 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FidelityWarning)     # the failure is recorded in the rounds
-            rep = check_fidelity(post, sim, ssa_simulator, seed=s_fid, initial_state=initial_state,
-                                 client=client, **fid)
+        given = k == 0 and report is not None and posterior is not None
+        if given:
+            rep = report
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FidelityWarning)     # the failure is recorded in the rounds
+                rep = check_fidelity(post, sim, ssa_simulator, seed=s_fid, initial_state=initial_state,
+                                     client=client, **fid)
         t2 = time.perf_counter()
-        n_check = 2 * int(rep.meta["n_traj"]) * int(rep.meta["n_particles"])
+        n_check = 0 if given else 2 * int(rep.meta["n_traj"]) * int(rep.meta["n_particles"])
         row = {"round": k, "ratio": float(rep.ratio), "passed": bool(rep.passed), "refined": False,
                "inference_seconds": t1 - t0, "fidelity_seconds": t2 - t1, "refine_seconds": 0.0,
                "n_simulations": n_check, "n_inference_simulations": int(getattr(post, "n_simulations", 0))}
@@ -277,3 +300,44 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
         row.update(refined=True, refine_seconds=time.perf_counter() - t2,
                    n_simulations=n_check + rec["n_simulations"])
     return SequentialResult(post, emu, rep, rounds)
+
+
+def refine_in_pipeline(ctx, posterior, report, out) -> dict:
+    """The pipeline's ``refine:`` section after a failed fidelity check (see ``stages._run_fidelity``).
+
+    Refines the stage's emulator around ``posterior``, re-runs the stage's SMC-ABC with the
+    refined emulator and checks it again, up to ``refine.max_rounds`` refinements; writes the
+    final emulator, posterior and check into ``out / "refined"`` and returns the facts for the
+    stage summary (the first check's ``passed`` / ``ratio`` stay in the stage's own report).
+    """
+    import json
+
+    from .stages import _observed, _smc
+    from .view import SpeciesView
+
+    r, f = dict(ctx.cfg.refine), ctx.cfg.fidelity
+    observed = _observed(ctx)
+    folder = out / "refined"
+    client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
+
+    def infer(sim, seed):
+        return _smc(ctx, sim, observed, client, seed, folder / "smc")[0]
+
+    fid = {"n_particles": int(f["n_particles"]), "n_traj": int(f["n_traj"]), "summary": ctx.summary(),
+           "threshold": float(f["threshold"]), "kind": f["kind"], "bins": f["bins"]}
+    ref = {k: r[k] for k in ("n_settings", "n_traj", "epochs", "learning_rate", "spread")}
+    ref["solver"] = ctx.cfg.dataset["solver"]
+    res = sequential_emulation(ctx.get("emulator"), infer, ctx.ssa_simulator(),
+                               max_refinements=int(r["max_rounds"]), wrap=lambda e: SpeciesView(e, ctx.species),
+                               fidelity=fid, refine=ref, initial_state=ctx.initial_state(),
+                               dataset=ctx.get("dataset") if r["keep_old"] else None,
+                               seed=np.random.SeedSequence(int(ctx.cfg.seed), spawn_key=(7,)), client=ctx.client,
+                               posterior=posterior, report=report)
+    folder.mkdir(parents=True, exist_ok=True)
+    res.emulator.save(folder / "emulator")
+    res.posterior.save(folder / "posterior.npz")
+    res.fidelity.save(folder / "fidelity")
+    (folder / "rounds.json").write_text(json.dumps(res.rounds, indent=1))
+    return {"refined_passed": res.passed, "refined_ratio": res.fidelity.ratio, "refine_rounds": res.rounds,
+            "refined_posterior_mean": res.posterior.mean().tolist(),
+            "refine_exact_simulations": res.n_exact_simulations}

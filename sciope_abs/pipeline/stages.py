@@ -407,7 +407,12 @@ def _run_fidelity(ctx: StageContext, out: Path):
     for w in caught:  # shown to the user, and kept in the report
         print(f"WARNING: {w.message}", file=sys.stderr, flush=True)
     rep.save(out)
-    return rep, {"passed": rep.passed, "ratio": rep.ratio, "message": rep.message}
+    facts = {"passed": rep.passed, "ratio": rep.ratio, "message": rep.message}
+    if ctx.cfg.refine["max_rounds"] and not rep.passed:   # sequential emulation (pipeline/refine.py)
+        from .refine import refine_in_pipeline
+
+        facts |= refine_in_pipeline(ctx, post, rep, out)
+    return rep, facts
 
 
 def _load_fidelity(ctx: StageContext, out: Path):
@@ -440,6 +445,11 @@ def _emulator_infer_config(cfg: PipelineConfig) -> dict:
     return out if cfg.infer["simulator"] == "emulator" else out | {"simulator": cfg.infer["simulator"]}
 
 
+def _fidelity_config(cfg: PipelineConfig) -> dict:
+    # refine: max_rounds 0 (the default, off) is left out so that older runs keep their hashes
+    return cfg.fidelity | ({"refine": cfg.refine} if cfg.refine["max_rounds"] else {})
+
+
 STAGES: dict[str, Stage] = {
     "dataset": Stage("dataset", (), lambda c: {"dataset": c.dataset, "vary": c.vary_params},
                      _run_dataset, _load_dataset),
@@ -448,7 +458,7 @@ STAGES: dict[str, Stage] = {
     "evaluate": Stage("evaluate", ("emulator",), lambda c: {"evaluate": c.evaluate, "species": c.species},
                       _run_evaluate, _load_evaluate),
     "infer": Stage("infer", ("emulator",), _emulator_infer_config, _run_infer, _load_posterior),
-    "fidelity": Stage("fidelity", ("infer",), lambda c: c.fidelity, _run_fidelity, _load_fidelity),
+    "fidelity": Stage("fidelity", ("infer",), _fidelity_config, _run_fidelity, _load_fidelity),
     "ssa_infer": Stage("ssa_infer", (), lambda c: _infer_config(c) | {"ssa": "exact"},
                        _run_ssa_infer, _load_posterior, enabled=lambda c: bool(c.ssa_infer["enabled"])),
 }
