@@ -10,7 +10,9 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from scipy import stats
 from sciope_abs.crn import CRN, Reaction, load_model
 from sciope_abs.seeding import point_seeds
 from sciope_abs.simulators import SimulationWarning
-from sciope_abs.simulators.fast_ssa import FastSSASimulator, check_supported, generate_kernel_source
+from sciope_abs.simulators.fast_ssa import FastSSASimulator, check_supported, generate_kernel_source, resolve_method
 from sciope_abs.simulators.factory import make_simulator
 
 # ----------------------------------------------------------------------------- a toy network
@@ -123,8 +125,9 @@ def test_absorbing_state_holds_to_the_end(toy):
 
 def test_full_and_dependency_updates_give_identical_numbers():
     th = np.array([[0.5, 0.3, 0.02, 0.01, 0.001, 2.0, 10.0, 0.4, 0.1]])
-    full = FastSSASimulator(TOY, param_names=TOY_PARAMS, update="full", timespan=np.linspace(0, 20, 21))
-    dep = FastSSASimulator(TOY, param_names=TOY_PARAMS, update="dependency", timespan=np.linspace(0, 20, 21))
+    full = FastSSASimulator(TOY, param_names=TOY_PARAMS, method="direct", update="full", timespan=np.linspace(0, 20, 21))
+    dep = FastSSASimulator(TOY, param_names=TOY_PARAMS, method="direct", update="dependency",
+                           timespan=np.linspace(0, 20, 21))
     assert full.simulate(th, n_traj=20, seed=5).tolist() == dep.simulate(th, n_traj=20, seed=5).tolist()
     assert full.last_events_.sum() > 200
 
@@ -162,9 +165,10 @@ def test_same_seed_same_numbers_and_different_seed_different():
     assert not np.array_equal(a[:, 0], a[:, 1])  # trajectories differ
 
 
-def test_batch_one_by_one_and_chunks_agree():
+@pytest.mark.parametrize("method", ["direct", "unrolled", "dependency", "tree"])
+def test_batch_one_by_one_and_chunks_agree(method):
     m = load_model("gene")
-    sim = FastSSASimulator(m, timespan=np.linspace(0, 2, 5))
+    sim = FastSSASimulator(m, timespan=np.linspace(0, 2, 5), method=method)
     th = m.sample_rates(7, seed=1)
     x0 = m.sample_initial_states(7, seed=2)
     together = sim.simulate(th, n_traj=3, seed=42, initial_state=x0)
@@ -241,21 +245,56 @@ def test_second_process_loads_the_compiled_kernel_from_disk(tmp_path):
 
 
 # ----------------------------------------------------------------------------- failures and errors
-def test_negative_propensity_fails_that_point_only(toy):
+@pytest.mark.parametrize("method", ["direct", "unrolled", "dependency", "tree"])
+def test_negative_propensity_fails_that_point_only(method):
+    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, method=method)
     th = np.vstack([toy_theta(h1=1.0, h2=0.5), toy_theta(h1=0.5, h2=1.0), toy_theta(h1=2.0)])
     with pytest.warns(SimulationWarning, match="1 of 3.*'diff'"):
-        x = toy.simulate(th, n_traj=2, seed=1)
+        x = sim.simulate(th, n_traj=2, seed=1)
     assert np.isnan(x[1]).all()
     assert np.isfinite(x[[0, 2]]).all()
 
 
-def test_runaway_trajectory_stops_at_max_events():
-    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, max_events=1000)
+@pytest.mark.parametrize("method", ["direct", "unrolled", "dependency", "tree"])
+def test_runaway_trajectory_stops_at_max_events(method):
+    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, max_events=1000, method=method)
     th = np.vstack([toy_theta(k0=1e6), toy_theta(k0=1.0)])
     with pytest.warns(SimulationWarning, match="max_events=1000"):
         x = sim.simulate(th, seed=1)
     assert np.isnan(x[0]).all() and np.isfinite(x[1]).all()
     assert sim.last_events_[0] == 1000
+
+
+@pytest.mark.parametrize("method", ["direct", "unrolled", "dependency", "tree"])
+def test_exploding_rates_fail_at_once_with_the_default_max_events(method):
+    # rates ~1e300: every step is ~1e-300 time units, so the trajectory could never reach the
+    # first grid time; under the old default (1e9 events) the point ran for minutes
+    sim = FastSSASimulator("toggle_switch", method=method)
+    th = np.array([[1e300, 1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 2.0, 2.0, 1.0]])
+    t0 = time.perf_counter()
+    with pytest.warns(SimulationWarning, match="1 of 2.*exploding rates"):
+        x = sim.simulate(th, n_traj=3, seed=1)
+    assert time.perf_counter() - t0 < 60  # would be minutes without the check
+    assert np.isnan(x[0]).all() and np.isfinite(x[1]).all()
+    assert sim.last_events_[0] < 10 and sim.last_events_[1] > 100
+
+
+@pytest.mark.parametrize("method", ["direct", "unrolled", "dependency"])
+def test_timeout_fails_the_slow_point_and_the_batch_goes_on(method):
+    # k0 = 1e7 births per time unit for 5 time units: 5e7 events (about a second or more), far
+    # below the explosion threshold, stopped by the 0.2 s wall-clock limit; the cheap point runs
+    sim = FastSSASimulator(TOY, param_names=TOY_PARAMS, max_events=10**12, timeout=0.2, method=method)
+    th = np.vstack([toy_theta(k0=1.0), toy_theta(k0=1e7), toy_theta(k0=2.0)])
+    t0 = time.perf_counter()
+    with pytest.warns(SimulationWarning, match=r"1 of 3.*point 1: timed out after 0.2 s"):
+        x = sim.simulate(th, n_traj=2, seed=1)
+    assert time.perf_counter() - t0 < 60
+    assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all()
+    assert 0 < sim.last_events_[1] < 5 * 10**7
+    # without a timeout the same points all run (a smaller birth rate keeps it short)
+    fine = FastSSASimulator(TOY, param_names=TOY_PARAMS, method=method).simulate(
+        np.vstack([toy_theta(k0=1.0), toy_theta(k0=1e4)]), n_traj=2, seed=1)
+    assert np.isfinite(fine).all()
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -266,6 +305,10 @@ def test_runaway_trajectory_stops_at_max_events():
     ({"timespan": [0.0, np.nan]}, "non-finite"),
     ({"max_events": 0}, "max_events"),
     ({"update": "sometimes"}, "update must be"),
+    ({"method": "fastest"}, "method must be one of"),
+    ({"timeout": 0}, "timeout must be a positive"),
+    ({"timeout": float("nan")}, "timeout must be a positive"),
+    ({"timeout": "5"}, "timeout must be a positive"),
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -323,8 +366,10 @@ def test_factory_picks_fast_ssa_by_default_and_passes_other_names_to_gillespy2()
     assert isinstance(make_simulator("toggle_switch", solver="fast_ssa", max_events=10), FastSSASimulator)
     g = make_simulator("toggle_switch", solver="ode")
     assert isinstance(g, GillespySimulator) and g.solver == "ode"
-    with pytest.raises(ValueError, match=r"\['timeout'\] do not apply to FastSSASimulator"):
-        make_simulator("toggle_switch", timeout=5)
+    timed = make_simulator("toggle_switch", timeout=5)
+    assert isinstance(timed, FastSSASimulator) and timed.timeout == 5.0
+    with pytest.raises(ValueError, match=r"\['compiled'\] do not apply to FastSSASimulator"):
+        make_simulator("toggle_switch", compiled=True)
     with pytest.raises(ValueError, match="unknown solver 'magic'"):
         make_simulator("toggle_switch", solver="magic")
     with pytest.raises(ValueError, match="unknown model"):
@@ -423,6 +468,77 @@ def test_a_wrong_rate_is_rejected_by_the_same_tests(name, param, factor, gillesp
     assert not (res["moments_ok"] and res["ks_ok"]), res
 
 
+# ----------------------------------------------------------------------------- the faster exact methods
+# "unrolled" (registers, ziggurat), "dependency" (incremental total, adaptive search order) and
+# "tree" (partial-sum tree) against the direct method, same tests and levels as against
+# GillesPy2; Vilar's 18 reactions take the large-network code path of "dependency" and "tree"
+# (the dependency graph compiled in chunks of reactions behind a dispatcher).
+METHOD_CASES = {
+    "toggle_switch": (np.linspace(0.0, 20.0, 11), 1000),
+    "gene": (np.linspace(0.0, 10.0, 6), 400),
+    "vilar": (np.linspace(0.0, 20.0, 11), 400),
+}
+
+
+@pytest.mark.parametrize("name, method", [
+    (name, method) for name in ("toggle_switch", "gene") for method in ("unrolled", "dependency", "tree")
+] + [("vilar", "unrolled"), ("vilar", "dependency"), pytest.param("vilar", "tree", marks=pytest.mark.slow)])
+def test_faster_methods_are_distributed_like_the_direct_method(name, method):
+    ts, n = METHOD_CASES[name]
+    direct = FastSSASimulator(name, timespan=ts, method="direct")
+    ref = direct.simulate(_default_theta(direct), n_traj=n, seed=2026)[0]
+    sim = FastSSASimulator(name, timespan=ts, method=method)
+    x = sim.simulate(_default_theta(sim), n_traj=n, seed=79)[0]
+    res = equivalence(x, ref)
+    assert res["moments_ok"], res
+    assert res["ks_ok"], res
+    # the same tests reject a 25 % faster degradation (power against the direct method)
+    if name == "toggle_switch":
+        wrong = FastSSASimulator(load_model(name).with_parameters(mu=1.25), timespan=ts, method=method)
+        res = equivalence(wrong.simulate(_default_theta(wrong), n_traj=n, seed=79)[0], ref)
+        assert not (res["moments_ok"] and res["ks_ok"]), res
+
+
+@pytest.mark.parametrize("name", ["toggle_switch", pytest.param("vilar", marks=pytest.mark.slow)])
+def test_tree_follows_the_direct_methods_numbers_and_dependency_does_not(name):
+    # the tree uses the same random numbers and the same rule (the first reaction whose running
+    # sum exceeds u * a0); its sums differ from the direct running sums only by rounding, so
+    # nearly every trajectory is the same; the adaptive order of "dependency" changes which
+    # reaction a given u picks, so its trajectories differ (the algorithm changed)
+    ts = np.linspace(0.0, 10.0, 11)
+    th = _default_theta(FastSSASimulator(name, method="direct"))
+    runs = {m: FastSSASimulator(name, timespan=ts, method=m).simulate(th, n_traj=200, seed=5)[0]
+            for m in ("direct", "tree", "dependency")}
+    same = {m: (runs[m] == runs["direct"]).all(axis=(1, 2)).mean() for m in ("tree", "dependency")}
+    assert same["tree"] > 0.95, same
+    assert same["dependency"] < 0.5, same
+
+
+def test_auto_method_and_kernel_sources_per_method():
+    assert FastSSASimulator("gene").method == "unrolled" and resolve_method("vilar") == "unrolled"
+    assert FastSSASimulator("egfr").method == resolve_method("egfr") == "dependency"
+    srcs = {m: generate_kernel_source("vilar", method=m) for m in ("direct", "unrolled", "dependency", "tree")}
+    assert len(set(srcs.values())) == 4 and all("def ssa_run(" in v for v in srcs.values())
+    assert "# method: tree" in srcs["tree"] and "_props_update" in srcs["direct"]
+    assert "_fire_2(" in srcs["dependency"]  # 18 reactions: compiled in chunks
+
+
+def test_ziggurat_waiting_times_are_exponential():
+    # the unrolled kernel's waiting times: 400 000 standard exponentials from one stream; KS
+    # against Exp(1), the mean, and the tail beyond the ziggurat's base (x > 7.7, the slow
+    # branch) within 4.5 standard errors
+    mod = FastSSASimulator("sir", method="unrolled").compile()._module
+    e = np.empty(400_000)
+    mod.exponential_batch(point_seeds(3, 1)[0].pool, e)
+    assert stats.kstest(e, "expon").pvalue > 1e-3
+    n = e.size
+    assert abs(e.mean() - 1.0) < 4.5 / np.sqrt(n)
+    for x in (0.01, 1.0, 7.7):
+        p = np.exp(-x)
+        assert abs((e > x).mean() - p) < 4.5 * np.sqrt(p * (1 - p) / n), x
+    assert (e >= 0).all() and len(np.unique(e)) > 0.999 * n
+
+
 # larger networks (dependency-graph updates: EGFR's 47 reactions, Vilar's 18) and a longer Gene
 # horizon; same tests, same levels
 SLOW_CASES = {
@@ -445,6 +561,17 @@ def test_statistically_equivalent_to_gillespy2_ssa_larger_cases(name):
     res = equivalence(x, ref)
     assert res["moments_ok"], res
     assert res["ks_ok"], res
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dependency", "tree"])
+def test_faster_methods_are_distributed_like_the_direct_method_on_egfr(method):
+    ts, n = np.linspace(0.0, 5.0, 11), 500
+    direct = FastSSASimulator("egfr", timespan=ts, method="direct")
+    ref = direct.simulate(_default_theta(direct), n_traj=n, seed=2027)[0]
+    sim = FastSSASimulator("egfr", timespan=ts, method=method)
+    res = equivalence(sim.simulate(_default_theta(sim), n_traj=n, seed=80)[0], ref)
+    assert res["moments_ok"] and res["ks_ok"], res
 
 
 def test_runs_on_dask_workers_bit_identical_loading_the_cached_kernel():
@@ -474,11 +601,8 @@ def test_runs_on_dask_workers_bit_identical_loading_the_cached_kernel():
 @pytest.mark.slow
 def test_sbml_imported_egfr_runs_on_the_fast_kernel_like_the_library_egfr():
     from sciope_abs.crn import from_sbml
-    from conftest import SHARED
-    path = SHARED / "reference" / "BIOMD0000000048.xml"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    imported = from_sbml(path)
+    path = Path(__file__).resolve().parent / "data" / "BIOMD0000000048.xml"
+    imported = from_sbml(path, convention="counts")  # the study's reading, as the library's egfr
     ts = np.linspace(0.0, 5.0, 11)
     sim = make_simulator(imported, species=list(load_model("egfr").species), timespan=ts)
     assert isinstance(sim, FastSSASimulator)

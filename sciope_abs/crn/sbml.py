@@ -250,7 +250,9 @@ def _unit_factor(L, m, uid: str, where: str) -> float:
     units = [ud.getUnit(i) for i in range(ud.getNumUnits())]
     u = units[0] if len(units) == 1 else None
     kinds = {L.UNIT_KIND_MOLE: AVOGADRO, L.UNIT_KIND_ITEM: 1.0, L.UNIT_KIND_DIMENSIONLESS: 1.0}
-    exponent = None if u is None else (u.getExponentAsDouble() if hasattr(u, "getExponentAsDouble") else u.getExponent())
+    exponent = None
+    if u is not None:
+        exponent = u.getExponentAsDouble() if hasattr(u, "getExponentAsDouble") else u.getExponent()
     if u is None or u.getKind() not in kinds or exponent != 1:
         raise ValueError(f"{where}: unit {uid!r} ({L.UnitDefinition.printUnits(ud)}) cannot be converted to "
                          "molecule counts (only mole- or item-based substance units can)")
@@ -455,7 +457,8 @@ def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0
         parameters[p.getId()] = float(p.getValue())
     reaction_ids = [r.getId() for r in m.getListOfReactions()]
     taken = set(species) | set(parameters) | set(sizes) | set(reaction_ids) | {f"{r}_inverse" for r in reaction_ids}
-    names = (symbols if convention == "sbml" else {s: s for s in species}) | {p: p for p in parameters} | {c: c for c in sizes}
+    names = ((symbols if convention == "sbml" else {s: s for s in species})
+             | {p: p for p in parameters} | {c: c for c in sizes})
 
     def nonneg(n: str) -> bool:
         if n in parameters:
@@ -493,6 +496,7 @@ def _add_compartment_parameters(reactions: Sequence[Reaction], sizes: Mapping[st
         size = sizes[c]
         if size is None or not (math.isfinite(size) and size > 0):
             if convention == "sbml":
-                raise ValueError(f"SBML file {path}: compartment {c!r} is used in a kinetic law but has no positive size")
+                raise ValueError(f"SBML file {path}: compartment {c!r} is used in a kinetic law "
+                                 "but has no positive size")
             size = 1.0
         parameters.setdefault(c, size)

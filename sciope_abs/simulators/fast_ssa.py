@@ -1,11 +1,14 @@
-"""Exact stochastic simulation (Gillespie's direct method) compiled in-process with numba.
+"""Exact stochastic simulation (Gillespie's SSA) compiled in-process with numba.
 
 From a :class:`~sciope_abs.crn.CRN` the simulator generates the Python source of a kernel:
 propensity functions (mass action with binomial combinatorics, custom expressions translated by
-:mod:`sciope_abs.simulators.expressions`), an update function that recomputes only the
-propensities a reaction can change, and the generic direct-method loop over all points and
-trajectories.  The source is written to a cache directory under a name derived from its own
-hash — the model's *structure*, never its parameter values, which are runtime inputs — and
+:mod:`sciope_abs.simulators.expressions`), the reaction dependency graph compiled into one
+update per reaction (stoichiometry and the propensities it changes), and one of four exact
+loops over all points and trajectories (:mod:`sciope_abs.simulators._ssa_loops`): the direct
+method, the direct method unrolled into registers (``unrolled``, default up to 24 reactions),
+the sorting direct method with an incremental total (``dependency``, default above) or a
+partial-sum tree (``tree``).  The source is written to a cache directory under a name derived
+from its own hash — the model's *structure*, never its parameter values, which are runtime inputs — and
 compiled with ``numba.njit(cache=True)``: a second process (a Dask worker) loads the machine
 code from disk, and new parameter values never recompile.
 
@@ -34,176 +37,19 @@ import numpy as np
 from ..crn.model import CRN
 from ..seeding import SeedLike, point_seeds
 from .base import Simulator, check_initial_state, check_theta, report_failures
+from ._ssa_loops import EXPLOSION_EVENTS, fire_source, loop_source, unrolled_source
 from .expressions import parse_expression
 
-__all__ = ["FastSSASimulator", "default_cache_dir", "check_supported", "generate_kernel_source"]
+__all__ = ["FastSSASimulator", "default_cache_dir", "check_supported", "generate_kernel_source", "resolve_method",
+           "SSA_METHODS"]
 
 #: Features a CRN-like object may carry that the compiled kernel does not implement.
 _UNSUPPORTED_FIELDS = ("events", "assignment_rules", "rate_rules", "rules", "function_definitions")
 _GILLESPY_HINT = "use solver='ssa' (GillesPy2) instead"
 
-DEFAULT_MAX_EVENTS = 10**9
-
-# ------------------------------------------------------------------------------ kernel template
-# The generic part of every generated kernel.  ``_props_all`` and ``_props_update`` are the
-# model-specific functions generated above it in the same module.
-_LOOP_TEMPLATE = '''
-_TWO_M53 = 1.0 / 9007199254740992.0
-
-
-@njit(cache=True, nogil=True, inline='always')
-def _rotl(v, k):
-    return (v << k) | (v >> (np.uint64(64) - k))
-
-
-@njit(cache=True, nogil=True, inline='always')
-def _next_u64(s):
-    """xoshiro256** step: returns 64 random bits and advances the state ``s`` (4 x uint64)."""
-    result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
-    t = s[1] << np.uint64(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], np.uint64(45))
-    return result
-
-
-@njit(cache=True, nogil=True, inline='always')
-def _uniform_open0(s):
-    """Uniform on (0, 1]."""
-    return (np.float64(_next_u64(s) >> np.uint64(11)) + 1.0) * _TWO_M53
-
-
-@njit(cache=True, nogil=True, inline='always')
-def _uniform(s):
-    """Uniform on [0, 1)."""
-    return np.float64(_next_u64(s) >> np.uint64(11)) * _TWO_M53
-
-
-@njit(cache=True, nogil=True)
-def _seed_trajectory(pool, r, s):
-    """xoshiro256** state ``s`` of trajectory ``r``: words ``4r .. 4r+3`` of
-    ``SeedSequence.generate_state(., uint64)`` for the sequence whose entropy pool is ``pool``
-    (numpy's output hash, evaluated here to avoid a Python call per point)."""
-    mask = np.uint64(0xFFFFFFFF)
-    h = np.uint64(0x8B51F9DD)
-    for _ in range(8 * r):  # advance the hash constant to output word 8r
-        h = (h * np.uint64(0x58F38DED)) & mask
-    for q in range(4):
-        w = np.uint64(0)
-        for half in range(2):
-            v = np.uint64(pool[(8 * r + 2 * q + half) % 4]) ^ h
-            h = (h * np.uint64(0x58F38DED)) & mask
-            v = (v * h) & mask
-            v ^= v >> np.uint64(16)
-            w |= v << np.uint64(32 * half)
-        s[q] = w
-    if s[0] == 0 and s[1] == 0 and s[2] == 0 and s[3] == 0:  # the all-zero state is a fixed point
-        s[0] = np.uint64(0x9E3779B97F4A7C15)
-
-
-@njit(cache=True, nogil=True)
-def trajectory_states(pools, R, S):
-    """Generator states ``S[i, r]`` (uint64 x 4) of every point and trajectory (for checks)."""
-    for i in range(pools.shape[0]):
-        for r in range(R):
-            _seed_trajectory(pools[i], r, S[i, r])
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def props_batch(X, P, A):
-    """Propensities ``A[i]`` of state ``X[i]`` under parameters ``P[i]`` (compiled on first use)."""
-    for i in range(X.shape[0]):
-        _props_all(X[i], P[i], A[i])
-
-
-@njit("void(int64[::1], int64[::1], float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], "
-      "float64[::1], int64[::1], uint32[:, ::1], int64, int64, float64[:, :, :, ::1], int64[::1], int64[::1])",
-      cache=True, nogil=True, error_model="numpy")
-def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_events, out, status, events):
-    """Direct-method SSA for every point ``i`` and trajectory ``r``.
-
-    nu_ptr, nu_idx, nu_val : stoichiometry in CSR form (reaction -> changed species, change)
-    nu (M, S): the same stoichiometry, dense
-    P (n, n_params), X0 (n, S): parameters and initial state per point
-    tgrid (T,): recording times; the value at t is the state after the last event <= t
-    out_idx (S_out,): species recorded; pools (n, 4): SeedSequence entropy pool per point,
-    from which trajectory r of R seeds its xoshiro256** generator
-    out (n, R, S_out, T): written; status (n,): 0 ok, m + 1 bad propensity of reaction m,
-    M + 1 total propensity overflow, -1 more than max_events events in one trajectory;
-    events (n,): events fired per point
-    """
-    n = P.shape[0]
-    T = tgrid.shape[0]
-    S = X0.shape[1]
-    S_out = out_idx.shape[0]
-    M = nu_ptr.shape[0] - 1
-    a = np.zeros(max(M, 1))
-    c = np.zeros(max(M, 1))
-    x = np.empty(S)
-    s = np.empty(4, dtype=np.uint64)
-    inf = np.inf
-    for i in range(n):
-        p = P[i]
-        status[i] = 0
-        events[i] = 0
-        for r in range(R):
-            _seed_trajectory(pools[i], r, s)
-            for q in range(S):
-                x[q] = X0[i, q]
-            t = tgrid[0]
-            k = 0
-            n_ev = 0
-            _props_all(x, p, a)
-            while True:
-                # total and running sums; "ok" stays True only for finite non-negative propensities
-                a0 = 0.0
-                ok = True
-                for m in range(M):
-                    v = a[m]
-                    ok &= v >= 0.0
-                    a0 += v
-                    c[m] = a0
-                if not ok or not (a0 < inf):
-                    status[i] = M + 1  # finite propensities whose total overflows
-                    for m in range(M):
-                        if not (a[m] >= 0.0 and a[m] < inf):
-                            status[i] = m + 1
-                            break
-                    break
-                if a0 > 0.0:
-                    t_next = t - math.log(_uniform_open0(s)) / a0
-                else:
-                    t_next = inf
-                while k < T and tgrid[k] < t_next:
-                    for q in range(S_out):
-                        out[i, r, q, k] = x[out_idx[q]]
-                    k += 1
-                if k >= T:
-                    break
-                if n_ev >= max_events:
-                    status[i] = -1
-                    break
-                # branch-free choice: the first m whose running sum exceeds u * a0 (a[m] > 0)
-                target = _uniform(s) * a0
-                j = 0
-                for m in range(M):
-                    j += c[m] <= target
-                if j >= M:  # u * a0 rounded up to a0: take the last reaction that can fire
-                    j = M - 1
-                    while a[j] <= 0.0:
-                        j -= 1
-                _apply(j, x, nu_ptr, nu_idx, nu_val, nu)
-                t = t_next
-                n_ev += 1
-                _props_update(j, x, p, a)
-            events[i] += n_ev
-            if status[i] != 0:
-                break
-'''
-
+#: Default events allowed per trajectory: about 2-5 s of one core, so a runaway point fails in
+#: seconds (an exploding one, rates ~1e300, fails at once: see ``EXPLOSION_EVENTS``).
+DEFAULT_MAX_EVENTS = 10**8
 
 # ------------------------------------------------------------------------------ model checks
 def _as_crn(model: CRN | str) -> CRN:
@@ -265,6 +111,10 @@ _EXPENSIVE_CALLS = frozenset({"pow", "exp", "log", "sqrt"})
 _FULL_UPDATE_MAX_COST = 16
 _DENSE_APPLY_MAX_SPECIES = 16
 UPDATE_MODES = ("auto", "full", "dependency")
+#: ``FastSSASimulator(method=...)``: the exact SSA variants (``_ssa_loops``) and "auto".
+SSA_METHODS = ("auto", "direct", "unrolled", "dependency", "tree")
+#: method="auto" unrolls networks up to this many reactions, above it follows the dependency graph
+_UNROLLED_MAX_REACTIONS = 24
 
 
 def _expression_cost(tree: ast.AST) -> int:
@@ -295,39 +145,57 @@ def _reaction_sources(crn: CRN) -> tuple[list[str], list[set[int]], list[int]]:
     return sources, reads, costs
 
 
-def generate_kernel_source(model: CRN | str, update: str = "auto") -> str:
+def resolve_method(model: CRN | str, method: str = "auto") -> str:
+    """The SSA method ``method`` stands for: ``"auto"`` is ``"unrolled"`` for networks of 1 to
+    :data:`_UNROLLED_MAX_REACTIONS` reactions and ``"dependency"`` for larger ones (the fastest
+    on Gene, Vilar and EGFR in ``benchmarks/bench_ssa.py``)."""
+    if method not in SSA_METHODS:
+        raise ValueError(f"method must be one of {SSA_METHODS}, got {method!r}")
+    if method == "unrolled" and not _as_crn(model).reactions:
+        return "direct"
+    if method != "auto":
+        return method
+    M = len(_as_crn(model).reactions)
+    return "direct" if M == 0 else "unrolled" if M <= _UNROLLED_MAX_REACTIONS else "dependency"
+
+
+def generate_kernel_source(model: CRN | str, update: str = "auto", method: str = "auto") -> str:
     """Python source of the compiled SSA kernel of ``model`` (no parameter values in it).
 
     Parameters
     ----------
     model : CRN or str
     update : {"auto", "full", "dependency"}
-        How propensities are refreshed after an event: all of them (cheap small networks), only
-        those reading a species the reaction changed, or chosen from the network's size and the
-        cost of its expressions.  Both give the same numbers.
+        ``method="direct"`` only: how propensities are refreshed after an event: all of them
+        (cheap small networks), only those reading a species the reaction changed, or chosen
+        from the network's size and the cost of its expressions.  Both give the same numbers.
+    method : {"auto", "direct", "unrolled", "dependency", "tree"}
+        The exact SSA variant (see :mod:`sciope_abs.simulators._ssa_loops`); ``"auto"``:
+        :func:`resolve_method`.
     """
     if update not in UPDATE_MODES:
         raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
     crn = check_supported(model)
+    method = resolve_method(crn, method)
     sources, reads, costs = _reaction_sources(crn)
     nu = crn.stoichiometry()
     M, S = nu.shape
     changes = [set(np.flatnonzero(nu[j]).tolist()) for j in range(M)]
+    deps = [[m for m in range(M) if reads[m] & changes[j]] for j in range(M)]
     if update == "auto":
         update = "full" if sum(costs) <= _FULL_UPDATE_MAX_COST else "dependency"
-    deco = "@njit(cache=True, nogil=True, error_model='numpy')"
-    # small helpers are inlined into the loop (numba IR level); _prop_one of a large network is not
     inline = "@njit(cache=True, nogil=True, error_model='numpy', inline='always')"
     lines = [
         "# Generated by sciope_abs.simulators.fast_ssa from the structure of a reaction network.",
         "# Parameters are runtime inputs; this file holds no parameter values. Do not edit.",
         "# species: " + ", ".join(f"x[{i}]={s}" for i, s in enumerate(crn.species)),
         "# parameters: " + ", ".join(f"p[{k}]={p}" for k, p in enumerate(crn.parameters)),
-        f"# propensity update: {update}",
+        f"# method: {method}" + (f", propensity update: {update}" if method == "direct" else ""),
         "import math",
+        "import time",
         "",
         "import numpy as np",
-        "from numba import njit",
+        "from numba import njit, objmode",
         "",
         "",
         inline,
@@ -335,19 +203,36 @@ def generate_kernel_source(model: CRN | str, update: str = "auto") -> str:
     ]
     for j, src in enumerate(sources):
         lines.append(f"    a[{j}] = {src}  # {crn.reactions[j].name}")
-    lines.append("    return None")
+    lines += ["    return None", "", ""]
+    if method == "direct":
+        lines += _direct_update_source(sources, deps, update, S)
+    elif method == "unrolled":
+        p_pos = {p: k for k, p in enumerate(crn.parameters)}
+        rates = [p_pos[r.rate] if r.rate is not None else None for r in crn.reactions]
+        return "\n".join(lines) + "\n" + loop_source(method) + unrolled_source(sources, nu, len(crn.parameters), rates)
+    else:
+        lines += fire_source(method, sources, nu, deps)
+    return "\n".join(lines) + "\n" + loop_source(method)
+
+
+def _direct_update_source(sources: Sequence[str], deps: Sequence[Sequence[int]], update: str, S: int) -> list[str]:
+    """``_props_update`` and ``_apply`` of the direct method (the kernel before the dependency
+    and tree methods, unchanged)."""
+    deco = "@njit(cache=True, nogil=True, error_model='numpy')"
+    # small helpers are inlined into the loop (numba IR level); _prop_one of a large network is not
+    inline = "@njit(cache=True, nogil=True, error_model='numpy', inline='always')"
     if update == "full":
-        lines += ["", "", inline, "def _props_update(j, x, p, a):", "    _props_all(x, p, a)", "    return None"]
+        lines = [inline, "def _props_update(j, x, p, a):", "    _props_all(x, p, a)", "    return None"]
     else:
         # the dependency graph as constant arrays: reaction j -> the propensities it changes,
         # and one function that evaluates propensity m (compact code for large networks)
         ptr, idx = [0], []
-        for j in range(M):
-            idx.extend(m for m in range(M) if reads[m] & changes[j])
+        for d in deps:
+            idx.extend(d)
             ptr.append(len(idx))
-        lines += ["", "", f"_DEP_PTR = np.array({ptr!r}, dtype=np.int64)",
-                  f"_DEP_IDX = np.array({idx or [0]!r}, dtype=np.int64)",
-                  "", "", deco, "def _prop_one(m, x, p):"]
+        lines = [f"_DEP_PTR = np.array({ptr!r}, dtype=np.int64)",
+                 f"_DEP_IDX = np.array({idx or [0]!r}, dtype=np.int64)",
+                 "", "", deco, "def _prop_one(m, x, p):"]
         for m, src in enumerate(sources):
             lines += [f"    {'if' if m == 0 else 'elif'} m == {m}:", f"        return {src}"]
         lines += ["    return 0.0",
@@ -362,7 +247,7 @@ def generate_kernel_source(model: CRN | str, update: str = "auto") -> str:
     else:
         lines += ["    for q in range(nu_ptr[j], nu_ptr[j + 1]):", "        x[nu_idx[q]] += nu_val[q]"]
     lines.append("    return None")
-    return "\n".join(lines) + "\n" + _LOOP_TEMPLATE
+    return lines
 
 
 # ------------------------------------------------------------------------------ on-disk cache
@@ -433,9 +318,10 @@ _KERNELS: dict[tuple[str, str], ModuleType] = {}
 _LOCK = threading.Lock()
 
 
-def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto") -> tuple[ModuleType, str]:
+def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto",
+                 method: str = "auto") -> tuple[ModuleType, str]:
     """The compiled kernel module of ``crn`` (per-process dict, then disk cache, then compile)."""
-    source = generate_kernel_source(crn, update)
+    source = generate_kernel_source(crn, update, method)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     directory = str(cache_dir if cache_dir is not None else default_cache_dir())
     key = (digest, directory)
@@ -461,7 +347,7 @@ def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto") -> tupl
 
 # ------------------------------------------------------------------------------ the simulator
 class FastSSASimulator(Simulator):
-    """Exact SSA (Gillespie direct method) compiled with numba, in-process.
+    """Exact SSA (Gillespie's direct method and two faster exact variants) compiled with numba, in-process.
 
     Parameters
     ----------
@@ -476,13 +362,27 @@ class FastSSASimulator(Simulator):
         Recording times (strictly increasing; the simulation starts at ``timespan[0]``).
         Default: the model's ``timespan()``.
     max_events : int
-        Events allowed per trajectory; a point whose trajectory exceeds it fails (NaN traces and
-        a :class:`SimulationWarning`) instead of running away.
+        Events allowed per trajectory (default ``10**8``, seconds of compute); a point whose
+        trajectory exceeds it fails (NaN traces and a :class:`SimulationWarning`) instead of
+        running away.  A trajectory whose total propensity times the time left exceeds
+        ``1e30`` expected events (rates near 1e300) fails at once.
+    timeout : float, optional
+        Wall-clock seconds allowed per parameter point (all its trajectories), checked every
+        16384 events; a point that runs out gets NaN traces and a :class:`SimulationWarning`,
+        the other points of the batch go on.  Default: no limit.
     cache_dir : str or Path, optional
         Folder for generated kernels and numba's cache (default :func:`default_cache_dir`).
+    method : {"auto", "direct", "unrolled", "dependency", "tree"}
+        The exact SSA variant (:mod:`sciope_abs.simulators._ssa_loops`): ``"direct"``
+        (Gillespie's direct method with O(M) sums per event, the kernel before the others),
+        ``"unrolled"`` (the direct method's rule in registers, ziggurat waiting times),
+        ``"dependency"`` (compiled dependency graph, incremental total, adaptive linear search)
+        or ``"tree"`` (compiled dependency graph, partial-sum tree); ``"auto"``:
+        ``"unrolled"`` up to 24 reactions, ``"dependency"`` above.  All sample the same
+        process; the numbers for a seed differ between methods, their distributions do not.
     update : {"auto", "full", "dependency"}
-        How propensities are refreshed after each event (see :func:`generate_kernel_source`);
-        all modes give identical numbers, only the speed differs.
+        ``method="direct"`` only: how propensities are refreshed after each event (see
+        :func:`generate_kernel_source`); all modes give identical numbers.
 
     Attributes
     ----------
@@ -503,8 +403,8 @@ class FastSSASimulator(Simulator):
 
     def __init__(self, model: CRN | str, param_names: Sequence[str] | None = None,
                  species: Sequence[str] | None = None, timespan: np.ndarray | None = None, *,
-                 max_events: int = DEFAULT_MAX_EVENTS, cache_dir: str | os.PathLike | None = None,
-                 update: str = "auto"):
+                 max_events: int = DEFAULT_MAX_EVENTS, timeout: float | None = None,
+                 cache_dir: str | os.PathLike | None = None, method: str = "auto", update: str = "auto"):
         crn = check_supported(model)
         self.model = crn
         if param_names is None:
@@ -522,9 +422,14 @@ class FastSSASimulator(Simulator):
         if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events < 1:
             raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
         self.max_events = int(max_events)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number))
+                                    or not (np.isfinite(timeout) and timeout > 0)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = None if timeout is None else float(timeout)
         if update not in UPDATE_MODES:
             raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
         self.update = update
+        self.method = resolve_method(crn, method)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._p_default = np.array(list(crn.parameters.values()), dtype=np.float64)
         self._p_cols = np.array([list(crn.parameters).index(p) for p in self.param_names], dtype=np.intp)
@@ -562,7 +467,7 @@ class FastSSASimulator(Simulator):
     def compile(self) -> "FastSSASimulator":
         """Load (or compile, first time on this machine) the kernel now; returns ``self``."""
         if self._kernel is None:
-            mod, digest = _load_kernel(self.model, self.cache_dir, self.update)
+            mod, digest = _load_kernel(self.model, self.cache_dir, self.update, self.method)
             self._module = mod
             self._kernel = mod.ssa_run
             self.kernel_hash = digest
@@ -634,7 +539,7 @@ class FastSSASimulator(Simulator):
         if n > 0:
             self.kernel(self._nu_ptr, self._nu_idx, self._nu_val, self._nu, P, x0,
                         self.timespan, self._out_idx, pools, np.int64(n_traj), np.int64(self.max_events),
-                        out, status, events)
+                        np.float64(np.inf if self.timeout is None else self.timeout), out, status, events)
         self.last_events_ = events
         if status.any():
             failed = np.flatnonzero(status)
@@ -693,14 +598,19 @@ class FastSSASimulator(Simulator):
         return np.ascontiguousarray(x0, dtype=np.float64)
 
     def _describe_failure(self, code: int) -> str:
-        if code < 0:
+        if code == -1:
             return f"more than max_events={self.max_events} events in one trajectory"
+        if code == -2:
+            return f"timed out after {self.timeout} s"
+        if code == -3:
+            return (f"the total propensity times the time left exceeded {EXPLOSION_EVENTS:g} expected events "
+                    "(exploding rates)")
         if code > len(self.model.reactions):
             return "the total propensity overflowed to infinity"
         r = self.model.reactions[code - 1]
         return f"propensity of reaction {r.name!r} became negative, NaN or infinite"
 
     def __repr__(self) -> str:
-        return (f"FastSSASimulator({self.model.name!r}, params={list(self.param_names)}, "
+        return (f"FastSSASimulator({self.model.name!r}, method={self.method!r}, params={list(self.param_names)}, "
                 f"species={list(self.species)}, T={self.timespan.size})")
 
