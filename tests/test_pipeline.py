@@ -279,3 +279,33 @@ def test_losing_the_scheduler_keeps_the_finished_stages(tmp_path):
     again = run_pipeline(cfg(evaluate={"n_settings": 4, "n_traj": 400}), run_dir, progress=False,
                          stages=["emulator"], report=False)
     assert again.skipped()[0] == "dataset"
+
+
+class _Recorder:
+    """Records the (points, trajectories) of each simulate call."""
+
+    def __init__(self, preferred=None):
+        self.calls = []
+        if preferred is not None:
+            self.preferred_batch_size = preferred
+
+    def simulate(self, theta, n_traj=1, seed=None, initial_state=None):
+        self.calls.append((len(theta), n_traj))
+        return np.zeros((len(theta), n_traj, 1, 2))
+
+
+def test_cost_pilot_times_an_emulator_at_its_batch_and_an_ssa_per_trajectory():
+    from sciope_abs.pipeline.stages import cost_per_proposal
+
+    theta = np.zeros((7, 2))
+    ssa = _Recorder()
+    assert cost_per_proposal(ssa, theta, n_traj=20, initial_state=None, seed=0, budget_s=1e9) > 0
+    # warm-up on one point, then 1, 2, 4 points (all 7 used), always one trajectory
+    assert ssa.calls == [(1, 1), (1, 1), (2, 1), (4, 1)]
+    emu = _Recorder(preferred=5)
+    cost_per_proposal(emu, theta, n_traj=20, initial_state=None, seed=0, budget_s=1e9)
+    # warm-up on two points, then batches of the preferred size with all trajectories
+    assert emu.calls == [(2, 20), (5, 20), (7, 20)]
+    once = _Recorder()
+    cost_per_proposal(once, theta, n_traj=3, initial_state=None, seed=0, budget_s=0.0)
+    assert once.calls == [(1, 1), (1, 1)]                 # the budget ends the pilot

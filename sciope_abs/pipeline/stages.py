@@ -311,10 +311,12 @@ def cost_per_proposal(simulator: Any, theta: np.ndarray, n_traj: int, initial_st
                       budget_s: float = COST_PILOT_SECONDS) -> float:
     """Seconds per proposal (``n_traj`` trajectories of one parameter point) of ``simulator``.
 
-    A first call on two points warms it up (compilation, graph tracing) and is not timed.  A
-    simulator that declares ``preferred_batch_size`` (an emulator) is timed on batches of that
-    size (at most ``len(theta)``), as ABC feeds it; others on 1, 2, 4, ... points until
-    ``budget_s`` seconds are spent or ``theta`` is used up.
+    A first, untimed call warms it up (compilation, graph tracing).  A simulator that declares
+    ``preferred_batch_size`` (an emulator) is timed on batches of that size (at most
+    ``len(theta)``) with ``n_traj`` trajectories each, as ABC feeds it.  Others (an exact SSA,
+    whose trajectories are independent, so its cost is linear in them) are timed with one
+    trajectory on 1, 2, 4, ... points until ``budget_s`` seconds are spent or ``theta`` is used
+    up, and the cost per trajectory is scaled by ``n_traj`` (a slow SSA stays a short pilot).
 
     Parameters
     ----------
@@ -326,26 +328,27 @@ def cost_per_proposal(simulator: Any, theta: np.ndarray, n_traj: int, initial_st
     seed : int
     budget_s : float
     """
-    simulator.simulate(theta[:2], n_traj=n_traj, seed=seed, initial_state=initial_state)
     pref = getattr(simulator, "preferred_batch_size", None)
+    r = int(n_traj) if pref else 1
+    simulator.simulate(theta[:2] if pref else theta[:1], n_traj=r, seed=seed, initial_state=initial_state)
     m = min(int(pref), len(theta)) if pref else 1
     spent, done, start = 0.0, 0, 0
     while True:
         batch = theta[start:start + m] if start + m <= len(theta) else theta[:m]
         t0 = time.perf_counter()
-        simulator.simulate(batch, n_traj=n_traj, seed=seed + 1 + done, initial_state=initial_state)
+        simulator.simulate(batch, n_traj=r, seed=seed + 1 + done, initial_state=initial_state)
         spent += time.perf_counter() - t0
         done, start = done + len(batch), (start + len(batch)) % len(theta)
         if spent >= budget_s or done >= len(theta):
-            return spent / done
+            return spent / done * (int(n_traj) / r)
         m = min(2 * m, len(theta))
 
 
 def _choose_simulator(ctx: StageContext) -> tuple[Any, dict]:
     """The simulator of the ``infer`` stage (``infer.simulator``) and the measured costs.
 
-    Both simulators' cost per proposal is measured on prior draws (bounded: about
-    ``COST_PILOT_SECONDS`` each); ``auto`` takes the cheaper one (a timing, so the choice is
+    Both simulators' cost per proposal is measured on prior draws (:func:`cost_per_proposal`,
+    about ``COST_PILOT_SECONDS`` each after a warm-up call); ``auto`` takes the cheaper one (a timing, so the choice is
     recorded in the stage summary: set ``infer.simulator`` to it to pin it)."""
     from ..inference._stream import child_seed
 
