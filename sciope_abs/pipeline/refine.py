@@ -320,8 +320,11 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     folder = out / "refined"
     client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
 
-    def infer(sim, seed):
-        return _smc(ctx, sim, observed, client, seed, folder / "smc")[0]
+    runs = []
+
+    def infer(sim, seed):   # one SMC-ABC run folder per refinement: refined/smc_1, smc_2, ...
+        runs.append(folder / f"smc_{len(runs) + 1}")
+        return _smc(ctx, sim, observed, client, seed, runs[-1])[0]
 
     fid = {"n_particles": int(f["n_particles"]), "n_traj": int(f["n_traj"]), "summary": ctx.summary(),
            "threshold": float(f["threshold"]), "kind": f["kind"], "bins": f["bins"]}
