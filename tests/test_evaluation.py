@@ -148,6 +148,18 @@ def test_evaluate_many_shares_the_ssa_ensembles(exact_report):
     assert np.all(reps["wrong"].l1 > reps["exact"].l1)
 
 
+def test_evaluate_many_gives_every_emulator_the_noise_evaluate_would_give_it():
+    """The second emulator's report equals evaluate() of it alone (it once got the next children
+    of a seed sequence the first emulator had already spawned from)."""
+    from sciope_abs.abstraction import evaluate, evaluate_many
+
+    crn = tiny_crn()
+    kw = dict(model=crn, n_settings=3, n_traj=40, lags=(1, 3), seed=5, client="sync", progress=False)
+    reps = evaluate_many({"first": RolloutSSA(crn), "second": RolloutSSA(crn)}, **kw)
+    np.testing.assert_array_equal(reps["first"].l1, reps["second"].l1)
+    np.testing.assert_array_equal(reps["second"].l1, evaluate(RolloutSSA(crn), **kw).l1)
+
+
 def test_evaluate_many_bad_input():
     from sciope_abs.abstraction import evaluate_many
 

@@ -300,7 +300,9 @@ def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int =
     reports: dict[str, EvaluationReport] = {}
     for name, emulator in emulators.items():
         t0 = time.perf_counter()
-        emu, emu_species = _emulate(emulator, init, th, H, n_traj, k_emu, dt)
+        # a fresh copy of the emulators' seed for each: one that spawns from it must not move the next one's
+        k_this = np.random.SeedSequence(k_emu.entropy, spawn_key=k_emu.spawn_key)
+        emu, emu_species = _emulate(emulator, init, th, H, n_traj, k_this, dt)
         emu_seconds = time.perf_counter() - t0
         missing = [s for s in obs if s not in emu_species]
         if missing:
