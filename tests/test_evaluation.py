@@ -1,7 +1,9 @@
 """Fidelity evaluation: histogram distances (paper eqs. 5-6), evaluate(), EvaluationReport, CLI."""
 from __future__ import annotations
 
+import copy
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -371,9 +373,24 @@ def test_self_distance_standard_error_and_the_resolution_warning(exact_report):
         d = exact_report.l1[:, 0, t] - v
         assert tab.self_l1_se[t] == pytest.approx(v.std(ddof=1) / np.sqrt(v.size))
         assert tab.l1_diff_se[t] == pytest.approx(d.std(ddof=1) / np.sqrt(d.size))
-    crn = tiny_crn()
+    # the rule itself, on a copy of the report whose self-distances scatter widely over the settings
+    # (2 SE / mean = 2 * 0.43 / sqrt(8) / 0.5 = 0.6 > 0.3), and not on one whose settings agree
+    from sciope_abs.abstraction.evaluation import _warn_resolution
+
+    noisy, steady = copy.deepcopy(exact_report), copy.deepcopy(exact_report)
+    noisy.self_l1[:, 0, 0] = np.tile([0.1, 0.9], 4)
+    noisy.l1[:, 0, 0] = noisy.self_l1[:, 0, 0]
+    steady.self_l1[:] = 0.5
+    steady.l1[:] = 0.55
     with pytest.warns(ResolutionWarning, match=r"too uncertain to tell a ratio of 1.3 from 1"):
-        evaluate(ssa(crn), model=crn, n_settings=2, n_traj=20, lags=(1,), seed=2, client="sync", progress=False)
+        _warn_resolution(noisy, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResolutionWarning)
+        _warn_resolution(steady, 300)
+    # end to end: one setting has no standard error at all, which evaluate() reports
+    crn = tiny_crn()
+    with pytest.warns(ResolutionWarning, match=r"no standard error \(one setting\)"):
+        evaluate(ssa(crn), model=crn, n_settings=1, n_traj=20, lags=(1,), seed=2, client="sync", progress=False)
     assert "+-" in exact_report.summary()
 
 
