@@ -90,6 +90,14 @@ def measure(name: str, rounds: int, seed: int = 1) -> dict:
     }
 
 
+def _merge_performance(keys: dict) -> None:
+    """Read-modify-write of this benchmark's keys in results/performance.json (issue 18's summary)."""
+    path = OUT.parent / "performance.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(keys)
+    path.write_text(json.dumps(data, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
@@ -103,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         result["machine"] = _machine()
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        _merge_performance({f"ssa_events_speedup_{name}": res["speedup"]})
         print(f"{name}: auto={res['auto_method']} speedup {res['speedup']:.2f}x (CPU time), "
               f"{res['speedup_wall_clock']:.2f}x (wall); events/CPU-s {res['events_per_cpu_second_median']}",
               flush=True)
