@@ -1,4 +1,7 @@
 """The zarr store: simulation sets round-trip with their labels and provenance."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -219,3 +222,19 @@ def test_a_failed_write_names_the_destination_not_the_temporary_folder(unwritabl
     msg = str(err.value)
     assert f"cannot write the zarr store {dest}" in msg and ".tmp-" not in msg and "\n" not in msg
     assert list(unwritable_dir.iterdir()) == []
+
+
+def test_directory_bytes_round_trip_a_saved_folder(tmp_path):
+    """How emulators and learned summaries travel to workers: a saved folder as bytes, loaded back
+    through the object's own loader (never pickle)."""
+    from sciope_abs.store.archive import directory_bytes, from_directory_bytes
+
+    def save(folder):
+        (Path(folder) / "card.json").write_text('{"a": 1}')
+        np.save(Path(folder) / "w.npy", np.arange(5.0))
+
+    blob = directory_bytes(save)
+    got = from_directory_bytes(blob, lambda folder: (json.loads((Path(folder) / "card.json").read_text()),
+                                                      np.load(Path(folder) / "w.npy", allow_pickle=False)))
+    assert got[0] == {"a": 1}
+    np.testing.assert_array_equal(got[1], np.arange(5.0))

@@ -21,12 +21,9 @@ different (equally distributed) noise.  Law structures the compiled projection d
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import platform
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -36,6 +33,7 @@ import numpy as np
 
 from ..seeding import SeedLike, as_generator, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
+from ..store.archive import directory_bytes, from_directory_bytes
 from .targets import Scaling
 
 __all__ = ["Emulator", "EmulatorRangeWarning", "package_versions", "EMULATOR_FILES"]
@@ -445,20 +443,11 @@ class Emulator(Simulator):
     # ------------------------------------------------------------------ pickling (Dask)
     def to_bytes(self) -> bytes:
         """The saved directory as zip bytes."""
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save(tmp)
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-                for f in sorted(os.listdir(tmp)):
-                    zf.write(os.path.join(tmp, f), f)
-            return buf.getvalue()
+        return directory_bytes(self.save)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "Emulator":
-        with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-                zf.extractall(tmp)
-            return cls.load(tmp)
+        return from_directory_bytes(blob, cls.load)
 
     def __reduce__(self):
         return (_emulator_from_bytes, (self.to_bytes(),))

@@ -20,20 +20,17 @@ naming the file.  TensorFlow is imported only when a network is built, trained, 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
+from ..store.archive import directory_bytes, from_directory_bytes
 from ..summaries.base import NamesUnknownError, Summary, check_traces
 from .learned_arch import architecture_defaults, build_network
 
@@ -424,20 +421,11 @@ class LearnedSummary(Summary):
     # ------------------------------------------------------------------ pickling (Dask tasks)
     def to_bytes(self) -> bytes:
         """The saved directory as zip bytes."""
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save(tmp)
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-                for f in sorted(os.listdir(tmp)):
-                    zf.write(os.path.join(tmp, f), f)
-            return buf.getvalue()
+        return directory_bytes(self.save)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "LearnedSummary":
-        with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-                zf.extractall(tmp)
-            return cls.load(tmp)
+        return from_directory_bytes(blob, cls.load)
 
     def __reduce__(self):
         if not self.is_fitted:
