@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DATA, REPO
 
-# a sibling ``shared`` folder, as ``../shared``, ``/work/shared`` or ``REPO.parent / "shared"``
+# a sibling ``shared`` folder, reached as a relative parent path, an absolute /work path or a pathlib parent
 OUTSIDE = re.compile(r"""(\.\./|/work/)shared\b|parent\s*/\s*["']shared["']""")
 
 

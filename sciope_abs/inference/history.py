@@ -26,6 +26,7 @@ summary and distance are passed again by the user and checked against the stored
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -123,12 +124,10 @@ def describe(role: str, obj: Any) -> Any:
         out["repr"] = r
         return out
     # no parameters and no descriptive repr: the feature names, when known without a call
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         names = getattr(obj, "names", None)
         if names is not None:
             out["names"] = [str(n) for n in names]
-    except (TypeError, ValueError):
-        pass
     return out
 
 
