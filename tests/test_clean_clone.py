@@ -3,7 +3,6 @@ repository, and no tracked file reaches for a folder outside it."""
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

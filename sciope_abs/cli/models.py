@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         crn = load_model(args.name)
         print(f"{crn.name}: {crn.description}".rstrip(": "))
         print(f"  species   : {', '.join(crn.species)}  (observed: {', '.join(crn.observed)})")
-        print(f"  initial   : " + ", ".join(f"{s}={v}" for s, v in crn.initial_state.items()))
+        print("  initial   : " + ", ".join(f"{s}={v}" for s, v in crn.initial_state.items()))
         print(f"  time grid : dt={crn.dt:g}, {crn.n_steps} steps (t_end={crn.dt * crn.n_steps:g})")
         print(f"  reactions : {len(crn.reactions)}")
         print("  parameters:")

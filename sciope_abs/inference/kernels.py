@@ -65,7 +65,6 @@ class MultivariateNormalKernel:
         return self
 
     def _regularise(self, cov: np.ndarray, x: np.ndarray) -> np.ndarray:
-        d = cov.shape[0]
         # a reference scale per dimension: the spread if any, else the magnitude, else 1
         ref = np.sqrt(np.maximum(np.diag(cov), 0.0))
         mag = np.abs(x).max(axis=0)
