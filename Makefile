@@ -22,6 +22,7 @@ demo: install
 	$(VENV)/bin/sciope-abs demo
 
 test: install
+	$(VENV)/bin/ruff check sciope_abs tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: install

@@ -38,6 +38,7 @@ EXTRAS = {
         "nbformat>=5.10",
         "ipykernel>=6.29",
         "arviz>=0.20",
+        "ruff>=0.5",
     ],
     "docs": ["sphinx>=7.3", "sphinx-autodoc-typehints>=2.0", "myst-parser>=3.0"],
 }
