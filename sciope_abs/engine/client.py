@@ -106,6 +106,7 @@ def _connect(address: str, timeout: float) -> Any:
     from distributed import Client
 
     _preflight(address, timeout)
+    _quiet_distributed()
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:  # OSError covers the distributed/asyncio timeouts
@@ -116,6 +117,15 @@ def _connect(address: str, timeout: float) -> Any:
                               f"({type(exc).__name__}: {_short_reason(exc)})") from None
     logger.info("connected to Dask scheduler %s (dashboard: %s)", address, client.dashboard_link)
     return client
+
+
+def _quiet_distributed() -> None:
+    """Keep distributed's client-side logging to warnings. Its INFO chatter reaches the root
+    handler that some libraries (GillesPy2) install, and a lost scheduler logs "Batched Comm
+    Closed" at INFO with a whole traceback, where the toolbox reports one line naming the address."""
+    dlog = logging.getLogger("distributed")
+    if dlog.getEffectiveLevel() < logging.WARNING:
+        dlog.setLevel(logging.WARNING)
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -202,11 +212,7 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
         _ensure_bin_on_path()
         from distributed import Client, LocalCluster
 
-        # the in-process scheduler's INFO chatter reaches the root handler that some libraries
-        # (GillesPy2) install; keep it to warnings, as LocalCluster(silence_logs=...) intends
-        dlog = logging.getLogger("distributed")
-        if dlog.getEffectiveLevel() < logging.WARNING:
-            dlog.setLevel(logging.WARNING)
+        _quiet_distributed()
 
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=dashboard, silence_logs=logging.ERROR)
