@@ -33,9 +33,9 @@ import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence, int_seed
 from ._points import simulate_summaries
-from ._stream import check_prior, child_seed, compute_distances, fit_distance, observed_summary, prepare_distance
+from ._stream import child_seed, compute_distances, fit_distance, prepare_distance
 from .posterior import Posterior
-from .rejection import _check_positive_int
+from .rejection import _bind_problem, _check_positive_int
 from .tasks import SimulateSummarise
 
 __all__ = ["BOLFI", "lcb_beta"]
@@ -80,17 +80,8 @@ class BOLFI:
 
     def __init__(self, simulator: Any, prior: Any, summary: Any, distance: Any = None, observed: Any = None, *,
                  n_traj: int = 1, initial_state: Any = None, client: Any = None, surrogate: Any = None) -> None:
-        self.simulator = simulator
-        self.prior = check_prior(prior, simulator)
+        _bind_problem(self, simulator, prior, summary, distance, observed, n_traj, initial_state, client)
         self.bounds = _finite_bounds(self.prior)
-        if not callable(summary):
-            raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
-        self.summary = summary
-        self.distance = distance
-        self.observed = observed
-        self.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
-        self.initial_state = initial_state
-        self.client = client
         if surrogate is None:
             from ..surrogates import GPSurrogate
 
@@ -98,7 +89,6 @@ class BOLFI:
         if not (hasattr(surrogate, "fantasize") and hasattr(surrogate, "fit")):
             raise ValueError("surrogate must be a GPSurrogate (BOLFI needs fit, predict with std and fantasize)")
         self.surrogate = surrogate
-        self.s_obs = observed_summary(observed, simulator, summary)
 
     @property
     def param_names(self) -> list[str]:

@@ -41,6 +41,23 @@ def _check_time(max_time: Any) -> Optional[float]:
     return t
 
 
+
+def _bind_problem(abc: Any, simulator: Any, prior: Any, summary: Any, distance: Any, observed: Any, n_traj: Any,
+                  initial_state: Any, client: Any) -> None:
+    """Check and set the attributes every ABC sampler shares (simulator, prior, summary, distance,
+    observed data and its summary, ``n_traj``, initial state, client)."""
+    abc.simulator = simulator
+    abc.prior = check_prior(prior, simulator)
+    if not callable(summary):
+        raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
+    abc.summary = summary
+    abc.distance = distance
+    abc.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
+    abc.initial_state = initial_state
+    abc.client = client
+    abc.observed = observed
+    abc.s_obs = observed_summary(observed, simulator, summary)
+
 class ABCRejection:
     """Approximate Bayesian computation by rejection.
 
@@ -75,17 +92,7 @@ class ABCRejection:
 
     def __init__(self, simulator: Any, prior: Any, summary: Any, distance: Any = None, observed: Any = None, *,
                  n_traj: int = 1, initial_state: Any = None, client: Any = None) -> None:
-        self.simulator = simulator
-        self.prior = check_prior(prior, simulator)
-        if not callable(summary):
-            raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
-        self.summary = summary
-        self.distance = distance
-        self.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
-        self.initial_state = initial_state
-        self.client = client
-        self.observed = observed
-        self.s_obs = observed_summary(observed, simulator, summary)
+        _bind_problem(self, simulator, prior, summary, distance, observed, n_traj, initial_state, client)
 
     @property
     def param_names(self) -> list[str]:

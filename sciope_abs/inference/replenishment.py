@@ -42,12 +42,11 @@ import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence
 from ._points import simulate_summaries
-from ._stream import auto_batch_size, check_prior, child_seed, compute_distances, fit_distance, observed_summary, \
-    prepare_distance
+from ._stream import auto_batch_size, child_seed, compute_distances, fit_distance, prepare_distance
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel
 from .posterior import Posterior
-from .rejection import _check_positive_int
+from .rejection import _bind_problem, _check_positive_int
 from .tasks import SimulateSummarise
 
 __all__ = ["ReplenishmentSMCABC", "n_moves"]
@@ -91,18 +90,8 @@ class ReplenishmentSMCABC:
     def __init__(self, simulator: Any, prior: Any, summary: Any, distance: Any = None, observed: Any = None, *,
                  n_traj: int = 1, initial_state: Any = None, client: Any = None,
                  kernel: Optional[MultivariateNormalKernel] = None) -> None:
-        self.simulator = simulator
-        self.prior = check_prior(prior, simulator)
-        if not callable(summary):
-            raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
-        self.summary = summary
-        self.distance = distance
-        self.observed = observed
-        self.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
-        self.initial_state = initial_state
-        self.client = client
+        _bind_problem(self, simulator, prior, summary, distance, observed, n_traj, initial_state, client)
         self.kernel = kernel if kernel is not None else MultivariateNormalKernel(scale=2.0)
-        self.s_obs = observed_summary(observed, simulator, summary)
 
     @property
     def param_names(self) -> list[str]:
