@@ -40,6 +40,8 @@ EXTRAS = {
         "arviz>=0.20",
         "ruff>=0.5",
     ],
+    # benchmark-only: benchmarks/bench_peers.py compares against pyABC's ABC-SMC (issue 18)
+    "bench": ["pyabc>=0.13,<0.14"],
     "docs": ["sphinx>=7.3", "sphinx-autodoc-typehints>=2.0", "myst-parser>=3.0"],
 }
 
