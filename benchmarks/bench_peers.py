@@ -195,6 +195,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
     args = ap.parse_args()
+    try:
+        import pyabc  # noqa: F401
+    except ImportError:
+        sys.exit("bench_peers.py needs pyABC, a benchmark-only extra: pip install -e \".[bench]\"")
     args.particles = 100 if args.quick else 500
     args.generations = 3 if args.quick else 8
     args.n_traj, args.ssa_points = 10, (5 if args.quick else 50)
