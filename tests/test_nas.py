@@ -413,7 +413,7 @@ def test_init_best_keeps_the_start_with_the_lower_validation_loss(tiny_dataset):
 
 # --------------------------------------------------------------------------- automatic size
 def test_default_size_follows_the_dataset_size():
-    from sciope_abs.abstraction.nas.search import default_size
+    from sciope_abs.abstraction.nas.searching import default_size
 
     assert default_size(70_000) == {"cells": 2, "cell_size": 2, "expansion": 20} == default_size(10**6)
     assert default_size(17_500)["expansion"] == 10 and default_size(100)["expansion"] == 4
@@ -455,3 +455,14 @@ def test_auto_size_moves_by_the_train_validation_gap_and_keeps_the_best(tiny_dat
     em3 = search(ds, size="auto", max_rounds=3, time_budget=1e-3, overfit_gap=10.0, **kw)
     assert len(em3.card["search"]["size_history"]) == 1
     assert "time_budget" in em3.card["search"]["size_stop_reason"]
+
+
+def test_search_module_is_not_shadowed_by_the_function():
+    import importlib
+    import sys
+
+    from sciope_abs.abstraction import nas, search
+
+    module = importlib.import_module("sciope_abs.abstraction.nas.searching")
+    assert callable(search) and search is nas.search is module.search
+    assert "sciope_abs.abstraction.nas.search" not in sys.modules

@@ -7,7 +7,7 @@ ProxylessNAS-style search (binary gates sampled from ``softmax(alpha)``, bi-leve
 Parts, one per file: :mod:`.operations` (candidate operations, ``register_operation``),
 :mod:`.cells` (the backbone), :mod:`.supernet` (mixed operations with ``alpha`` and gates),
 :mod:`.strategy` (the search loop), :mod:`.genotype` (derive, JSON, rebuild), :mod:`.draw`
-(Bokeh picture), :mod:`.search` (the pipeline).
+(Bokeh picture), :mod:`.searching` (the pipeline: the function ``search``).
 
 Importing this package imports Keras (it registers the custom operation layers, which
 ``Emulator.load`` needs to read a searched model with ``safe_mode=True``).
@@ -16,7 +16,7 @@ from .cells import CellSpec, build_cell_specs
 from .genotype import Genotype
 from .operations import (DEFAULT_OPS, OPERATIONS, ZERO, check_ops, get_operation, list_operations,
                          register_operation)
-from .search import SEARCH_DEFAULTS, resolve_epochs, search
+from .searching import SEARCH_DEFAULTS, resolve_epochs, search
 from .strategy import ProxylessSearch, arch_gradient
 from .supernet import MixedOp, SuperNet
 
