@@ -9,8 +9,13 @@ variable rates also randomised over their ranges) and with **no per-model tuning
 2. ``search(dataset)`` and ``train(dataset)`` (the fixed MLP) with every hyper-parameter at its
    default, side by side on that dataset;
 3. ``evaluate_many`` of both on the same held-out settings and the same two SSA ensembles
-   (``--eval-settings`` x ``--eval-traj``), lags 1 / 3 / 10: L1 and IoU, the SSA
-   self-distance and the ratios;
+   (``--eval-settings`` x n_traj), lags 1 / 3 / 10: L1 and IoU, the SSA self-distance and the
+   ratios.  n_traj follows one rule for every model (:func:`eval_traj_rule`): the SSA seconds
+   per 10-step trajectory are measured on a pilot (8 dataset settings x 4 trajectories, after
+   one warm-up trajectory), and n_traj is the largest multiple of 100 whose two exact
+   ensembles fit ``--eval-budget`` seconds (default 300), clipped to [100, 1000]; the pilot,
+   the prediction and the reason are in ``runs[...]["eval_traj_rule"]``.  ``--eval-traj N``
+   fixes n_traj instead (the earlier runs: 200);
 4. conservation-law violations: (trajectory, step) cells of 10^4 emulator trajectories (the
    evaluation settings, 10 steps) whose law values differ from the start
    (``crn.conservation_laws``).
@@ -18,23 +23,28 @@ variable rates also randomised over their ranges) and with **no per-model tuning
 With ``--ablations`` two more fixed MLPs are trained on the same data and evaluated in the same
 call: ``discrete=None`` (every species continuous: what the categorical low-copy head changes)
 and ``lags=(1, 2, 5, 10)`` (multi-lag training pairs: what looking beyond one step changes).
-They are written under ``ablations``, not ``rows``.  ``--auto-size SECONDS`` adds
+They are written under ``ablations``, not ``rows``.  A model without variable rates (EGFR)
+has no ``rates`` case: it is recorded in ``runs`` with ``skipped`` and no rows.  ``--auto-size SECONDS`` adds
 ``search(size="auto", time_budget=SECONDS)`` (ablation ``searched_auto``; its rounds in
 ``runs[...]["auto_size"]``).
 
     python benchmarks/bench_fidelity.py [--models x16,toggle_switch] [--modes states,rates]
-        [--pairs 70000] [--eval-settings 20] [--eval-traj 1000] [--ablations] [--force] [--retrain]
+        [--pairs 70000] [--eval-settings 20] [--eval-budget 300 | --eval-traj N] [--ablations]
+        [--force] [--retrain] [--cache runs/bench_fidelity] [--out results/fidelity.json]
 
 Writes ``benchmarks/results/fidelity.json``: ``rows`` (one per model, mode, body, lag, keys
 ``model, mode, body, lag, n_settings, n_traj, l1, l1_self, l1_ratio, iou_ratio, violations``),
 ``runs`` (per model and mode: sizes, times, validation losses, discrete species, and every
 body's paired L1 difference to the MLP per lag with its standard error over the settings) and
 ``ablations``.  The file is rewritten after every model and mode, and a (model, mode) already
-in it is skipped unless ``--force``: the suite resumes where it stopped.
+in it is skipped unless ``--force``: the suite resumes where it stopped.  Each write re-reads
+the file under a lock and replaces only its own (model, mode), so two runs over disjoint cases
+may share one results file.
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import math
@@ -55,6 +65,8 @@ ALL_MODELS = ("x16", "x40", "gene", "sir", "toggle_switch", "bees", "egfr", "vil
 LAGS = (1, 3, 10)
 N_SETTINGS = 100
 VIOLATION_TRAJ = 10_000
+EVAL_TRAJ_MAX, EVAL_TRAJ_MIN, EVAL_TRAJ_STEP = 1000, 100, 100
+PILOT_SETTINGS, PILOT_TRAJ = 8, 4
 OUT = HERE / "results" / "fidelity.json"
 CACHE = HERE.parent / "runs" / "bench_fidelity"      # ignored by git; datasets are reused
 
@@ -65,17 +77,60 @@ def dataset_size(crn, pairs: int) -> tuple[int, int]:
     return N_SETTINGS, n_traj
 
 
+def eval_traj_rule(crn, ds, n_settings: int, budget: float, seed: int) -> tuple[int, dict]:
+    """Evaluation trajectories per ensemble from the measured SSA cost, the same rule for every model.
+
+    The reference simulator of ``evaluate_many`` (``make_simulator``, ``solver="auto"``, the
+    evaluation horizon of ``max(LAGS)`` steps) runs one warm-up trajectory, then
+    ``PILOT_TRAJ`` trajectories at each of the first ``PILOT_SETTINGS`` settings of the
+    dataset (same distribution as the evaluation settings).  The two exact ensembles cost
+    ``2 * n_settings * n_traj * seconds_per_traj``; ``n_traj`` is the largest multiple of
+    ``EVAL_TRAJ_STEP`` within ``budget`` seconds, clipped to ``[EVAL_TRAJ_MIN, EVAL_TRAJ_MAX]``.
+    """
+    from sciope_abs.simulators import make_simulator
+
+    sim = make_simulator(crn, param_names=ds.vary_params, species=crn.species,
+                         timespan=np.arange(max(LAGS) + 1, dtype=np.float64) * crn.dt)
+    k = min(PILOT_SETTINGS, ds.n_settings)
+    init, th = ds.initial_states[:k], ds.rates[:k]
+    sim.simulate(th[:1], n_traj=1, seed=seed, initial_state=init[:1])       # compiles the kernel
+    t0 = time.perf_counter()
+    sim.simulate(th, n_traj=PILOT_TRAJ, seed=seed + 1, initial_state=init)
+    per_traj = (time.perf_counter() - t0) / (k * PILOT_TRAJ)
+    fit = budget / (2 * n_settings * per_traj) if per_traj > 0 else math.inf
+    n = int(min(EVAL_TRAJ_MAX, max(EVAL_TRAJ_MIN, EVAL_TRAJ_STEP * math.floor(fit / EVAL_TRAJ_STEP))))
+    if fit >= EVAL_TRAJ_MAX:
+        reason = f"cap: {EVAL_TRAJ_MAX} fit the {budget:.0f} s budget"
+    elif fit >= EVAL_TRAJ_MIN:
+        reason = f"budget: {fit:.0f} trajectories fit {budget:.0f} s, rounded down to {n}"
+    else:
+        reason = (f"floor: only {fit:.0f} fit {budget:.0f} s; {EVAL_TRAJ_MIN} taken, "
+                  f"predicted {2 * n_settings * n * per_traj:.0f} s")
+    return n, {"pilot_settings": k, "pilot_traj": PILOT_TRAJ, "ssa_seconds_per_traj": per_traj,
+               "budget_seconds": budget, "n_traj": n, "predicted_ssa_seconds": 2 * n_settings * n * per_traj,
+               "reason": reason}
+
+
 def _load(out: Path) -> dict:
     if out.is_file():
         return json.loads(out.read_text())
     return {"rows": [], "runs": {}, "ablations": {}}
 
 
-def _save(res: dict, out: Path) -> None:
+def _save_case(out: Path, key: tuple[str, str], rows: list, info: dict, ablations: dict) -> dict:
+    """Re-read ``out`` under a lock, replace the rows, run and ablations of ``key`` only, write atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float))
-    tmp.replace(out)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        res = _load(out)
+        res["rows"] = [r for r in res["rows"] if (r["model"], r["mode"]) != key] + rows
+        res["runs"]["/".join(key)] = info
+        if ablations:
+            res["ablations"]["/".join(key)] = ablations
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float))
+        tmp.replace(out)
+    return res
 
 
 def _violations(emu, crn, init, rates, seed) -> int:
@@ -117,13 +172,17 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
     from sciope_abs.crn import load_model
 
     crn = load_model(name)
+    if mode == "rates" and not crn.rate_ranges:
+        return [], {"skipped": f"{name} has no variable rates (rate_ranges is empty): its rates mode "
+                               "would repeat the states mode"}, {}
     vary = tuple(crn.rate_ranges) if mode == "rates" else ()
+    cache = args.cache
     n_settings, n_traj = dataset_size(crn, args.pairs)
     info = {"dataset": {"n_settings": n_settings, "n_traj": n_traj, "dt": crn.dt, "n_steps": crn.n_steps,
                         "vary_params": list(vary)}}
     t0 = time.perf_counter()
     ds = build_dataset(crn, n_settings, n_traj, vary_params=vary, seed=args.seed, client=args.client,
-                       progress=False, path=CACHE / f"{name}_{mode}_{n_settings}x{n_traj}.zarr")
+                       progress=False, path=cache / f"{name}_{mode}_{n_settings}x{n_traj}.zarr")
     info["dataset"].update(seconds=time.perf_counter() - t0, reused=bool(ds.reused),
                            n_train_pairs=int(len(ds.pairs("train")[0])))
     LOG.info("%s/%s: dataset %s (%.0f s)", name, mode, ds, info["dataset"]["seconds"])
@@ -137,7 +196,7 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
         makers["searched_auto"] = lambda: search(ds, size="auto", time_budget=args.auto_size, seed=args.seed,
                                                  progress=False)
     for key, make in makers.items():   # a trained emulator is saved, so an interrupted case resumes
-        folder = CACHE / f"{name}_{mode}_{ds.content_hash()}_{key}_seed{args.seed}"
+        folder = cache / f"{name}_{mode}_{ds.content_hash()}_{key}_seed{args.seed}"
         t0 = time.perf_counter()
         if (folder / "config.json").is_file() and not args.retrain:
             emus[key] = Emulator.load(folder)
@@ -148,10 +207,16 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
             emus[key].card["bench_train_seconds"] = seconds[key]
             emus[key].save(folder)
     LOG.info("%s/%s: trained %s", name, mode, {k: round(v or 0) for k, v in seconds.items()})
+    if args.eval_traj is None:
+        eval_traj, info["eval_traj_rule"] = eval_traj_rule(crn, ds, args.eval_settings, args.eval_budget,
+                                                           args.seed + 3)
+    else:
+        eval_traj, info["eval_traj_rule"] = args.eval_traj, {"n_traj": args.eval_traj, "reason": "fixed by --eval-traj"}
+    LOG.info("%s/%s: evaluation n_traj %d (%s)", name, mode, eval_traj, info["eval_traj_rule"]["reason"])
     t0 = time.perf_counter()
-    reps = evaluate_many(emus, n_settings=args.eval_settings, n_traj=args.eval_traj, lags=LAGS,
+    reps = evaluate_many(emus, n_settings=args.eval_settings, n_traj=eval_traj, lags=LAGS,
                          seed=args.seed + 1, client=args.client, progress=False, keep_samples=False,
-                         cache=CACHE / "ssa")
+                         cache=cache / "ssa")
     eval_seconds = time.perf_counter() - t0
     first = next(iter(reps.values()))
     init, rates = first.initial_states, first.rates
@@ -162,7 +227,7 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
         recs = []
         for lag, m in stats.items():
             recs.append({"model": name, "mode": mode, "body": key, "lag": lag, "n_settings": int(rep.n_settings),
-                         "n_traj": int(args.eval_traj), "l1": m["l1"], "l1_self": m["self_l1"],
+                         "n_traj": int(eval_traj), "l1": m["l1"], "l1_self": m["self_l1"],
                          "l1_ratio": m["l1"] / m["self_l1"] if m["self_l1"] > 0 else None,
                          "iou_ratio": m["iou"] / m["self_iou"] if m["self_iou"] > 0 else None,
                          "violations": viol})
@@ -192,7 +257,10 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="states,rates")
     ap.add_argument("--pairs", type=int, default=70_000, help="training pairs of the size rule (default 70000)")
     ap.add_argument("--eval-settings", type=int, default=20)
-    ap.add_argument("--eval-traj", type=int, default=1000)
+    ap.add_argument("--eval-traj", type=int, default=None,
+                    help="fix the evaluation trajectories per ensemble (default: the rule of eval_traj_rule)")
+    ap.add_argument("--eval-budget", type=float, default=300.0, metavar="SECONDS",
+                    help="SSA seconds the rule allows for the two exact ensembles of one case (default 300)")
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--auto-size", type=float, default=None, metavar="SECONDS",
                     help="also search(size='auto', time_budget=SECONDS), evaluated as ablation 'searched_auto'")
@@ -201,6 +269,8 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="rerun cases already in the results file "
                     "(trained emulators and exact ensembles are reused from runs/bench_fidelity)")
     ap.add_argument("--retrain", action="store_true", help="train again even where a trained emulator is saved")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="datasets, emulators and exact ensembles "
+                    f"(default {CACHE.relative_to(HERE.parent)})")
     ap.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT.relative_to(HERE.parent)})")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -209,6 +279,8 @@ def main(argv=None) -> int:
     bad = [m for m in models if m not in ALL_MODELS] + [m for m in modes if m not in ("states", "rates")]
     if bad:
         ap.error(f"unknown model(s) or mode(s): {bad}")
+    if args.eval_traj is not None and args.eval_traj < 1 or args.eval_budget <= 0:
+        ap.error("--eval-traj must be >= 1 and --eval-budget > 0")
     res = _load(args.out)
     for name in models:
         for mode in modes:
@@ -220,14 +292,11 @@ def main(argv=None) -> int:
             rows, info, ablations = run_case(name, mode, args)
             info.update(wall_seconds=time.perf_counter() - t0, load_average=os.getloadavg(),
                         config={"pairs": args.pairs, "eval_settings": args.eval_settings,
-                                "eval_traj": args.eval_traj, "seed": args.seed, "lags": list(LAGS)},
+                                "eval_traj": args.eval_traj, "eval_budget": args.eval_budget,
+                                "seed": args.seed, "lags": list(LAGS), "ablations": bool(args.ablations)},
                         machine={"python": platform.python_version(), "cpus": os.cpu_count()},
                         finished=time.strftime("%Y-%m-%d %H:%M:%S"))
-            res["rows"] = [r for r in res["rows"] if (r["model"], r["mode"]) != (name, mode)] + rows
-            res["runs"][key] = info
-            if ablations:
-                res["ablations"][key] = ablations
-            _save(res, args.out)
+            res = _save_case(args.out, (name, mode), rows, info, ablations)
             LOG.info("%s done in %.0f s: %s", key, info["wall_seconds"],
                      [(r["body"], r["lag"], round(r["l1_ratio"] or float("nan"), 2)) for r in rows])
     return 0
