@@ -251,6 +251,47 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
     return rows, info, ablations
 
 
+def _goal(model: str) -> float:
+    return 1.5 if model == "egfr" else 1.3
+
+
+def markdown_table(res: dict) -> str:
+    """The BENCHMARKS.md table of a results file: one line per (model, mode, body), the goal per case."""
+    head = ("| model / mode | body | L1 ratio lag 1 / 3 / 10 (L1, self at 10) | IoU ratio 1 / 3 / 10 | violations "
+            "| dataset / train / evaluation s | eval n_traj (rule) | goal lags 3, 10 |\n|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for key, run in res["runs"].items():
+        model, mode = key.split("/")
+        if "skipped" in run:
+            lines.append(f"| {model} / {mode} | — | not run: {run['skipped']} | | | | | |")
+            continue
+        rule = run.get("eval_traj_rule", {"reason": "fixed by --eval-traj"})
+        for body in ("searched", "mlp"):
+            r = {x["lag"]: x for x in res["rows"] if (x["model"], x["mode"], x["body"]) == (model, mode, body)}
+            if not r:
+                continue
+            ok = all(r[lag]["l1_ratio"] is not None and r[lag]["l1_ratio"] <= _goal(model) for lag in (3, 10))
+            ok = ok and r[10]["violations"] == 0
+            ratios = " / ".join(f"{r[lag]['l1_ratio']:.2f}" for lag in LAGS)
+            ious = " / ".join(f"{r[lag]['iou_ratio']:.2f}" for lag in LAGS)
+            secs = (f"{run['dataset']['seconds']:.0f}{' (reused)' if run['dataset']['reused'] else ''} / "
+                    f"{run['bodies'][body]['train_seconds']:.0f} / {run['evaluation_seconds']:.0f}")
+            lines.append(f"| {model} / {mode} | {body} | {ratios} ({r[10]['l1']:.3f}, {r[10]['l1_self']:.3f}) | "
+                         f"{ious} | {r[10]['violations']} | {secs} | {r[10]['n_traj']} ({rule['reason']}) | "
+                         f"{'met' if ok else '**not met**'} |")
+        d = run.get("paired_vs_mlp", {}).get("searched")
+        if d:
+            diffs = " / ".join(f"{d[str(lag)]['mean']:+.3f} ± {d[str(lag)]['se'] or float('nan'):.3f}"
+                               for lag in LAGS)
+            lines.append(f"| | searched − MLP (paired L1) | {diffs} | | | | | |")
+    mean = {body: " / ".join(f"{np.mean([x['l1_ratio'] for x in res['rows'] if x['body'] == body and x['lag'] == lag]):.3f}"
+                             for lag in LAGS) for body in ("searched", "mlp")}
+    cases = len({(x["model"], x["mode"]) for x in res["rows"]})
+    lines.append(f"| suite mean over {cases} cases | searched | {mean['searched']} | | | | | |")
+    lines.append(f"| suite mean over {cases} cases | mlp | {mean['mlp']} | | | | | |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(ALL_MODELS))
@@ -271,8 +312,12 @@ def main(argv=None) -> int:
     ap.add_argument("--retrain", action="store_true", help="train again even where a trained emulator is saved")
     ap.add_argument("--cache", type=Path, default=CACHE, help="datasets, emulators and exact ensembles "
                     f"(default {CACHE.relative_to(HERE.parent)})")
+    ap.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
     ap.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT.relative_to(HERE.parent)})")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_table(_load(args.out)))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
