@@ -40,6 +40,9 @@ def _check_n(n: Any) -> int:
 class Design(ABC):
     """Base class: ``generate(n, seed) -> (n, d)`` inside ``prior``'s support.
 
+    Implements the :class:`sciope_abs.protocols.Design` protocol; a user design need not inherit
+    from it.
+
     Parameters
     ----------
     prior : JointPrior or dict name -> distribution

@@ -48,7 +48,9 @@ def check_summaries(s_obs: Any, s_sim: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Distance(ABC):
-    """Base class. Subclasses implement :meth:`_distance` on validated arrays.
+    """Base class of the package's distances; implements the :class:`sciope_abs.protocols.Distance`
+    protocol (a user distance need not inherit from it). Subclasses implement :meth:`_distance` on
+    validated arrays.
 
     :meth:`fit` is a no-op for fixed distances and returns ``self``.
     """

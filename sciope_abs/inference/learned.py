@@ -105,8 +105,8 @@ def make_learned_summary(kind: Any = "cnn", handpicked: Optional[Summary] = None
     **kwargs
         Passed to the summary's class (e.g. ``epochs``, ``arch_params``, ``expansion``).
     """
-    if isinstance(kind, Summary):
-        if not callable(getattr(kind, "fit", None)):
+    if not isinstance(kind, str):
+        if not callable(kind) or not callable(getattr(kind, "fit", None)):
             raise ValueError(f"{kind!r} has no fit(theta, x)")
         return kind
     key = str(kind).lower()

@@ -149,7 +149,7 @@ class ABCRejection:
         if plan["mode"] == "tolerance":
             rnd: Any = Round(0, plan["tol"], plan["n_target"], F, distance, self.s_obs, fit_on_first=True)
         else:
-            rnd = QuantileRound(plan["n_keep"], F, prior.ndim, distance, self.s_obs)
+            rnd = QuantileRound(plan["n_keep"], F, len(prior.names), distance, self.s_obs)
 
         def propose(k: int, m: int) -> ProposalBatch:
             theta = np.asarray(prior.sample(m, child_seed(root, k, 0)), dtype=np.float64).reshape(m, -1)
@@ -217,7 +217,7 @@ class ABCRejection:
                 "batch_size": auto_batch_size(batch_size, budget, preferred)}
 
     def _tolerance_result(self, rnd: Round, reason: str, plan: dict, max_time: Optional[float]) -> tuple:
-        theta, dist, summ = rnd.accepted(self.prior.ndim)
+        theta, dist, summ = rnd.accepted(len(self.prior.names))
         tol, n_target, n_sims = plan["tol"], plan["n_target"], rnd.n_sims
         if reason == "target":
             message = f"accepted {n_target} samples at tolerance {tol:g} after {n_sims} simulations"

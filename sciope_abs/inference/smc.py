@@ -369,7 +369,7 @@ class SMCABC:
             st.sim_theta = np.concatenate(rnd.fit_theta)
             st.sim_logq = (np.asarray(self.prior.log_prob(st.sim_theta), dtype=np.float64) if rnd.t == 0
                            else self._log_proposal(st.sim_theta, st.pop, kern))
-        theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(self.prior.ndim))
+        theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(len(self.prior.names)))
         w = np.full(n, 1.0 / n) if rnd.t == 0 else self._weights(theta, st.pop, kern)
         # adapt the distance to this round's simulations (no-op for fixed distances)
         fit_rows = np.concatenate(rnd.fit_rows)
@@ -387,7 +387,7 @@ class SMCABC:
         """A round that ended before filling its population: dropped, unless it is round 0."""
         if st.pop is None:
             # even round 0 failed: return what it has (maybe nothing), equally weighted
-            theta, _, s_acc = rnd.accepted(self.prior.ndim)
+            theta, _, s_acc = rnd.accepted(len(self.prior.names))
             if len(theta):
                 fit_distance(distance, np.concatenate(rnd.fit_rows))
             d_acc = compute_distances(distance, self.s_obs, s_acc) if len(theta) else np.zeros(0)

@@ -26,7 +26,11 @@ class SimulationWarning(UserWarning):
 
 
 class Simulator(ABC):
-    """Base class of every simulator (GillesPy2, compiled SSA, emulator)."""
+    """Base class of the package's simulators (GillesPy2, compiled SSA, emulator).
+
+    Implements the :class:`sciope_abs.protocols.Simulator` protocol and adds ``sim(theta, seed)``
+    and :attr:`n_params`; a user simulator need not inherit from it.
+    """
 
     param_names: tuple[str, ...]
     species: tuple[str, ...]

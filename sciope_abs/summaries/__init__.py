@@ -66,6 +66,8 @@ def make_summary(spec: Any, species=None) -> Summary:
     """
     if isinstance(spec, Summary):
         return spec
+    if callable(spec) and not isinstance(spec, type):
+        return spec  # a user summary (the Summary protocol), used as given
     if isinstance(spec, str):
         return get_summary(spec, **({"species": species} if species is not None else {}))
     if isinstance(spec, dict):

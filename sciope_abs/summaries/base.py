@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..protocols import Summary as SummaryProtocol
+
 __all__ = ["Summary", "RealisationSummary", "SpeciesSummary", "CombinedSummary", "check_traces", "REDUCE_MODES",
            "NamesUnknownError"]
 
@@ -49,8 +51,18 @@ def check_traces(x: Any) -> np.ndarray:
     return arr
 
 
+def _is_summary(obj: Any) -> bool:
+    """A summary: a :class:`Summary` or an object of the :class:`sciope_abs.protocols.Summary`
+    protocol (callable on traces, with ``names``; not evaluated here, it may need a first call)."""
+    if isinstance(obj, Summary):
+        return True
+    return (callable(obj) and not isinstance(obj, type)
+            and (hasattr(type(obj), "names") or "names" in getattr(obj, "__dict__", {})))
+
+
 class Summary(ABC):
-    """Base class of every summary statistic.
+    """Base class of the package's summary statistics; implements the
+    :class:`sciope_abs.protocols.Summary` protocol (user summaries need not inherit from it).
 
     Parameters
     ----------
@@ -150,10 +162,16 @@ class Summary(ABC):
     def _names(self, species: tuple[str, ...]) -> list[str]:
         """Feature names for the given species."""
 
-    def __add__(self, other: "Summary") -> "CombinedSummary":
-        if not isinstance(other, Summary):
+    def __add__(self, other: Any) -> "CombinedSummary":
+        if not _is_summary(other):
             return NotImplemented
         return CombinedSummary([self, other])
+
+    def __radd__(self, other: Any) -> "CombinedSummary":
+        # ``user_summary + Mean()``: a protocol-conforming summary that does not inherit from Summary
+        if not _is_summary(other):
+            return NotImplemented
+        return CombinedSummary([other, self])
 
     def _params(self) -> dict[str, Any]:
         return {"species": list(self.species) if self.species else None}
@@ -227,19 +245,19 @@ class CombinedSummary(Summary):
     ``reduce="none"``).
     """
 
-    def __init__(self, parts: Sequence[Summary]):
-        flat: list[Summary] = []
+    def __init__(self, parts: Sequence[SummaryProtocol]):
+        flat: list[SummaryProtocol] = []
         for p in parts:
-            if not isinstance(p, Summary):
-                raise ValueError(f"can only combine Summary objects, got {type(p).__name__}")
+            if not _is_summary(p):
+                raise ValueError(f"can only combine summaries (callable on traces, with names), got {type(p).__name__}")
             flat.extend(p.parts if isinstance(p, CombinedSummary) else [p])
         if not flat:
             raise ValueError("CombinedSummary needs at least one part")
-        modes = {p.reduce for p in flat}
+        modes = {getattr(p, "reduce", "mean") for p in flat}
         if len(modes) > 1:
             raise ValueError(f"cannot combine summaries with different reduce modes {sorted(modes)}")
         self.parts = flat
-        self.reduce = flat[0].reduce
+        self.reduce = getattr(flat[0], "reduce", "mean")
         self.species = None
         self.n_species_ = None
 
@@ -263,7 +281,9 @@ class CombinedSummary(Summary):
         x = check_traces(x)
         self._bind_species(x.shape[2])
         for p in self.parts:
-            p.fit(x)
+            fit = getattr(p, "fit", None)
+            if callable(fit):
+                fit(x)
         return self
 
     def __repr__(self) -> str:

@@ -67,8 +67,8 @@ class SemiAutoSummary(Summary):
     def __init__(self, base: Summary, expansion: str = "linear", *, target: str = "standardise", ridge: float = 1e-6,
                  param_names: Sequence[str] | None = None, prefix: str = "semiauto", seed: SeedLike = None):
         super().__init__(None)
-        if not isinstance(base, Summary):
-            raise ValueError(f"base must be a Summary, got {type(base).__name__}")
+        if not callable(base) or isinstance(base, type):
+            raise ValueError(f"base must be a summary, callable on traces (n, r, S, T), got {type(base).__name__}")
         if expansion not in EXPANSIONS:
             raise ValueError(f"expansion must be one of {EXPANSIONS}, got {expansion!r}")
         ThetaScaler(target)
@@ -107,7 +107,8 @@ class SemiAutoSummary(Summary):
             return self
         th, xx = check_fit_data(theta, x)
         self._bind_species(xx.shape[2])
-        self.base.fit(xx)
+        if callable(getattr(self.base, "fit", None)):
+            self.base.fit(xx)
         f = np.asarray(self.base(xx), dtype=np.float64)
         ok = np.isfinite(f).all(axis=1)
         if ok.sum() < f.shape[1] + 2:
