@@ -103,6 +103,54 @@ def _cv_score(z, y, kernel, width, folds, max_iter) -> float:
     return correct / max(len(labelled), 1)
 
 
+def _check_labels(labels, n: int) -> np.ndarray:
+    """The labels as integers of shape (n,), ``-1`` for unlabelled; anything else is refused."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"labels must have shape ({n},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise ValueError("labels must be integers (-1 = unlabelled)")
+        y = y.astype(np.int64)
+    if np.any(y < -1):
+        raise ValueError("labels must be >= 0, or -1 for unlabelled")
+    return y
+
+
+def _choose_width(zk: np.ndarray, yk: np.ndarray, kernel: str, n_folds: int, max_iter: int,
+                  seed: SeedLike) -> tuple[float, float]:
+    """The kernel width (rbf ``gamma`` or knn ``n_neighbors``) with the best cross-validated accuracy
+    over the labelled points of ``zk`` (n, F), and that accuracy; ties go to the middle of the grid."""
+    labelled = np.flatnonzero(yk >= 0)
+    rng = as_generator(seed)
+    perm = rng.permutation(labelled)
+    k = int(min(max(2, n_folds), len(labelled)))
+    folds = [f for f in np.array_split(perm, k) if len(f)]
+    if kernel == "rbf":
+        from scipy.spatial.distance import pdist
+
+        sub = zk if zk.shape[0] <= 2000 else zk[rng.choice(zk.shape[0], 2000, replace=False)]
+        d = pdist(sub)
+        med = float(np.median(d[d > 0])) if np.any(d > 0) else 1.0
+        grid = [c / med ** 2 for c in GAMMA_FACTORS]
+    else:
+        grid = [kk for kk in KNN_NEIGHBORS if kk < zk.shape[0]] or [max(1, zk.shape[0] - 1)]
+    scores = np.array([_cv_score(zk, yk, kernel, w, folds, max_iter) for w in grid])
+    mid = (len(grid) - 1) / 2.0
+    best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(i - mid)))
+    return float(grid[best]), float(scores[best])
+
+
+def _spread_proba(zk: np.ndarray, yk: np.ndarray, kernel: str, width: float, max_iter: int,
+                  n_classes: int) -> np.ndarray:
+    """Class probabilities (n, n_classes) of label spreading, rows normalised (uniform where undefined)."""
+    m = _fit(zk, yk, kernel, width, max_iter)
+    proba = np.asarray(m.label_distributions_, dtype=np.float64)
+    proba = np.nan_to_num(proba, nan=1.0 / n_classes)
+    s = proba.sum(axis=1, keepdims=True)
+    return np.where(s > 0, proba / np.where(s > 0, s, 1.0), 1.0 / n_classes)
+
+
 def spread_labels(features, labels, *, kernel: str = "rbf", width: Optional[float] = None,
                   scale: str = "log", n_folds: int = 5, max_iter: int = 200, seed: SeedLike = 0) -> SpreadResult:
     """Propagate a few labels to every point.
@@ -130,15 +178,7 @@ def spread_labels(features, labels, *, kernel: str = "rbf", width: Optional[floa
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     z = scale_features(features, scale)
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != z.shape[0]:
-        raise ValueError(f"labels must have shape ({z.shape[0]},), got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise ValueError("labels must be integers (-1 = unlabelled)")
-        y = y.astype(np.int64)
-    if np.any(y < -1):
-        raise ValueError("labels must be >= 0, or -1 for unlabelled")
+    y = _check_labels(labels, z.shape[0])
     ok = np.isfinite(z).all(axis=1)
     zk, yk = z[ok], y[ok].astype(np.int64)
     classes = np.unique(yk[yk >= 0])
@@ -151,33 +191,12 @@ def spread_labels(features, labels, *, kernel: str = "rbf", width: Optional[floa
         width_used, cv = float("nan"), float("nan")
     else:
         if width is None:
-            labelled = np.flatnonzero(yk >= 0)
-            rng = as_generator(seed)
-            perm = rng.permutation(labelled)
-            k = int(min(max(2, n_folds), len(labelled)))
-            folds = [f for f in np.array_split(perm, k) if len(f)]
-            if kernel == "rbf":
-                from scipy.spatial.distance import pdist
-
-                sub = zk if zk.shape[0] <= 2000 else zk[rng.choice(zk.shape[0], 2000, replace=False)]
-                d = pdist(sub)
-                med = float(np.median(d[d > 0])) if np.any(d > 0) else 1.0
-                grid = [c / med ** 2 for c in GAMMA_FACTORS]
-            else:
-                grid = [kk for kk in KNN_NEIGHBORS if kk < zk.shape[0]] or [max(1, zk.shape[0] - 1)]
-            scores = np.array([_cv_score(zk, yk, kernel, w, folds, max_iter) for w in grid])
-            mid = (len(grid) - 1) / 2.0
-            best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(i - mid)))
-            width_used, cv = float(grid[best]), float(scores[best])
+            width_used, cv = _choose_width(zk, yk, kernel, n_folds, max_iter, seed)
         else:
             if not (np.isfinite(width) and width > 0):
                 raise ValueError(f"width must be a positive number, got {width!r}")
             width_used, cv = float(width), float("nan")
-        m = _fit(zk, yk, kernel, width_used, max_iter)
-        proba = np.asarray(m.label_distributions_, dtype=np.float64)
-        proba = np.nan_to_num(proba, nan=1.0 / classes.size)
-        s = proba.sum(axis=1, keepdims=True)
-        proba = np.where(s > 0, proba / np.where(s > 0, s, 1.0), 1.0 / classes.size)
+        proba = _spread_proba(zk, yk, kernel, width_used, max_iter, classes.size)
     full = np.full((n, classes.size), np.nan)
     full[ok] = proba
     pred = np.full(n, -1, dtype=np.int64)
