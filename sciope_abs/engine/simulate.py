@@ -66,6 +66,54 @@ class SimulateBlock:
         return [(x[i], bool(failed[i])) for i in range(len(items))]
 
 
+def _point_initial_states(initial_state: Optional[np.ndarray], n: int) -> list:
+    """One initial state (or None) per point, from ``initial_state`` of shape (S,) or (n, S)."""
+    if initial_state is None:
+        return [None] * n
+    init = np.asarray(initial_state, dtype=np.float64)
+    if init.ndim == 1:
+        return [init] * n
+    if init.ndim == 2 and init.shape[0] == n:
+        return list(init)
+    raise ValueError(f"initial_state must have shape (S,) or ({n}, S), got {init.shape}")
+
+
+def _collect_rows(stream: Any, n: int, bar: Any) -> tuple[list, dict[int, str], dict[tuple, None]]:
+    """Drain the task stream: each point's row (None where it raised), the reason of each failed
+    point, and the other warnings the tasks emitted (deduplicated, in order)."""
+    rows: list = [None] * n
+    failures: dict[int, str] = {}
+    other_warnings: dict[tuple, None] = {}
+    for chunk, res in stream:
+        reason = "simulation returned NaN"
+        for w in res["warnings"]:
+            if issubclass(w[0], SimulationWarning):
+                reason = _FAILURE_PREFIX.sub("", w[1])
+            else:
+                other_warnings.setdefault(w, None)
+        for pos, index in enumerate(chunk.indices):
+            record = res["errors"].get(pos)
+            if record is not None:
+                failures[index] = record[1]
+            else:
+                value, failed = res["values"][pos]
+                rows[index] = value
+                if failed:
+                    failures[index] = reason
+        bar.update(len(chunk.indices))
+    return rows, failures, other_warnings
+
+
+def _stack_rows(rows: list, failures: dict[int, str]) -> np.ndarray:
+    """Stack the rows into one array, NaN for points without a row; all points failing is an error."""
+    good = [r for r in rows if r is not None]
+    if not good:
+        first = next(iter(failures.items()))
+        raise ValueError(f"all {len(rows)} points failed to simulate; first: point {first[0]}: {first[1]}")
+    template = np.full_like(np.asarray(good[0], dtype=np.float64), np.nan)
+    return np.stack([template if r is None else np.asarray(r, dtype=np.float64) for r in rows])
+
+
 def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, seed: SeedLike = None,
                       initial_state: Optional[np.ndarray] = None, client: Any = None,
                       chunk_size: ChunkSize = "auto", progress: bool = True,
@@ -116,15 +164,7 @@ def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, see
     n = theta.shape[0]
     if isinstance(n_traj, bool) or not isinstance(n_traj, (int, np.integer)) or n_traj < 1:
         raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
-    inits: list = [None] * n
-    if initial_state is not None:
-        init = np.asarray(initial_state, dtype=np.float64)
-        if init.ndim == 1:
-            inits = [init] * n
-        elif init.ndim == 2 and init.shape[0] == n:
-            inits = list(init)
-        else:
-            raise ValueError(f"initial_state must have shape (S,) or ({n}, S), got {init.shape}")
+    inits = _point_initial_states(initial_state, n)
     if n == 0:
         raise ValueError("theta has no points (shape (0, d))")
     seeds = point_seeds(seed, n)
@@ -132,40 +172,15 @@ def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, see
     body = SimulateBlock(simulator, int(n_traj), postprocess)
     client = resolve_client(client)
 
-    rows: list = [None] * n
-    failures: dict[int, str] = {}
-    other_warnings: dict[tuple, None] = {}
     bar = make_progress(n, desc=desc or "simulate", enabled=progress)
     stream = _stream(body, items, total=n, client=client, chunk_size=chunk_size, seed=seeds, retries=retries,
                      max_in_flight=None, batched=True, desc=desc or "simulate")
     try:
-        for chunk, res in stream:
-            reason = "simulation returned NaN"
-            for w in res["warnings"]:
-                if issubclass(w[0], SimulationWarning):
-                    reason = _FAILURE_PREFIX.sub("", w[1])
-                else:
-                    other_warnings.setdefault(w, None)
-            for pos, index in enumerate(chunk.indices):
-                record = res["errors"].get(pos)
-                if record is not None:
-                    failures[index] = record[1]
-                else:
-                    value, failed = res["values"][pos]
-                    rows[index] = value
-                    if failed:
-                        failures[index] = reason
-            bar.update(len(chunk.indices))
+        rows, failures, other_warnings = _collect_rows(stream, n, bar)
     finally:
         stream.close()
         bar.close()
-
-    good = [r for r in rows if r is not None]
-    if not good:
-        first = next(iter(failures.items()))
-        raise ValueError(f"all {n} points failed to simulate; first: point {first[0]}: {first[1]}")
-    template = np.full_like(np.asarray(good[0], dtype=np.float64), np.nan)
-    out = np.stack([template if r is None else np.asarray(r, dtype=np.float64) for r in rows])
+    out = _stack_rows(rows, failures)
     for category, message in other_warnings:
         warnings.warn(message, category, stacklevel=2)
     report_failures(dict(sorted(failures.items())), n)

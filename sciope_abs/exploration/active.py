@@ -76,8 +76,6 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
     -------
     array, shape (n, d)
     """
-    from sklearn.neighbors import KNeighborsClassifier
-
     th = np.asarray(theta, dtype=np.float64)
     if th.ndim != 2:
         raise ValueError(f"theta must have shape (m, d), got {th.shape}")
@@ -98,35 +96,62 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
     ok = (y >= 0) & np.isfinite(u).all(axis=1)
     if not ok.any():
         raise ValueError("no labelled or predicted points to learn from: label some points and spread first")
-    classes = np.unique(y[ok])
     n_cand = max(int(n_candidates), 4 * int(n))
-    if classes.size < 2:
-        # one behaviour known: nothing to be uncertain about yet -- explore uniformly
-        cand = rng.random((n_cand, d))
-        score = np.zeros(n_cand)
-    else:
-        k = int(min(n_neighbors, ok.sum()))
-        clf = KNeighborsClassifier(n_neighbors=k, weights="distance").fit(u[ok], y[ok])
-        if point_uncertainty is not None:
-            pu = np.asarray(point_uncertainty, dtype=np.float64)
-            if pu.shape != (th.shape[0],):
-                raise ValueError(f"point_uncertainty must have shape ({th.shape[0]},), got {pu.shape}")
-            pu = np.where(np.isfinite(pu) & np.isfinite(u).all(axis=1), pu, -np.inf)
-        else:
-            pu = np.full(th.shape[0], -np.inf)
-            fin = np.isfinite(u).all(axis=1)
-            # leave-in kNN proba with uniform weights (distance weights make every point certain of itself)
-            uni = KNeighborsClassifier(n_neighbors=k).fit(u[ok], y[ok])
-            pu[fin] = uncertainty(uni.predict_proba(u[fin]), strategy)
-        n_anc = int(min(n_anchors or max(int(n), 10), np.isfinite(pu).sum()))
-        anchors = u[np.argsort(-pu, kind="stable")[:n_anc]] if n_anc > 0 else np.empty((0, d))
-        n_local = int(round(local_fraction * n_cand)) if len(anchors) else 0
-        local = anchors[rng.integers(0, len(anchors), n_local)] + step * rng.standard_normal((n_local, d)) \
-            if n_local else np.empty((0, d))
-        cand = np.clip(np.vstack([local, rng.random((n_cand - n_local, d))]), 0.0, 1.0)
-        score = uncertainty(clf.predict_proba(cand), strategy)
+    cand, score = _scored_candidates(u, y, ok, int(n), n_cand, rng, strategy=strategy,
+                                     point_uncertainty=point_uncertainty, local_fraction=local_fraction,
+                                     step=step, n_neighbors=n_neighbors, n_anchors=n_anchors)
     score = score + 1e-9 * rng.random(len(score))  # seeded tie-break
     order = np.argsort(-score, kind="stable")
+    return lo + cand[np.asarray(_spaced_picks(cand, order, int(n)))] * width
+
+
+def _point_uncertainty(u: np.ndarray, y: np.ndarray, ok: np.ndarray, k: int, strategy: str,
+                       point_uncertainty: Optional[np.ndarray]) -> np.ndarray:
+    """Uncertainty (m,) of the existing points in the unit cube ``u`` (m, d): the given one, else the
+    leave-in kNN class probabilities' uncertainty; ``-inf`` where a point is not finite."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    m = u.shape[0]
+    if point_uncertainty is not None:
+        pu = np.asarray(point_uncertainty, dtype=np.float64)
+        if pu.shape != (m,):
+            raise ValueError(f"point_uncertainty must have shape ({m},), got {pu.shape}")
+        return np.where(np.isfinite(pu) & np.isfinite(u).all(axis=1), pu, -np.inf)
+    pu = np.full(m, -np.inf)
+    fin = np.isfinite(u).all(axis=1)
+    # leave-in kNN proba with uniform weights (distance weights make every point certain of itself)
+    uni = KNeighborsClassifier(n_neighbors=k).fit(u[ok], y[ok])
+    pu[fin] = uncertainty(uni.predict_proba(u[fin]), strategy)
+    return pu
+
+
+def _scored_candidates(u: np.ndarray, y: np.ndarray, ok: np.ndarray, n: int, n_cand: int, rng: np.random.Generator,
+                       *, strategy: str, point_uncertainty: Optional[np.ndarray], local_fraction: float,
+                       step: float, n_neighbors: int, n_anchors: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates (n_cand, d) in the unit cube, near uncertain anchors and uniform, with the kNN
+    classifier's uncertainty at each (n_cand,); uniform with zero scores while one class is known."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    d = u.shape[1]
+    if np.unique(y[ok]).size < 2:
+        # one behaviour known: nothing to be uncertain about yet -- explore uniformly
+        return rng.random((n_cand, d)), np.zeros(n_cand)
+    k = int(min(n_neighbors, ok.sum()))
+    clf = KNeighborsClassifier(n_neighbors=k, weights="distance").fit(u[ok], y[ok])
+    pu = _point_uncertainty(u, y, ok, k, strategy, point_uncertainty)
+    n_anc = int(min(n_anchors or max(n, 10), np.isfinite(pu).sum()))
+    anchors = u[np.argsort(-pu, kind="stable")[:n_anc]] if n_anc > 0 else np.empty((0, d))
+    n_local = int(round(local_fraction * n_cand)) if len(anchors) else 0
+    local = anchors[rng.integers(0, len(anchors), n_local)] + step * rng.standard_normal((n_local, d)) \
+        if n_local else np.empty((0, d))
+    cand = np.clip(np.vstack([local, rng.random((n_cand - n_local, d))]), 0.0, 1.0)
+    return cand, uncertainty(clf.predict_proba(cand), strategy)
+
+
+def _spaced_picks(cand: np.ndarray, order: np.ndarray, n: int) -> list[int]:
+    """The first ``n`` candidates in ``order`` that keep a minimum distance from each other, the
+    distance halved until ``n`` are found."""
+    d = cand.shape[1]
     # uncertain regions are class boundaries, (d-1)-dimensional: space the picks along them
     min_dist = 0.5 * float(n) ** (-1.0 / max(d - 1, 1))
     chosen: list[int] = []
@@ -139,7 +164,7 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
             if not chosen or np.min(np.linalg.norm(cand[chosen] - cand[i], axis=1)) >= min_dist:
                 chosen.append(int(i))
         min_dist /= 2.0
-    return lo + cand[np.asarray(chosen[:n])] * width
+    return chosen[:n]
 
 
 def _scaled_std(surrogate, x: np.ndarray) -> np.ndarray:

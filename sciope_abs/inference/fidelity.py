@@ -189,6 +189,104 @@ def _mad_scale(s: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, scale, 1.0)
 
 
+def _check_inputs(posterior, emulator, ssa_simulator, species: Sequence[str] | None, kind: str, threshold: float
+                  ) -> tuple[list, np.ndarray, list, list, list]:
+    """Check the distance options and both simulators against the posterior and each other; return
+    the parameter names, the time grid, the emulator's and SSA's species and the compared species."""
+    from ..abstraction.histograms import DISTANCE_KINDS
+
+    if kind not in DISTANCE_KINDS:
+        raise ValueError(f"kind must be one of {DISTANCE_KINDS}, got {kind!r}")
+    if not float(threshold) > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    if len(posterior) == 0:
+        raise ValueError("check_fidelity: the posterior is empty (no accepted particles)")
+    for name, sim in (("emulator", emulator), ("ssa_simulator", ssa_simulator)):
+        for attr in ("simulate", "species", "timespan", "param_names"):
+            if not hasattr(sim, attr):
+                raise ValueError(f"check_fidelity: {name} is not a Simulator (no {attr})")
+    names = list(posterior.names)
+    for name, sim in (("emulator", emulator), ("ssa_simulator", ssa_simulator)):
+        if list(sim.param_names) != names:
+            raise ValueError(f"check_fidelity: {name} takes parameters {list(sim.param_names)}, "
+                             f"the posterior has {names}")
+    t_emu = np.asarray(emulator.timespan, dtype=np.float64)
+    t_ssa = np.asarray(ssa_simulator.timespan, dtype=np.float64)
+    if t_emu.shape != t_ssa.shape or not np.allclose(t_emu, t_ssa, rtol=1e-9, atol=1e-12):
+        raise ValueError(f"check_fidelity: the emulator's time grid ({t_emu.size} points up to {t_emu[-1]:g}) "
+                         f"differs from the SSA simulator's ({t_ssa.size} points up to {t_ssa[-1]:g})")
+    emu_sp, ssa_sp = list(emulator.species), list(ssa_simulator.species)
+    comp = [s for s in emu_sp if s in ssa_sp] if species is None else list(species)
+    missing = [s for s in comp if s not in emu_sp or s not in ssa_sp]
+    if missing or not comp:
+        raise ValueError(f"check_fidelity: species {missing or comp} are not produced by both simulators "
+                         f"(emulator {emu_sp}, SSA {ssa_sp})")
+    return names, t_emu, emu_sp, ssa_sp, comp
+
+
+def _histogram_distances(a: np.ndarray, b1: np.ndarray, b2: np.ndarray, kind: str, bins
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per particle, species and time point (arrays (m, r, k, T-1) in, (m, k, T-1) out): the histogram
+    distance emulator ``a`` vs SSA ``b1``, and SSA ``b2`` vs SSA ``b1``; NaN where an ensemble failed."""
+    from ..abstraction.histograms import histogram_distance
+
+    m, _, k, T1 = a.shape
+    d_emu = np.full((m, k, T1), np.nan)
+    d_self = np.full((m, k, T1), np.nan)
+    for i in range(m):
+        for j in range(k):
+            for t in range(T1):
+                y1, y2, x = b1[i, :, j, t], b2[i, :, j, t], a[i, :, j, t]
+                if np.isfinite(y1).all() and np.isfinite(y2).all():
+                    d_self[i, j, t] = histogram_distance(y2, y1, kind, bins)
+                    if np.isfinite(x).all():
+                        d_emu[i, j, t] = histogram_distance(x, y1, kind, bins)
+    return d_emu, d_self
+
+
+def _predictive_distances(summary, observed: np.ndarray, emu: np.ndarray, ssa: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Distances (m,) of the emulator's and SSA's summaries of traces (m, r, S, T) to the observed
+    summaries, on the scale (MAD) of the SSA summaries."""
+    s_emu = np.asarray(summary(emu), dtype=np.float64)
+    s_ssa = np.asarray(summary(ssa), dtype=np.float64)
+    if s_emu.shape[1] != observed.size:
+        raise ValueError(f"check_fidelity: the summary gives {s_emu.shape[1]} features, the posterior's "
+                         f"observed summaries have {observed.size}")
+    scale = _mad_scale(s_ssa)
+    pred_emu = np.sqrt((((s_emu - observed) / scale) ** 2).sum(axis=1))
+    pred_ssa = np.sqrt((((s_ssa - observed) / scale) ** 2).sum(axis=1))
+    return pred_emu, pred_ssa
+
+
+def _verdict(emu_dist: np.ndarray, self_dist: np.ndarray, threshold: float, kind: str) -> tuple[bool, str]:
+    """The pass rule on the per-particle distances (m,), and the message saying why."""
+    m = emu_dist.size
+    n_bad = int((~np.isfinite(emu_dist)).sum())
+    mean_e, mean_s = float(np.nanmean(emu_dist)) if n_bad < m else np.nan, float(np.nanmean(self_dist))
+    ratio = mean_e / mean_s if mean_s > 0 else np.inf
+    if not np.isfinite(mean_e):
+        return False, "the emulator produced no finite trajectories for the sampled particles"
+    if not np.isfinite(mean_s):
+        return False, "the SSA reference failed for every sampled particle"
+    passed = bool(mean_e <= threshold * mean_s)
+    rule = f"mean {kind.upper()} emulator vs SSA {mean_e:.4f} {'<=' if passed else '>'} {threshold:g} x SSA " \
+           f"self-distance {mean_s:.4f} (ratio {ratio:.2f})"
+    msg = (rule if passed else f"emulator differs from SSA on the posterior: {rule}; "
+           f"do not trust the emulator-driven posterior without an SSA run")
+    if n_bad:
+        msg += f"; {n_bad} of {m} particles had failed emulator trajectories"
+    return passed, msg
+
+
+def _report_meta(m: int, n_traj: int, kind: str, bins, t_emu: np.ndarray, base: np.random.SeedSequence,
+                 emulator, ssa_simulator) -> dict:
+    return {"n_particles": m, "n_traj": n_traj, "kind": kind, "bins": bins if bins is None or np.isscalar(bins)
+            else np.asarray(bins).tolist(), "timespan": t_emu.tolist(),
+            "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
+            "emulator": type(emulator).__name__, "reference": type(ssa_simulator).__name__}
+
+
 def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20, n_traj: int = 100,
                    seed: SeedLike = None, summary=None, initial_state=None, species: Sequence[str] | None = None,
                    threshold: float = DEFAULT_THRESHOLD, kind: str = "l1", bins=100, client=None,
@@ -229,37 +327,11 @@ def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20,
     -------
     FidelityReport
     """
-    from ..abstraction.histograms import DISTANCE_KINDS, histogram_distance
     from ..engine import simulate_parallel
 
     n_particles = _positive_int(n_particles, "n_particles")
     n_traj = _positive_int(n_traj, "n_traj")
-    if kind not in DISTANCE_KINDS:
-        raise ValueError(f"kind must be one of {DISTANCE_KINDS}, got {kind!r}")
-    if not float(threshold) > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold!r}")
-    if len(posterior) == 0:
-        raise ValueError("check_fidelity: the posterior is empty (no accepted particles)")
-    for name, sim in (("emulator", emulator), ("ssa_simulator", ssa_simulator)):
-        for attr in ("simulate", "species", "timespan", "param_names"):
-            if not hasattr(sim, attr):
-                raise ValueError(f"check_fidelity: {name} is not a Simulator (no {attr})")
-    names = list(posterior.names)
-    for name, sim in (("emulator", emulator), ("ssa_simulator", ssa_simulator)):
-        if list(sim.param_names) != names:
-            raise ValueError(f"check_fidelity: {name} takes parameters {list(sim.param_names)}, "
-                             f"the posterior has {names}")
-    t_emu = np.asarray(emulator.timespan, dtype=np.float64)
-    t_ssa = np.asarray(ssa_simulator.timespan, dtype=np.float64)
-    if t_emu.shape != t_ssa.shape or not np.allclose(t_emu, t_ssa, rtol=1e-9, atol=1e-12):
-        raise ValueError(f"check_fidelity: the emulator's time grid ({t_emu.size} points up to {t_emu[-1]:g}) "
-                         f"differs from the SSA simulator's ({t_ssa.size} points up to {t_ssa[-1]:g})")
-    emu_sp, ssa_sp = list(emulator.species), list(ssa_simulator.species)
-    comp = [s for s in emu_sp if s in ssa_sp] if species is None else list(species)
-    missing = [s for s in comp if s not in emu_sp or s not in ssa_sp]
-    if missing or not comp:
-        raise ValueError(f"check_fidelity: species {missing or comp} are not produced by both simulators "
-                         f"(emulator {emu_sp}, SSA {ssa_sp})")
+    names, t_emu, emu_sp, ssa_sp, comp = _check_inputs(posterior, emulator, ssa_simulator, species, kind, threshold)
 
     ss = as_seed_sequence(seed)
     base = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key)
@@ -273,17 +345,7 @@ def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20,
     ie = [emu_sp.index(s) for s in comp]
     ir = [ssa_sp.index(s) for s in comp]
     a, b1, b2 = emu[:, :, ie, 1:], ssa[:, :n_traj][:, :, ir, 1:], ssa[:, n_traj:][:, :, ir, 1:]
-    m, k, T1 = n_particles, len(comp), a.shape[-1]
-    d_emu = np.full((m, k, T1), np.nan)
-    d_self = np.full((m, k, T1), np.nan)
-    for i in range(m):
-        for j in range(k):
-            for t in range(T1):
-                y1, y2, x = b1[i, :, j, t], b2[i, :, j, t], a[i, :, j, t]
-                if np.isfinite(y1).all() and np.isfinite(y2).all():
-                    d_self[i, j, t] = histogram_distance(y2, y1, kind, bins)
-                    if np.isfinite(x).all():
-                        d_emu[i, j, t] = histogram_distance(x, y1, kind, bins)
+    d_emu, d_self = _histogram_distances(a, b1, b2, kind, bins)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         emu_dist = np.nanmean(d_emu, axis=(1, 2))
@@ -292,38 +354,13 @@ def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20,
     pred_emu = pred_ssa = None
     observed = getattr(posterior, "observed", None)
     if summary is not None and observed is not None:
-        s_emu = np.asarray(summary(emu), dtype=np.float64)
-        s_ssa = np.asarray(summary(ssa[:, :n_traj]), dtype=np.float64)
-        if s_emu.shape[1] != observed.size:
-            raise ValueError(f"check_fidelity: the summary gives {s_emu.shape[1]} features, the posterior's "
-                             f"observed summaries have {observed.size}")
-        scale = _mad_scale(s_ssa)
-        pred_emu = np.sqrt((((s_emu - observed) / scale) ** 2).sum(axis=1))
-        pred_ssa = np.sqrt((((s_ssa - observed) / scale) ** 2).sum(axis=1))
-
-    n_bad = int((~np.isfinite(emu_dist)).sum())
-    mean_e, mean_s = float(np.nanmean(emu_dist)) if n_bad < m else np.nan, float(np.nanmean(self_dist))
-    ratio = mean_e / mean_s if mean_s > 0 else np.inf
-    if not np.isfinite(mean_e):
-        passed, msg = False, "the emulator produced no finite trajectories for the sampled particles"
-    elif not np.isfinite(mean_s):
-        passed, msg = False, "the SSA reference failed for every sampled particle"
-    else:
-        passed = bool(mean_e <= threshold * mean_s)
-        rule = f"mean {kind.upper()} emulator vs SSA {mean_e:.4f} {'<=' if passed else '>'} {threshold:g} x SSA " \
-               f"self-distance {mean_s:.4f} (ratio {ratio:.2f})"
-        msg = (rule if passed else f"emulator differs from SSA on the posterior: {rule}; "
-               f"do not trust the emulator-driven posterior without an SSA run")
-        if n_bad:
-            msg += f"; {n_bad} of {m} particles had failed emulator trajectories"
+        pred_emu, pred_ssa = _predictive_distances(summary, observed, emu, ssa[:, :n_traj])
+    passed, msg = _verdict(emu_dist, self_dist, threshold, kind)
     if not passed:
         warnings.warn(f"fidelity check failed: {msg}", FidelityWarning, stacklevel=3)
     samples = None
     if keep_samples:
         samples = {"emulator": a[0].astype(np.float32), "ssa": b1[0].astype(np.float32)}
-    meta = {"n_particles": m, "n_traj": n_traj, "kind": kind, "bins": bins if bins is None or np.isscalar(bins)
-            else np.asarray(bins).tolist(), "timespan": t_emu.tolist(),
-            "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
-            "emulator": type(emulator).__name__, "reference": type(ssa_simulator).__name__}
+    meta = _report_meta(n_particles, n_traj, kind, bins, t_emu, base, emulator, ssa_simulator)
     return FidelityReport(particles, names, comp, emu_dist, self_dist, {"emulator": d_emu, "self": d_self},
                           pred_emu, pred_ssa, float(threshold), passed, msg, meta, samples)

@@ -173,6 +173,34 @@ def fit_learned_summary(simulator: Any, prior: Any, summary: Any = "cnn", *, n_p
     return learned, theta
 
 
+def _check_learned_abc_args(method: str, combine: bool, handpicked: Optional[Summary], observed: Any,
+                            max_simulations: Optional[int], n_pilot: int) -> None:
+    """The one-line errors of :func:`learned_abc`, before anything is simulated."""
+    if method not in ("smc", "rejection"):
+        raise ValueError(f"method must be 'smc' or 'rejection', got {method!r}")
+    if combine and handpicked is None:
+        raise ValueError("combine=True needs handpicked= summaries to combine with")
+    if observed is None:
+        raise ValueError("observed traces (r, S, T) are required")
+    if max_simulations is not None and max_simulations <= n_pilot:
+        raise ValueError(f"max_simulations={max_simulations} leaves nothing for the ABC after n_pilot={n_pilot}")
+
+
+def _abc_sampler(method: str, simulator: Any, prior: Any, summary: Summary, distance: Any, observed: Any, *,
+                 n_traj: int, initial_state: Any, client: Any) -> Any:
+    """The SMC-ABC or rejection sampler of :func:`learned_abc` (distance default: Adaptive)."""
+    from .rejection import ABCRejection
+    from .smc import SMCABC
+
+    if distance is None:
+        from ..distances import Adaptive
+
+        distance = Adaptive()
+    cls = SMCABC if method == "smc" else ABCRejection
+    return cls(simulator, prior, summary, distance, observed, n_traj=n_traj, initial_state=initial_state,
+               client=client)
+
+
 def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cnn",
                 handpicked: Optional[Summary] = None, combine: bool = False, n_pilot: int = 1000,
                 pilot_simulator: Any = None, design: Any = None, method: str = "smc", distance: Any = None,
@@ -223,17 +251,7 @@ def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cn
     -------
     LearnedABCResult
     """
-    from .rejection import ABCRejection
-    from .smc import SMCABC
-
-    if method not in ("smc", "rejection"):
-        raise ValueError(f"method must be 'smc' or 'rejection', got {method!r}")
-    if combine and handpicked is None:
-        raise ValueError("combine=True needs handpicked= summaries to combine with")
-    if observed is None:
-        raise ValueError("observed traces (r, S, T) are required")
-    if max_simulations is not None and max_simulations <= n_pilot:
-        raise ValueError(f"max_simulations={max_simulations} leaves nothing for the ABC after n_pilot={n_pilot}")
+    _check_learned_abc_args(method, combine, handpicked, observed, max_simulations, n_pilot)
     prior = check_prior(prior, simulator)
     pilot_sim = simulator if pilot_simulator is None else pilot_simulator
     if pilot_simulator is not None:
@@ -246,12 +264,8 @@ def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cn
                                          summary_kwargs=summary_kwargs)
     t1 = time.perf_counter()
     used = learned + handpicked if combine else learned
-    if distance is None:
-        from ..distances import Adaptive
-
-        distance = Adaptive()
-    cls = SMCABC if method == "smc" else ABCRejection
-    abc = cls(simulator, prior, used, distance, observed, n_traj=n_traj, initial_state=initial_state, client=client)
+    abc = _abc_sampler(method, simulator, prior, used, distance, observed, n_traj=n_traj,
+                       initial_state=initial_state, client=client)
     budget = None if max_simulations is None else int(max_simulations) - int(n_pilot)
     post = abc.infer(max_simulations=budget, seed=s_abc, progress=progress, **infer_kwargs)
     t2 = time.perf_counter()
