@@ -9,6 +9,7 @@ operations in the same order on the same machine give the same bits; the toleran
 room for a harmless reassociation, far below any change a different seed or algorithm makes).
 Regenerate the references only on purpose, in the commit that changes the numbers, saying why.
 """
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -20,6 +21,8 @@ REF_DIR = Path(__file__).parent / "data" / "reference"
 _spec = importlib.util.spec_from_file_location("make_reference", REF_DIR / "make_reference.py")
 make_reference = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_reference)
+# train once per session: the trained-emulator case and the weights test share the network
+make_reference.train_small_emulator = functools.lru_cache(maxsize=1)(make_reference.train_small_emulator)
 
 RTOL = 1e-12
 TF_CASES = {"saved_emulator", "trained_emulator"}
