@@ -6,10 +6,15 @@ store with the same configuration and reuses it instead of simulating again.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
+from ..abstraction.config import DatasetConfig
+from ._options import add_option
 from .simulate import load_model_spec
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -19,16 +24,16 @@ def register(sub) -> None:
                     "--dt, split by setting into train/val/test, and store them as a zarr dataset. "
                     "Rerunning with the same arguments reuses a complete output.")
     p.add_argument("model", help="library model name (e.g. x16, gene) or an SBML file")
-    p.add_argument("--settings", type=int, required=True, metavar="N", help="randomised initial settings")
-    p.add_argument("--traj", type=int, required=True, metavar="R", help="SSA trajectories per setting")
-    p.add_argument("--dt", type=float, default=None, help="time step (default: the model's)")
-    p.add_argument("--steps", type=int, default=None, help="number of steps (default: the model's)")
+    # types and help (and the defaults of the optional ones) from DatasetConfig
+    add_option(p, DatasetConfig, "n_settings", required=True, metavar="N")
+    add_option(p, DatasetConfig, "n_traj", required=True, metavar="R")
+    add_option(p, DatasetConfig, "dt")
+    add_option(p, DatasetConfig, "n_steps")
     p.add_argument("--vary", default="", metavar="a,b",
                    help="comma-separated kinetic rates drawn per setting from the model's rate ranges")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0; same seed, same dataset)")
-    p.add_argument("--split", default="0.7,0.15,0.15", metavar="TR,VA,TE",
-                   help="fractions of settings for train, architecture-validation, test")
-    p.add_argument("--solver", default="auto", help="simulator (default: exact SSA, the fastest available)")
+    add_option(p, DatasetConfig, "split", metavar="TR,VA,TE")
+    add_option(p, DatasetConfig, "solver")
     p.add_argument("--out", default=None, metavar="DIR", help="output zarr folder (default: MODEL_dataset.zarr)")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address, or 'sync' to run in-process (default: a local cluster)")
@@ -45,16 +50,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--split must be three comma-separated fractions, got {args.split!r}") from None
     out = Path(args.out) if args.out else Path(f"{crn.name}_dataset.zarr")
-    ds = build_dataset(crn, args.settings, args.traj, dt=args.dt, n_steps=args.steps, vary_params=args.vary,
+    ds = build_dataset(crn, args.n_settings, args.n_traj, dt=args.dt, n_steps=args.n_steps, vary_params=args.vary,
                        seed=args.seed, client=args.scheduler, solver=args.solver, split=split, path=out,
                        progress=not args.quiet)
     if ds.reused:
-        print(f"reusing the complete dataset at {out} (same configuration); nothing simulated")
+        log.info(f"reusing the complete dataset at {out} (same configuration); nothing simulated")
     else:
-        print(f"wrote {out}")
+        log.info(f"wrote {out}")
     sizes = ", ".join(f"{s} {ds.splits[s].size}" for s in ("train", "val", "test"))
-    print(f"{ds.model.name}: {ds.n_settings} settings x {ds.n_traj} trajectories, dt={ds.dt}, "
-          f"{ds.n_steps} steps, vary={list(ds.vary_params)}; settings: {sizes}; "
-          f"content hash {ds.content_hash()}")
+    log.info(f"{ds.model.name}: {ds.n_settings} settings x {ds.n_traj} trajectories, dt={ds.dt}, "
+             f"{ds.n_steps} steps, vary={list(ds.vary_params)}; settings: {sizes}; "
+             f"content hash {ds.content_hash()}")
     sys.stdout.flush()
     return 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CONFIG_HELP = """\
 CONFIG (YAML) keys:
@@ -24,7 +27,8 @@ CONFIG (YAML) keys:
     file: data.npy                traces (r, S, T) or (1, r, S, T), or a summary vector (F,)
     file: sims.zarr               a store from sciope_abs.store.save_simulations;
     index: 0                      its point `index` is the data set
-  prior:                        one entry per inferred parameter (their order = theta's columns):
+  prior:                        the pipeline's grammar (sciope_abs.pipeline.specs, one factory);
+                                one entry per inferred parameter (their order = theta's columns):
     alpha1: {uniform: [0.1, 2.0]}
     beta: {loguniform: [0.2, 4.0]}
     mu: {normal: [1.0, 0.3], low: 0.0}
@@ -90,67 +94,6 @@ def _load_yaml(path: Path) -> dict:
     return cfg
 
 
-def _model(spec):
-    from .simulate import load_model_spec
-
-    return load_model_spec(str(spec))
-
-
-def _one_prior(name: str, spec: Any):
-    from ..priors import LogUniform, Normal, Uniform
-
-    if not isinstance(spec, dict) or not spec:
-        raise ValueError(f"prior of {name!r} must be a mapping such as {{uniform: [low, high]}}, got {spec!r}")
-    kinds = [k for k in ("uniform", "loguniform", "normal") if k in spec]
-    if len(kinds) != 1:
-        raise ValueError(f"prior of {name!r} needs exactly one of uniform, loguniform, normal; got {sorted(spec)}")
-    kind = kinds[0]
-    vals = spec[kind]
-    if not isinstance(vals, (list, tuple)) or len(vals) != 2:
-        raise ValueError(f"prior of {name!r}: {kind} takes two numbers, got {vals!r}")
-    try:
-        a, b = float(vals[0]), float(vals[1])
-        if kind == "uniform":
-            return Uniform(a, b)
-        if kind == "loguniform":
-            return LogUniform(a, b)
-        return Normal(a, b, low=spec.get("low"), high=spec.get("high"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"prior of {name!r}: {exc}") from None
-
-
-def _prior(spec: Any, crn, truth: dict | None):
-    from ..priors import JointPrior
-
-    if not isinstance(spec, dict) or not spec:
-        raise ValueError("prior must be a mapping: parameter -> {uniform: [low, high]} or uniform_around: {...}")
-    if "uniform_around" in spec:
-        if len(spec) != 1:
-            raise ValueError("prior: uniform_around cannot be combined with per-parameter entries")
-        ua = dict(spec["uniform_around"] or {})
-        params = ua.get("params") or list(crn.rate_ranges) or list(crn.parameters)
-        around = ua.get("around", "model")
-        if around == "model":
-            base = dict(crn.parameters)
-        elif around == "truth":
-            if truth is None:
-                raise ValueError("prior uniform_around: around: truth needs observed: synthetic: {truth: ...}")
-            base = {**crn.parameters, **truth}
-        elif isinstance(around, dict):
-            base = {**crn.parameters, **{k: float(v) for k, v in around.items()}}
-        else:
-            raise ValueError(f"prior uniform_around: around must be model, truth or a mapping, got {around!r}")
-        unknown = [p for p in params if p not in base]
-        if unknown:
-            raise ValueError(f"prior uniform_around names unknown parameters {unknown} of model {crn.name!r}")
-        return JointPrior.uniform_around({p: base[p] for p in params}, float(ua.get("low", 0.1)),
-                                         float(ua.get("high", 2.0)))
-    unknown = [p for p in spec if p not in crn.parameters]
-    if unknown:
-        raise ValueError(f"prior names unknown parameters {unknown}; model {crn.name!r} has {list(crn.parameters)}")
-    return JointPrior({name: _one_prior(name, s) for name, s in spec.items()})
-
-
 def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict | None]:
     """The observed array and the synthetic truth (or None)."""
     if not isinstance(spec, dict):
@@ -193,48 +136,38 @@ def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict |
 
 
 def build_summary(spec: Any, simulator, prior=None, *, seed: int = 0, n_traj: int = 1, client=None, load_from=None):
-    """The summary of the ``summaries:`` entry (names from ``sciope_abs.summaries.SUMMARIES``,
-    ``{name: ..., **kwargs}`` dicts, or a list of them, concatenated).  The one place the
-    ``summaries:`` spec is parsed.  ``{name: learned, arch: cnn, n_pilot: ...}`` and
-    ``{name: semiauto, base: [...]}`` entries are fitted on a pilot from ``prior`` (or loaded from
-    ``load_from``, a run folder), see :func:`sciope_abs.inference.learned.resolve_learned_specs`."""
+    """The summary of the ``summaries:`` entry (:func:`sciope_abs.pipeline.specs.build_summary`).
+    ``{name: learned, arch: cnn, n_pilot: ...}`` and ``{name: semiauto, base: [...]}`` entries are
+    fitted on a pilot from ``prior`` (or loaded from ``load_from``, a run folder), see
+    :func:`sciope_abs.inference.learned.resolve_learned_specs`."""
     from ..inference.learned import resolve_learned_specs
-    from ..summaries import make_summary
+    from ..pipeline.specs import build_summary as _build_summary
 
     try:
         if prior is not None:
             spec = resolve_learned_specs(spec, simulator, prior, seed=seed, n_traj=n_traj, client=client,
                                          load_from=load_from)
-        return make_summary(spec, species=tuple(simulator.species))
     except TypeError as exc:
         raise ValueError(f"summaries: {exc}") from None
+    return _build_summary(spec, simulator.species)
 
 
 def _build(cfg: dict, base: Path, run_dir: Path | None = None, client: Any = None):
-    """Simulator, prior, summary, distance, observed array, truth from a config dict."""
-    from ..distances import get_distance
+    """Simulator, prior, summary, distance, observed array, truth from a config dict (the objects
+    from :mod:`sciope_abs.pipeline.specs`, the factory the pipeline uses too)."""
+    from ..pipeline.specs import build_distance, build_model, build_prior, build_timespan
     from ..simulators import make_simulator
 
-    crn = _model(cfg["model"])
+    crn = build_model(cfg["model"])
     truth_spec = ((cfg.get("observed") or {}).get("synthetic") or {}).get("truth") if isinstance(
         cfg.get("observed"), dict) else None
     truth_spec = {k: _number(v, f"observed.synthetic.truth.{k}") for k, v in (truth_spec or {}).items()}
-    prior = _prior(cfg["prior"], crn, truth_spec or None)
-    timespan = cfg.get("timespan")
-    if isinstance(timespan, dict):
-        timespan = np.linspace(_number(timespan.get("start"), "timespan.start"),
-                               _number(timespan.get("stop"), "timespan.stop"),
-                               _integer(timespan.get("num"), "timespan.num"))
+    prior = build_prior(cfg["prior"], crn=crn, truth=truth_spec or None)
     simulator = make_simulator(crn, param_names=prior.names, species=cfg.get("species"),
-                               timespan=None if timespan is None else np.asarray(timespan, dtype=float),
-                               solver=cfg.get("solver", "auto"))
+                               timespan=build_timespan(cfg.get("timespan")), solver=cfg.get("solver", "auto"))
     summary = build_summary(cfg["summaries"], simulator, prior, seed=_integer(cfg.get("seed", 0), "seed"),
                             n_traj=_integer(cfg.get("n_traj", 1), "n_traj"), client=client, load_from=run_dir)
-    dspec = cfg.get("distance", "euclidean")
-    try:
-        distance = get_distance(dspec) if isinstance(dspec, str) else get_distance(**dict(dspec))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"distance: {exc}") from None
+    distance = build_distance(cfg.get("distance", "euclidean"))
     observed, truth = _observed(cfg["observed"], simulator, crn, base)
     return simulator, prior, summary, distance, observed, truth
 
@@ -308,11 +241,10 @@ def _write_outputs(run_dir: Path, post, truth: dict | None) -> None:
         lines.append(table.to_string())
     (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
     if len(post):
-        from bokeh.embed import file_html
-        from bokeh.resources import CDN
+        from ..viz.html import save_html
 
-        html = file_html(post.plot(truth=truth if truth else None), CDN, f"posterior ({post.method})")
-        (run_dir / "posterior.html").write_text(html)
+        save_html(post.plot(truth=truth if truth else None), run_dir / "posterior.html", f"posterior ({post.method})",
+                  inline=False)
 
 
 #: what a run folder holds before its run has started (a folder holding only these is reusable)
@@ -395,8 +327,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         if (run_dir / "posterior.npz").exists() and (run_dir / "config.yaml").exists():
             post = Posterior.load(run_dir / "posterior.npz")
-            print(f"{run_dir}: the run is complete ({post.message})")
-            print((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else repr(post))
+            log.info(f"{run_dir}: the run is complete ({post.message})")
+            log.info((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else repr(post))
             return 0
         cfg, base = _open_resume(run_dir)
     else:
@@ -433,8 +365,8 @@ def run(args: argparse.Namespace) -> int:
         (run_dir / "truth.json").write_text(json.dumps(truth))
     _write_outputs(run_dir, post, truth)
     _set_status(run_dir, "done")
-    print(f"wrote {run_dir}: {post.message}")
-    print((run_dir / "summary.txt").read_text())
+    log.info(f"wrote {run_dir}: {post.message}")
+    log.info((run_dir / "summary.txt").read_text())
     sys.stdout.flush()
     return 0
 
@@ -458,7 +390,7 @@ def _infer(run_dir: Path, abc: Any, settings: dict, seed: int, resume: bool, pro
         return abc.infer(seed=seed, progress=progress, **settings)
     smc_dir = run_dir / "smc"
     if resume and History.exists(smc_dir):
-        print(f"resuming SMC-ABC from {smc_dir}", file=sys.stderr)
+        log.info(f"resuming SMC-ABC from {smc_dir}")
         return abc.resume(smc_dir, progress=progress)
     if smc_dir.exists():
         shutil.rmtree(smc_dir)  # a store whose round 0 never finished: start over (same seed, same answer)
