@@ -224,8 +224,9 @@ class Maximin(Design):
         from scipy.stats import qmc
 
         engine = qmc.LatinHypercube(self.ndim, scramble=True, rng=as_generator(seed))
-        best, best_d = None, -1.0
-        for _ in range(self.n_candidates):
+        best = engine.random(n)
+        best_d = self.min_distance(best)
+        for _ in range(self.n_candidates - 1):
             cand = engine.random(n)
             d = self.min_distance(cand)
             if d > best_d:

@@ -203,12 +203,18 @@ class Adaptive(Distance):
         obs, sim = check_summaries(s_obs, s_sim)
         if self.scale_ is None:
             self.fit(sim)
-        if self.scale_.shape[0] != obs.shape[0]:
-            raise ValueError(f"Adaptive was fitted on {self.scale_.shape[0]} features, got s_obs of shape {obs.shape}")
+        scale = self._scale()
+        if scale.shape[0] != obs.shape[0]:
+            raise ValueError(f"Adaptive was fitted on {scale.shape[0]} features, got s_obs of shape {obs.shape}")
         return super().__call__(obs, sim)
 
+    def _scale(self) -> np.ndarray:
+        if self.scale_ is None:
+            raise ValueError("Adaptive is not fitted: call fit(s_sim) on simulated summaries (n, F) first")
+        return self.scale_
+
     def _distance(self, diff: np.ndarray) -> np.ndarray:
-        z = diff / self.scale_[None, :]
+        z = diff / self._scale()[None, :]
         if self.p == 1:
             return np.sum(np.abs(z), axis=1)
         return np.sqrt(np.sum(z * z, axis=1))

@@ -351,23 +351,23 @@ class JointPrior:
             if not isinstance(nm, str) or not nm:
                 raise ValueError(f"parameter names must be non-empty strings, got {nm!r}")
         self._names = names
-        self.dists = [as_distribution(d, nm) for nm, d in dists.items()]
+        self.dists: list[Distribution] = [as_distribution(d, nm) for nm, d in dists.items()]
 
     # --- construction helpers -------------------------------------------------------------
     @classmethod
-    def from_bounds(cls, names: Sequence[str], lows: Sequence[float], highs: Sequence[float],
+    def from_bounds(cls, names: Sequence[str], lows: Sequence[float] | np.ndarray, highs: Sequence[float] | np.ndarray,
                     log: bool = False) -> "JointPrior":
         """Independent ``Uniform(low, high)`` (``LogUniform`` if ``log``) per named parameter."""
         names = list(names)
-        lows, highs = np.atleast_1d(np.asarray(lows, dtype=float)), np.atleast_1d(np.asarray(highs, dtype=float))
-        if not (len(names) == lows.shape[0] == highs.shape[0]):
-            raise ValueError(f"from_bounds: got {len(names)} names, {lows.shape[0]} lows and {highs.shape[0]} highs")
+        lo_arr, hi_arr = np.atleast_1d(np.asarray(lows, dtype=float)), np.atleast_1d(np.asarray(highs, dtype=float))
+        if not (len(names) == lo_arr.shape[0] == hi_arr.shape[0]):
+            raise ValueError(f"from_bounds: got {len(names)} names, {lo_arr.shape[0]} lows and {hi_arr.shape[0]} highs")
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"parameter names must be unique, repeated: {dup}")
         cls_ = LogUniform if log else Uniform
         dists = {}
-        for nm, lo, hi in zip(names, lows, highs):
+        for nm, lo, hi in zip(names, lo_arr, hi_arr):
             try:
                 dists[nm] = cls_(lo, hi)
             except ValueError as exc:

@@ -5,7 +5,7 @@ chunking, so the numbers depend only on the seed, never on workers or chunk size
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def spawn(seed: SeedLike, n: int) -> list[np.random.SeedSequence]:
     return as_seed_sequence(seed).spawn(int(n))
 
 
-def point_seeds(seed: SeedLike | Sequence[np.random.SeedSequence], n: int) -> list[np.random.SeedSequence]:
+def point_seeds(seed: SeedLike | list[np.random.SeedSequence] | tuple[np.random.SeedSequence, ...], n: int) -> list[np.random.SeedSequence]:
     """One seed sequence per parameter point.
 
     ``seed`` may already be a list of ``n`` per-point sequences (what the engine passes to a

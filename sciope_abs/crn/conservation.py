@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -505,7 +505,7 @@ class ConservedGroup:
         return out
 
     def to_dict(self) -> dict:
-        d = {"species": list(self.species), "total": list(self.total) if isinstance(self.total, tuple) else self.total,
+        d: dict[str, Any] = {"species": list(self.species), "total": list(self.total) if isinstance(self.total, tuple) else self.total,
              "sampling": self.sampling}
         if self.probs is not None:
             d["probs"] = list(self.probs)

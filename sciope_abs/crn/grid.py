@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, cast
 
 import numpy as np
 
@@ -200,7 +200,7 @@ def compose_grid(crn: CRN, shape: Sequence[int], shared: Mapping[str, float] | N
         agent's ``dt`` and ``n_steps``; every per-node copy of the agent's observed species and
         of the shared species is observed.
     """
-    spec = GridSpec(crn, tuple(shape), dict(shared or {}), boundary)
+    spec = GridSpec(crn, cast("tuple[int, int]", tuple(shape)), dict(shared or {}), boundary)  # checked there
     reactions: list[Reaction] = []
     for i, j in spec.nodes:
         mapping = {s: spec.node_name(s, i, j) for s in crn.species}

@@ -51,7 +51,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 from .model import CRN, Reaction
 
@@ -74,15 +74,15 @@ class _Converter:
         self.where = where
         self.names = dict(names)
 
-    def fail(self, node, what: str) -> None:
+    def fail(self, node: Any, what: str) -> NoReturn:  # node: a libsbml ASTNode (untyped library)
         formula = self.L.formulaToL3String(node) if node is not None else ""
         raise ValueError(f"{self.where}: {what} in kinetic law term {formula!r} is not supported")
 
-    def __call__(self, node, bound: Mapping[str, str] | None = None) -> str:
+    def __call__(self, node: Any, bound: Mapping[str, str] | None = None) -> str:
         L, t = self.L, node.getType()
         bound = bound or {}
         kids = [node.getChild(i) for i in range(node.getNumChildren())]
-        conv = [self(k, bound) for k in kids] if t != L.AST_FUNCTION else None
+        conv: list[str] = [self(k, bound) for k in kids] if t != L.AST_FUNCTION else []
         if t == L.AST_PLUS:
             return "(" + " + ".join(conv) + ")" if conv else "0.0"
         if t == L.AST_TIMES:
@@ -191,7 +191,7 @@ def _split(node: ast.expr, nonneg: Callable[[str], bool]) -> tuple[ast.expr | No
     others must be non-negative); a quotient needs a non-negative denominator; ``x ** y``,
     ``sqrt(x)`` need ``x`` non-negative; ``exp`` and ``abs`` are non-negative; ``log`` is refused.
     """
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return (node, None) if node.value >= 0 else (None, ast.Constant(-node.value))
     if isinstance(node, ast.Name):
         if not nonneg(node.id):
@@ -234,7 +234,8 @@ def _reversible_parts(expr: str, nonneg: Callable[[str], bool]) -> tuple[str | N
     """Forward and reverse propensities of a reversible law (``None`` = zero)."""
     tree = ast.parse(expr, mode="eval").body
     pos, neg = _split(tree, nonneg)
-    return tuple(None if x is None else _tidy(ast.unparse(ast.fix_missing_locations(x))) for x in (pos, neg))
+    forward, reverse = (None if x is None else _tidy(ast.unparse(ast.fix_missing_locations(x))) for x in (pos, neg))
+    return forward, reverse
 
 
 # ------------------------------------------------------------------ units
@@ -490,8 +491,8 @@ def from_sbml(path: str | os.PathLike, *, name: str | None = None, dt: float = 0
 def _add_compartment_parameters(reactions: Sequence[Reaction], sizes: Mapping[str, float | None],
                                 parameters: dict[str, float], convention: str, path: Path) -> None:
     """A compartment a law still uses becomes a parameter holding its size."""
-    used = {n.id for rx in reactions for n in ast.walk(ast.parse(rx.propensity, mode="eval"))
-            if isinstance(n, ast.Name) and n.id in sizes}
+    used = {n.id for rx in reactions if rx.propensity is not None
+            for n in ast.walk(ast.parse(rx.propensity, mode="eval")) if isinstance(n, ast.Name) and n.id in sizes}
     for c in sorted(used):
         size = sizes[c]
         if size is None or not (math.isfinite(size) and size > 0):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 import numpy as np
 
@@ -57,6 +57,13 @@ def _describe(node: ast.AST, text: str) -> str:
     return f"{kind} {frag!r}" if frag else kind
 
 
+def _checked_call(node: ast.AST) -> tuple[str, list[ast.expr]]:
+    """The function name and arguments of a whitelisted call (what the parse-time check admits)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS):
+        raise TypeError(f"unexpected node in a checked expression: {ast.dump(node)}")
+    return node.func.id, node.args
+
+
 class _Checker:
     """Walks a parsed tree and refuses anything outside the whitelist."""
 
@@ -66,7 +73,7 @@ class _Checker:
         self.names: set[str] = set()
         self.functions: set[str] = set()
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str) -> NoReturn:
         raise ValueError(f"propensity {self.text!r}: {what} is not allowed "
                          f"(allowed: numbers, species/parameter names, + - * / **, "
                          f"{', '.join(ALLOWED_FUNCTIONS)})")
@@ -144,7 +151,7 @@ class Expression:
         return self._src(self.tree.body, lookup)
 
     def _src(self, node: ast.AST, lookup: Mapping[str, str]) -> str:
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return repr(float(node.value))
         if isinstance(node, ast.Name):
             return lookup[node.id]
@@ -154,8 +161,9 @@ class Expression:
         if isinstance(node, ast.UnaryOp):
             return f"({_UNARY[type(node.op)][0]}{self._src(node.operand, lookup)})"
         # a whitelisted call (checked at parse time)
-        template = _FUNCTIONS[node.func.id][3]
-        args = [self._src(a, lookup) for a in node.args]
+        fname, call_args = _checked_call(node)
+        template = _FUNCTIONS[fname][3]
+        args = [self._src(a, lookup) for a in call_args]
         return template.format(*args, args=", ".join(args))
 
     # ------------------------------------------------------------------ evaluation
@@ -173,8 +181,8 @@ class Expression:
         with np.errstate(all="ignore"):
             return np.asarray(self._eval(self.tree.body, values), dtype=np.float64)
 
-    def _eval(self, node: ast.AST, values: Mapping[str, float | np.ndarray]):
-        if isinstance(node, ast.Constant):
+    def _eval(self, node: ast.AST, values: Mapping[str, float | np.ndarray]) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return np.float64(node.value)
         if isinstance(node, ast.Name):
             return np.asarray(values[node.id], dtype=np.float64)
@@ -182,8 +190,9 @@ class Expression:
             return _BINOPS[type(node.op)][1](self._eval(node.left, values), self._eval(node.right, values))
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)][1](self._eval(node.operand, values))
-        fn = _FUNCTIONS[node.func.id][2]
-        args = [self._eval(a, values) for a in node.args]
+        fname, call_args = _checked_call(node)
+        fn = _FUNCTIONS[fname][2]
+        args = [self._eval(a, values) for a in call_args]
         out = args[0]
         if len(args) == 1:
             return fn(out)

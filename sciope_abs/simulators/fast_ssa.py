@@ -30,7 +30,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -137,11 +137,13 @@ def _reaction_sources(crn: CRN) -> tuple[list[str], list[set[int]], list[int]]:
             sources.append(expr.to_source(lookup))
             reads.append({s_pos[nm] for nm in expr.names if nm in s_pos})
             costs.append(_expression_cost(expr.tree))
-        else:
+        elif r.rate is not None:
             reac = {s_pos[s]: int(c) for s, c in r.reactants.items() if int(c) > 0}
             sources.append(_mass_action_source(f"p[{p_pos[r.rate]}]", reac))
             reads.append(set(reac))
             costs.append(1)
+        else:
+            raise ValueError(f"reaction {r.name!r} has neither a rate nor a propensity")
     return sources, reads, costs
 
 
@@ -226,7 +228,8 @@ def _direct_update_source(sources: Sequence[str], deps: Sequence[Sequence[int]],
     else:
         # the dependency graph as constant arrays: reaction j -> the propensities it changes,
         # and one function that evaluates propensity m (compact code for large networks)
-        ptr, idx = [0], []
+        ptr: list[int] = [0]
+        idx: list[int] = []
         for d in deps:
             idx.extend(d)
             ptr.append(len(idx))
@@ -334,6 +337,8 @@ def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto",
         _write_once(path, source)
         name = f"_sciope_abs_fast_ssa_{digest}"
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load the compiled SSA kernel {path}")
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         try:
@@ -474,9 +479,16 @@ class FastSSASimulator(Simulator):
         return self
 
     @property
-    def kernel(self):
+    def kernel(self) -> Any:
         """The numba dispatcher of the compiled direct-method loop."""
         return self.compile()._kernel
+
+    def _loaded_module(self) -> ModuleType:
+        """The kernel module, compiled or loaded on first use."""
+        mod = self.compile()._module
+        if mod is None:
+            raise RuntimeError(f"the SSA kernel of {self.model.name!r} did not load")
+        return mod
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -492,7 +504,7 @@ class FastSSASimulator(Simulator):
         ``point_seeds(seed, n)[i].generate_state(4 * n_traj, numpy.uint64)``.
         """
         out = np.zeros((n, n_traj, 4), dtype=np.uint64)
-        self.compile()._module.trajectory_states(self._pools(n, seed), np.int64(n_traj), out)
+        self._loaded_module().trajectory_states(self._pools(n, seed), np.int64(n_traj), out)
         return out
 
     @staticmethod
@@ -578,7 +590,7 @@ class FastSSASimulator(Simulator):
                 raise ValueError(f"theta has {th.shape[0]} rows for {n} states")
             P[:, self._p_cols] = th
         out = np.zeros((n, len(self.model.reactions)), dtype=np.float64)
-        self.compile()._module.props_batch(np.ascontiguousarray(x), P, out)
+        self._loaded_module().props_batch(np.ascontiguousarray(x), P, out)
         return out
 
     def _initial_states(self, initial_state, n: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ _DETERMINISTIC = {"ode"}
 
 # ----------------------------------------------------------------------------- build folders
 _ROOT_LOCK = threading.Lock()
-_ROOT: dict[str, object] = {"pid": None, "path": None}
+_ROOT: dict[str, Any] = {"pid": None, "path": None}
 
 
 def _build_base() -> Path:
@@ -91,7 +91,7 @@ def _root_name(pid: int) -> str:
 def remove_stale_build_dirs(base: str | os.PathLike | None = None) -> list[str]:
     """Remove build roots of processes that no longer exist; returns the removed paths."""
     base = _build_base() if base is None else Path(base)
-    removed = []
+    removed: list[str] = []
     if not base.is_dir():
         return removed
     for entry in base.iterdir():
@@ -224,6 +224,8 @@ def _get_entry(crn: CRN, solver: str, grid: tuple[float, int], use_c: bool,
         mode = "dynamic" if solver == "hybrid" else ("continuous" if solver == "ode" else "discrete")
         model = to_gillespy_model(crn, tspan, target="c" if use_c else "python", species_mode=mode)
         if use_c:
+            if c_name is None:
+                raise ValueError(f"solver {solver!r} has no compiled (C++) build")
             _SEQ[0] += 1
             path = build_root() / f"{key[0]}-{solver}-{_SEQ[0]}"
             try:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 import warnings
-from typing import Mapping, Sequence
+from typing import Mapping, NoReturn, Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class _Rewriter(ast.NodeTransformer):
         self.target = target
         self.where = where
 
-    def _fail(self, what: str) -> None:
+    def _fail(self, what: str) -> NoReturn:
         raise ValueError(f"{self.where}: {what}")
 
     def visit_Expression(self, node: ast.Expression) -> ast.AST:
@@ -158,6 +158,8 @@ def translate_propensity(expression: str, species: Sequence[str], parameters: Se
 
 def _mass_action_expression(r: Reaction, ode: bool) -> str:
     """``rate * prod C(x, k)`` (stochastic) or ``rate * prod x**k / k!`` (deterministic)."""
+    if r.rate is None:
+        raise ValueError(f"reaction {r.name!r} has a custom propensity, not a mass-action rate")
     terms = [r.rate]
     for s, k in r.reactants.items():
         k = int(k)

@@ -256,7 +256,7 @@ class CombinedSummary(Summary):
         modes = {getattr(p, "reduce", "mean") for p in flat}
         if len(modes) > 1:
             raise ValueError(f"cannot combine summaries with different reduce modes {sorted(modes)}")
-        self.parts = flat
+        self.parts: list[SummaryProtocol] = flat
         self.reduce = getattr(flat[0], "reduce", "mean")
         self.species = None
         self.n_species_ = None

@@ -36,7 +36,7 @@ class CrossCorrelation(RealisationSummary):
             if not pairs or any(len(p) != 2 for p in pairs):
                 raise ValueError(f"pairs must be a non-empty list of (a, b) pairs, got {pairs!r}")
         self.pairs = pairs
-        if pairs is not None and species is not None:
+        if pairs is not None and self.species is not None:
             self._resolve(self.species)
 
     def _resolve(self, species: tuple[str, ...]) -> list[tuple[int, int]]:

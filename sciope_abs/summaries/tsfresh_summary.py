@@ -111,7 +111,7 @@ class TSFresh(Summary):
         self._choose_columns(vals, cols)
         return self
 
-    def _choose_columns(self, vals: np.ndarray, cols: list[str]) -> None:
+    def _choose_columns(self, vals: np.ndarray, cols: list[str]) -> list[str]:
         if not cols:
             raise ValueError("cannot fit TSFresh: every reference trace contains NaN (failed simulations)")
         rows = vals.reshape(-1, len(cols))
@@ -129,6 +129,7 @@ class TSFresh(Summary):
                 kept.append(c)
         self.columns_ = kept
         self.dropped_ = dropped
+        return kept
 
     def transform(self, x: Any) -> np.ndarray:
         """Features in the fitted columns: (n, F), or (n, r, F) with ``reduce="none"``."""
@@ -141,11 +142,10 @@ class TSFresh(Summary):
 
     def _compute(self, x: np.ndarray, species: tuple[str, ...]) -> np.ndarray:
         vals, cols = self._extract(x, species)
-        if self.columns_ is None:
-            self._choose_columns(vals, cols)
+        columns = self._choose_columns(vals, cols) if self.columns_ is None else self.columns_
         index = {c: j for j, c in enumerate(cols)}
-        out = np.full(vals.shape[:2] + (len(self.columns_),), np.nan)
-        for k, c in enumerate(self.columns_):
+        out = np.full(vals.shape[:2] + (len(columns),), np.nan)
+        for k, c in enumerate(columns):
             if c in index:
                 out[..., k] = vals[..., index[c]]
         if self.reduce == "none":

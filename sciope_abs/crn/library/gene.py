@@ -1,4 +1,5 @@
 """Gene: a self-regulated gene (protein P represses its own gene)."""
+from ..conservation import ConservedGroup
 from ..model import CRN, Reaction
 
 
@@ -16,7 +17,7 @@ def build() -> CRN:
         name="gene", species=("G0", "G1", "M", "P"), parameters=params, reactions=reactions,
         initial_state={"G0": 0, "G1": 1, "M": 1, "P": 500},
         initial_ranges={"M": (0, 5), "P": (400, 799)},
-        conserved_groups=[{"species": ("G0", "G1"), "total": 1}],  # one gene copy, bound or free
+        conserved_groups=[ConservedGroup(("G0", "G1"), 1)],  # one gene copy, bound or free
         rate_ranges={"Kt": (180.0, 420.0), "Kd1": (0.0006, 0.0014), "Ku": (0.6, 1.4)},
         dt=400.0, n_steps=25, observed=("P",),
     )

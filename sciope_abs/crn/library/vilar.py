@@ -1,4 +1,5 @@
 """Vilar genetic oscillator (Vilar et al., PNAS 2002): circadian-like activator/repressor."""
+from ..conservation import ConservedGroup
 from ..model import CRN, Reaction
 
 # parameter: (lower, upper, true) — the toolbox's inference prior and the model defaults
@@ -44,8 +45,8 @@ def build() -> CRN:
                        "C": 10, "A": 10, "R": 10},
         # activator and repressor genes: exactly one copy each, bound or free
         initial_ranges={"C": (0, 20), "A": (0, 20), "R": (0, 20)},
-        conserved_groups=[{"species": ("Da", "Da_prime"), "total": 1},
-                          {"species": ("Dr", "Dr_prime"), "total": 1}],
+        conserved_groups=[ConservedGroup(("Da", "Da_prime"), 1),
+                          ConservedGroup(("Dr", "Dr_prime"), 1)],
         rate_ranges={p: (lo, hi) for p, (lo, hi, _) in _PARAMS.items()},
         dt=1.0, n_steps=100, observed=("C", "A", "R"),
     )

@@ -1,4 +1,5 @@
 """X16: fast–slow gene switch with a multimodal protein P1 (Plesa, Erban & Othmer, model 16)."""
+from ..conservation import ConservedGroup
 from ..model import CRN, Reaction
 from ._ranges import scaled_ranges
 
@@ -21,7 +22,7 @@ def build() -> CRN:
         # G1 + G2 = 4; the default here keeps the network's own total: G1 = G2 = 2
         initial_state={"G1": 2, "G2": 2, "P1": 800},
         initial_ranges={"P1": (80, 1199)},
-        conserved_groups=[{"species": ("G1", "G2"), "total": 4}],  # G1 ~ U{0..4}, G2 = 4 - G1
+        conserved_groups=[ConservedGroup(("G1", "G2"), 4)],  # G1 ~ U{0..4}, G2 = 4 - G1
         # the paper varies a11, a12, a21, b1; gamma12/gamma21 keep their epsilon factor
         rate_ranges=scaled_ranges(params, ["a11", "a12", "a21", "b1", "gamma12", "gamma21"]),
         dt=20.0, n_steps=10, observed=("P1",),

@@ -1,4 +1,5 @@
 """X40: two-protein fast–slow network (Plesa, Erban & Othmer, model 40)."""
+from ..conservation import ConservedGroup
 from ..model import CRN, Reaction
 from ._ranges import scaled_ranges
 
@@ -19,7 +20,7 @@ def build() -> CRN:
         name="x40", species=("G1", "G2", "P1", "P2"), parameters=params, reactions=reactions,
         initial_state={"G1": 1, "G2": 1, "P1": 100, "P2": 100},
         initial_ranges={"P1": (10, 169), "P2": (10, 169)},
-        conserved_groups=[{"species": ("G1", "G2"), "total": 2}],  # G1 ~ U{0, 1, 2}, G2 = 2 - G1
+        conserved_groups=[ConservedGroup(("G1", "G2"), 2)],  # G1 ~ U{0, 1, 2}, G2 = 2 - G1
         rate_ranges=scaled_ranges(params, ["a11", "a21", "b1", "b2", "gamma12", "gamma21"]),
         dt=20.0, n_steps=10, observed=("P1", "P2"),
     )
