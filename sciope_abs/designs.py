@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._checks import check_positive_int
 from .priors import JointPrior, as_prior
 from .seeding import SeedLike, as_generator
 
@@ -29,12 +30,6 @@ __all__ = [
     "Design", "LatinHypercube", "Sobol", "Halton", "RandomDesign", "Factorial", "Maximin",
     "SequentialMaximin", "DESIGNS", "get_design",
 ]
-
-
-def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
 
 
 class Design(ABC):
@@ -76,7 +71,7 @@ class Design(ABC):
         -------
         array, shape (n, d), columns in the order of ``prior.names``
         """
-        u = self.unit(_check_n(n), seed)
+        u = self.unit(check_positive_int(n, "n"), seed)
         return self.prior.ppf(u)
 
     def __repr__(self) -> str:
@@ -169,7 +164,7 @@ class Factorial(Design):
             return self.levels
         if n is None:
             raise ValueError("Factorial without levels needs n")
-        n = _check_n(n)
+        n = check_positive_int(n, "n")
         L = int(math.floor(n ** (1.0 / self.ndim) + 1e-9))
         return (max(L, 1),) * self.ndim
 
@@ -206,9 +201,7 @@ class Maximin(Design):
 
     def __init__(self, prior: Any, n_candidates: int = 20):
         super().__init__(prior)
-        if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1:
-            raise ValueError(f"n_candidates must be a positive integer, got {n_candidates!r}")
-        self.n_candidates = int(n_candidates)
+        self.n_candidates = check_positive_int(n_candidates, "n_candidates")
 
     @staticmethod
     def min_distance(u: np.ndarray) -> float:
@@ -268,13 +261,10 @@ class SequentialMaximin(Design):
 
     def __init__(self, prior: Any, candidates_per_point: int = 10, min_candidates: int = 100, p: float = 2.0):
         super().__init__(prior)
-        for name, v in (("candidates_per_point", candidates_per_point), ("min_candidates", min_candidates)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.candidates_per_point = check_positive_int(candidates_per_point, "candidates_per_point")
+        self.min_candidates = check_positive_int(min_candidates, "min_candidates")
         if not float(p) >= 1:
             raise ValueError(f"p must be >= 1, got {p!r}")
-        self.candidates_per_point = int(candidates_per_point)
-        self.min_candidates = int(min_candidates)
         self.p = float(p)
 
     def _grow(self, u0: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -318,7 +308,7 @@ class SequentialMaximin(Design):
         inside = self.prior.contains(th) if hasattr(self.prior, "contains") else np.ones(th.shape[0], bool)
         if not np.all(inside):
             raise ValueError(f"theta rows {np.flatnonzero(~inside)[:5].tolist()} lie outside the prior's support")
-        u = self._grow(_to_unit(self.prior, th), _check_n(n), as_generator(seed))
+        u = self._grow(_to_unit(self.prior, th), check_positive_int(n, "n"), as_generator(seed))
         return self.prior.ppf(u)
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._checks import check_nonneg_int
 from .seeding import SeedLike, as_generator
 
 __all__ = [
@@ -30,12 +31,6 @@ __all__ = [
 
 # Quantiles used to replace an infinite end of a support by a finite bound (see ``bounds``).
 _TAIL = 1e-12
-
-
-def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return int(n)
 
 
 def _as_1d(x: Any, what: str = "x") -> np.ndarray:
@@ -93,7 +88,7 @@ class Distribution(ABC):
         -------
         array, shape (n,)
         """
-        n = _check_n(n)
+        n = check_nonneg_int(n, "n")
         rng = as_generator(seed)
         return self.ppf(rng.random(n))
 
@@ -386,10 +381,9 @@ class JointPrior:
         names : sequence of str, optional
             Which rates, in this order (default: all of ``rate_ranges``).
         """
-        if isinstance(model, str):
-            from .crn import load_model
+        from .crn.resolve import as_crn
 
-            model = load_model(model)
+        model = as_crn(model, passthrough=True)
         ranges = getattr(model, "rate_ranges", None)
         if not ranges:
             raise ValueError(f"model {getattr(model, 'name', model)!r} declares no rate_ranges to build a prior from")
@@ -453,7 +447,7 @@ class JointPrior:
         -------
         array, shape (n, d)
         """
-        n = _check_n(n)
+        n = check_nonneg_int(n, "n")
         rng = as_generator(seed)
         return self.ppf(rng.random((n, self.ndim)))
 

@@ -26,3 +26,39 @@ def test_bad_seeds_are_refused():
         as_seed_sequence("abc")
     with pytest.raises(ValueError, match="3 per-point seeds for 4 points"):
         point_seeds(spawn(0, 3), 4)
+
+
+def test_child_seed_is_stateless_spawning():
+    """child_seed(s, k) is the k-th spawned child; nested keys are children of children."""
+    from sciope_abs.seeding import child_seed
+
+    root = np.random.SeedSequence(1234)
+    for k in (0, 3, 10):
+        a = child_seed(root, k).generate_state(4)
+        b = np.random.SeedSequence(1234).spawn(k + 1)[k].generate_state(4)
+        np.testing.assert_array_equal(a, b)
+    nested = np.random.SeedSequence(1234).spawn(3)[2].spawn(2)[1]
+    np.testing.assert_array_equal(child_seed(root, 2, 1).generate_state(4), nested.generate_state(4))
+    assert root.n_children_spawned == 0  # the root is not advanced
+    assert not np.array_equal(child_seed(root, 0, 1).generate_state(4), child_seed(root, 1, 0).generate_state(4))
+
+
+def test_python_random_seeded_scopes_the_seed_and_restores_the_callers_state():
+    import random
+
+    from sciope_abs.seeding import python_random_seeded
+
+    random.seed(99)
+    expected_next = random.Random(99).random()
+    with python_random_seeded(7):
+        inside = [random.randint(1, 10**9) for _ in range(3)]
+    assert random.random() == expected_next  # the caller's sequence is untouched
+    with python_random_seeded(7):
+        assert [random.randint(1, 10**9) for _ in range(3)] == inside
+    with pytest.raises(RuntimeError):
+        with python_random_seeded(8):
+            raise RuntimeError("boom")
+    state = random.getstate()
+    with python_random_seeded(8):
+        pass
+    assert random.getstate() == state

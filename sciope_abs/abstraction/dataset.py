@@ -26,8 +26,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from .._version import __version__
 from ..crn.model import CRN
+from ..crn.resolve import as_crn
 from ..seeding import SeedLike, as_seed_sequence
 from .scaling import StateScaler
 
@@ -38,21 +40,6 @@ _FORMAT = "sciope_abs/abstraction-dataset/1"
 
 
 # ---------------------------------------------------------------------------- small helpers
-def _resolve_model(model) -> CRN:
-    if isinstance(model, CRN):
-        return model
-    if isinstance(model, str):
-        from ..crn import load_model
-
-        return load_model(model)
-    raise ValueError(f"model must be a CRN or a model name, got {type(model).__name__}")
-
-
-def _positive_int(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
-
 
 def _vary_tuple(crn: CRN, vary_params) -> tuple[str, ...]:
     if vary_params is None:
@@ -403,13 +390,13 @@ def build_dataset(model, n_settings: int, n_traj: int, dt: float | None = None, 
     -------
     AbstractionDataset
     """
-    crn = _resolve_model(model)
-    n_settings = _positive_int(n_settings, "n_settings")
-    n_traj = _positive_int(n_traj, "n_traj")
+    crn = as_crn(model)
+    n_settings = check_positive_int(n_settings, "n_settings")
+    n_traj = check_positive_int(n_traj, "n_traj")
     dt = crn.dt if dt is None else float(dt)
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive number, got {dt}")
-    n_steps = crn.n_steps if n_steps is None else _positive_int(n_steps, "n_steps")
+    n_steps = crn.n_steps if n_steps is None else check_positive_int(n_steps, "n_steps")
     vary = _vary_tuple(crn, vary_params)
     fractions = _check_split(split, n_settings)
     ss = as_seed_sequence(seed)

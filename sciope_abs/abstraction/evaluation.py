@@ -40,7 +40,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..crn.model import CRN
+from ..crn.resolve import as_crn
 from ..seeding import SeedLike, as_seed_sequence
+from ..store.atomic import atomic_savez
 from .histograms import auto_bins, distance_tables
 from .report import EvaluationReport
 
@@ -59,13 +61,7 @@ class ResolutionWarning(UserWarning):
 
 def _resolve_crn(emulator, model) -> CRN:
     if model is not None:
-        if isinstance(model, CRN):
-            return model
-        if isinstance(model, str):
-            from ..crn import load_model
-
-            return load_model(model)
-        raise ValueError(f"model must be a CRN or a model name, got {type(model).__name__}")
+        return as_crn(model)
     for attr in ("model", "crn"):
         m = getattr(emulator, attr, None)
         if isinstance(m, CRN):
@@ -425,15 +421,13 @@ def _read_cached(file: Path, record: dict, shape: tuple) -> dict | None:
 
 def _write_cached(file: Path, record: dict, ens: dict) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
     both = np.stack([ens["b1"], ens["b2"]])
     finite = both[np.isfinite(both)]
     small = finite.size == 0 or (np.all(finite == np.round(finite)) and np.abs(finite).max() < 2 ** 24)
     dtype = np.float32 if small else np.float64
-    np.savez_compressed(tmp, record=np.array(json.dumps(record, sort_keys=True)), b1=ens["b1"].astype(dtype),
-                        b2=ens["b2"].astype(dtype), violations=np.array(ens["violations"]),
-                        seconds=np.array(ens["seconds"]))
-    os.replace(tmp, file)
+    atomic_savez(file, {"record": np.array(json.dumps(record, sort_keys=True)), "b1": ens["b1"].astype(dtype),
+                        "b2": ens["b2"].astype(dtype), "violations": np.array(ens["violations"]),
+                        "seconds": np.array(ens["seconds"])}, compressed=True)
 
 
 def ssa_ensembles(reference, crn: CRN, init: np.ndarray, th: np.ndarray, species: Sequence[str], n_steps: int,

@@ -35,6 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._checks import check_nonneg_int, check_positive_int
 from ..crn.model import CRN
 from ..seeding import SeedLike, as_generator, as_seed_sequence
 
@@ -79,9 +80,7 @@ def _highs(crn: CRN, shared: Sequence[str], shared_high: int | None,
     for s, v in dict(highs or {}).items():
         if s not in crn.species:
             raise ValueError(f"highs names unknown species {s!r}; model {crn.name!r} has {list(crn.species)}")
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"highs[{s!r}] must be a non-negative integer, got {v!r}")
-        high[crn.species.index(s)] = int(v)
+        high[crn.species.index(s)] = check_nonneg_int(v, f"highs[{s!r}]")
     return high
 
 
@@ -116,8 +115,7 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
     kinds : array (n,) of str
         The kind of each state.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     shared = tuple(shared)
     unknown = [s for s in shared if s not in crn.species]
     if unknown:
@@ -196,8 +194,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     from .dataset import AbstractionDataset, _check_split, _split_counts, _vary_tuple
 
     for v, name in ((n_chains, "n_chains"), (n_steps, "n_steps")):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, name)
     vary = _vary_tuple(crn, vary_params)
     in_lo, in_hi = _check_exchange("inflow", inflow)
     out_lo, out_hi = _check_exchange("outflow", outflow)

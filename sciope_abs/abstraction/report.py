@@ -232,10 +232,8 @@ class EvaluationReport:
         -------
         bokeh layout (``bokeh.io.show`` / ``save`` it)
         """
-        from bokeh.layouts import column, row
-        from bokeh.models import Range1d
-        from bokeh.plotting import figure
-
+        from ..viz.histograms import distance_by_lag, histogram_overlay, side_by_side
+        from ..viz.html import stack
         from .histograms import histogram_pair
 
         if kind not in ("l1", "iou"):
@@ -252,30 +250,17 @@ class EvaluationReport:
             for t, lag in enumerate(self.lags):
                 x = self.samples_emulator[setting, :, j, t]
                 y = self.samples_ssa[setting, :, j, t]
-                f = figure(title=f"{species}, {lag} step(s), setting {setting}", width=300, height=240,
-                           x_axis_label="count", y_axis_label="probability")
+                p = q = edges = None
                 if np.isfinite(x).all() and np.isfinite(y).all():
                     p, q, edges = histogram_pair(x, y, self.bins if self.bins is None or np.isscalar(self.bins)
                                                  else np.asarray(self.bins))
-                    f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=q, fill_alpha=0.4, color="#1f77b4",
-                           line_alpha=0, legend_label="SSA")
-                    f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=p, fill_alpha=0.4, color="#ff7f0e",
-                           line_alpha=0, legend_label="emulator")
-                    f.legend.label_text_font_size = "8pt"
-                hist_figs.append(f)
+                hist_figs.append(histogram_overlay(p, q, edges, title=f"{species}, {lag} step(s), setting {setting}"))
 
         tab = self.table()
         sub = tab[tab.species == species]
-        g = figure(title=f"{species}: mean {kind.upper()} histogram distance", width=420, height=300,
-                   x_axis_label="time lag (steps)", y_axis_label=f"{kind.upper()} distance")
-        g.line(sub.lag.to_numpy(), sub[kind].to_numpy(), line_width=2, color="#ff7f0e", legend_label="emulator vs SSA")
-        g.scatter(sub.lag.to_numpy(), sub[kind].to_numpy(), size=6, color="#ff7f0e")
-        g.line(sub.lag.to_numpy(), sub[f"self_{kind}"].to_numpy(), line_width=2, line_dash="dashed",
-               color="#1f77b4", legend_label="SSA self-distance")
-        top = np.nanmax(np.r_[sub[kind].to_numpy(), sub[f"self_{kind}"].to_numpy(), 0.01])
-        g.y_range = Range1d(0, 1.15 * top)
-        g.legend.location = "bottom_right"
-        return column(row(*hist_figs), g) if hist_figs else column(g)
+        g = distance_by_lag(sub.lag.to_numpy(), sub[kind].to_numpy(), sub[f"self_{kind}"].to_numpy(),
+                            species=species, kind=kind)
+        return stack([side_by_side(hist_figs), g] if hist_figs else [g])
 
     def __repr__(self) -> str:
         return (f"EvaluationReport(species={list(self.species)}, lags={list(self.lags)}, "

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Sequence
 
 from .._version import __version__
+from .logs import configure, unconfigure
+
+log = logging.getLogger(__name__)
 
 # module names inside sciope_abs.cli, in the order --help lists them
 COMMANDS: list[str] = [
@@ -36,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "with deep-abstraction emulators, parallel on Dask.",
     )
     parser.add_argument("--version", action="version", version=f"sciope-abs {__version__}")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                        help="also show debug messages")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                        help="show only warnings and errors (a command's own --quiet turns off its progress bar)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -48,14 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    configure(args.verbosity)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError) as exc:
         # known errors (bad input, a file, a lost Dask scheduler: ConnectionError) are one line
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         text = " ".join(str(msg).splitlines())
-        print(f"sciope-abs {args.command}: error: {text}", file=sys.stderr)
+        log.error(f"sciope-abs {args.command}: error: {text}")
         return 1
+    finally:
+        unconfigure()
 
 
 if __name__ == "__main__":  # pragma: no cover

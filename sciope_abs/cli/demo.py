@@ -9,10 +9,13 @@ synthetic observation with known rates, and the fidelity check; writes
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from importlib import resources
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: the demo's config inside the installed package
 DEMO_CONFIG = "data/pipeline_demo.yaml"
@@ -53,18 +56,18 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(Path(args.config)) if args.config else demo_config()
     t0 = time.perf_counter()
-    print(f"sciope-abs demo: pipeline {cfg.name!r} on model {cfg.model}, inferring {cfg.vary_params} "
-          f"(true values {cfg.observed['truth']}) into {args.out}/", flush=True)
+    log.info(f"sciope-abs demo: pipeline {cfg.name!r} on model {cfg.model}, inferring {cfg.vary_params} "
+             f"(true values {cfg.observed['truth']}) into {args.out}/")
     res = run_pipeline(cfg, Path(args.out), client=args.scheduler, progress=not args.quiet)
-    print(res.to_pandas()[["stage", "status", "seconds"]].to_string(index=False))
+    log.info(res.to_pandas()[["stage", "status", "seconds"]].to_string(index=False))
     if "infer" in res.stages:
         post = res.output("infer")
         table = post.describe()
         table["truth"] = [float(cfg.observed["truth"][n]) for n in post.names]
-        print(table.to_string())
+        log.info(table.to_string())
     fid = res.stages.get("fidelity", {})
     if fid:
-        print(f"fidelity check: {'passed' if fid.get('passed') else 'FAILED'} - {fid.get('message')}")
-    print(f"report: {res.report_path}\ntotal {time.perf_counter() - t0:.1f} s")
+        log.info(f"fidelity check: {'passed' if fid.get('passed') else 'FAILED'} - {fid.get('message')}")
+    log.info(f"report: {res.report_path}\ntotal {time.perf_counter() - t0:.1f} s")
     sys.stdout.flush()
     return 0

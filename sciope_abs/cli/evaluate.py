@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _bins_arg(text: str):
@@ -86,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             old = None
         if old is not None and old.meta.get("config_hash") == config_hash:
-            print(f"reusing the complete evaluation report at {out} (same emulator and arguments)")
-            print(old.summary())
+            log.info(f"reusing the complete evaluation report at {out} (same emulator and arguments)")
+            log.info(old.summary())
             return 0
 
     from ..abstraction.dataset import AbstractionDataset
@@ -107,13 +110,12 @@ def run(args: argparse.Namespace) -> int:
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
     card["fidelity"] = report.card_entry()
     card_file.write_text(json.dumps(card, indent=1, sort_keys=True, default=str))
-    print(f"wrote {out} and the fidelity table into {card_file}")
-    print(report.summary())
+    log.info(f"wrote {out} and the fidelity table into {card_file}")
+    log.info(report.summary())
     return 0
 
 
 def _write_html(report, path: Path) -> None:
-    from bokeh.embed import file_html
-    from bokeh.resources import CDN
+    from ..viz.html import save_html
 
-    path.write_text(file_html(report.plot(), CDN, "sciope-abs evaluation"))
+    save_html(report.plot(), path, "sciope-abs evaluation", inline=False)

@@ -127,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
         emulator = Emulator.load(src)
         agent = emulator.model
     else:
-        from ..crn import load_model
+        from ..crn.resolve import as_crn
 
-        agent = load_model(args.source)
+        agent = as_crn(args.source)
     spec = GridSpec(agent, shape, shared, args.boundary)     # checks species, rates, shape, boundary
     x0 = grid_initial_state(spec, per_node, sources, random_sources, seed=args.seed)
     n_steps = agent.n_steps if args.steps is None else int(args.steps)
@@ -153,20 +153,18 @@ def run(args: argparse.Namespace) -> int:
         how = f"exact SSA, {args.solver}"
     seconds = time.perf_counter() - t0
     colony = colony_totals(traces, spec)[:, :, -1].mean(axis=0)
-    print(f"{shape[0]}x{shape[1]} grid of {agent.name}, {args.traj} trajectories x {n_steps} steps ({how}): "
-          f"{seconds:.2f} s")
-    print("colony at t = {:g}: ".format(ts[-1]) + ", ".join(f"{s}={v:.1f}" for s, v in zip(agent.species, colony)))
+    log.info(f"{shape[0]}x{shape[1]} grid of {agent.name}, {args.traj} trajectories x {n_steps} steps ({how}): "
+             f"{seconds:.2f} s")
+    log.info("colony at t = {:g}: ".format(ts[-1]) + ", ".join(f"{s}={v:.1f}" for s, v in zip(agent.species, colony)))
     if out is not None:
         np.savez(out, traces=traces, timespan=ts, species=np.array(spec.species), agent_species=np.array(agent.species),
                  shape=np.array(shape))
-        print(f"traces written to {out}")
+        log.info(f"traces written to {out}")
     if html is not None:
-        from bokeh.embed import file_html
-        from bokeh.resources import INLINE
-
         from ..viz.grid import grid_heatmaps
+        from ..viz.html import save_html
 
         lay = grid_heatmaps(traces[0], shape, agent.species, ts, title=f"{agent.name} ({how})")
-        html.write_text(file_html(lay, INLINE, f"{agent.name} grid"))
-        print(f"heat maps written to {html}")
+        save_html(lay, html, f"{agent.name} grid", inline=True)
+        log.info(f"heat maps written to {html}")
     return 0

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -23,16 +26,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name:
         crn = load_model(args.name)
-        print(f"{crn.name}: {crn.description}".rstrip(": "))
-        print(f"  species   : {', '.join(crn.species)}  (observed: {', '.join(crn.observed)})")
-        print("  initial   : " + ", ".join(f"{s}={v}" for s, v in crn.initial_state.items()))
-        print(f"  time grid : dt={crn.dt:g}, {crn.n_steps} steps (t_end={crn.dt * crn.n_steps:g})")
-        print(f"  reactions : {len(crn.reactions)}")
-        print("  parameters:")
+        log.info(f"{crn.name}: {crn.description}".rstrip(": "))
+        log.info(f"  species   : {', '.join(crn.species)}  (observed: {', '.join(crn.observed)})")
+        log.info("  initial   : " + ", ".join(f"{s}={v}" for s, v in crn.initial_state.items()))
+        log.info(f"  time grid : dt={crn.dt:g}, {crn.n_steps} steps (t_end={crn.dt * crn.n_steps:g})")
+        log.info(f"  reactions : {len(crn.reactions)}")
+        log.info("  parameters:")
         for name, value in crn.parameters.items():
             rng = crn.rate_ranges.get(name)
             extra = f"  varied in [{rng[0]:g}, {rng[1]:g}]" if rng else ""
-            print(f"    {name:<24} {value:<12g}{extra}".rstrip())
+            log.info(f"    {name:<24} {value:<12g}{extra}".rstrip())
         return 0
 
     rows = []
@@ -43,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
     header = ("model", "species", "variable rates", "dt", "steps")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print("\n`sciope-abs models NAME` describes one model; `sciope-abs simulate NAME` simulates a design over it.")
+        log.info("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    log.info("\n`sciope-abs models NAME` describes one model; `sciope-abs simulate NAME` simulates a design over it.")
     return 0

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 HELP = """\
 Stages: dataset -> emulator (search or train) -> evaluate -> infer (SMC-ABC with the emulator)
@@ -33,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else Path(args.config).with_suffix("").with_name(
         Path(args.config).stem + "_run")
     res = run_pipeline(cfg, run_dir, client=args.scheduler, progress=not args.quiet)
-    print(f"sciope-abs run: {run_dir}  ran {res.ran() or 'nothing'}; skipped {res.skipped() or 'nothing'}; "
-          f"{res.wall_seconds:.1f} s")
+    log.info(f"sciope-abs run: {run_dir}  ran {res.ran() or 'nothing'}; skipped {res.skipped() or 'nothing'}; "
+             f"{res.wall_seconds:.1f} s")
     if res.stages.get("fidelity", {}).get("status") in ("ran", "skipped"):
         fid = res.stages["fidelity"]
-        print(f"fidelity check: {'passed' if fid.get('passed') else 'FAILED'} - {fid.get('message')}")
-    print(f"report: {res.report_path}")
+        log.info(f"fidelity check: {'passed' if fid.get('passed') else 'FAILED'} - {fid.get('message')}")
+    log.info(f"report: {res.report_path}")
     return 0

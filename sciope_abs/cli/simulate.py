@@ -8,6 +8,7 @@ the same store whatever the cluster.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -50,16 +53,9 @@ def register(sub) -> None:
 
 def load_model_spec(spec: str):
     """A library model by name, or an SBML file (``*.xml``/``*.sbml``)."""
-    from ..crn import load_model
+    from ..crn.resolve import as_crn
 
-    path = Path(spec)
-    if path.suffix.lower() in (".xml", ".sbml"):
-        if not path.exists():
-            raise FileNotFoundError(f"SBML file {spec} not found")
-        from ..crn import from_sbml
-
-        return from_sbml(path)
-    return load_model(spec)
+    return as_crn(spec, sbml=True)
 
 
 def design_prior(crn, params: Optional[Sequence[str]] = None):
@@ -119,7 +115,7 @@ def simulate_design(model, *, design: str = "sobol", n: int = 256, n_traj: int =
     from ..simulators import make_simulator
     from ..store import SimulationSet
 
-    crn = load_model_spec(model) if isinstance(model, str) else model
+    crn = load_model_spec(model)
     for what, value in (("-n", n), ("--traj", n_traj)):
         if value < 1:
             raise ValueError(f"{what} must be >= 1, got {value}")
@@ -187,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
                                     progress=not args.quiet)
     save_store(sset, out)
     failed = int(np.isnan(sset.traces.reshape(sset.n_points, -1)).all(axis=1).sum())
-    print(f"wrote {out}: {sset.n_points} points x {sset.n_traj} trajectories x {len(sset.species)} species x "
-          f"{len(sset.timespan)} times of {crn.name} ({args.design} design over {', '.join(sset.param_names)}; "
-          f"{sset.attrs['simulator']}) in {seconds:.1f} s" + (f"; {failed} points failed (NaN)" if failed else ""))
+    log.info(f"wrote {out}: {sset.n_points} points x {sset.n_traj} trajectories x {len(sset.species)} species x "
+             f"{len(sset.timespan)} times of {crn.name} ({args.design} design over {', '.join(sset.param_names)}; "
+             f"{sset.attrs['simulator']}) in {seconds:.1f} s" + (f"; {failed} points failed (NaN)" if failed else ""))
     sys.stdout.flush()
     return 0

@@ -218,10 +218,10 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
                                dashboard_address=dashboard, silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
         _local[n_workers] = (cluster, client)
-        logger.info("started a local Dask cluster: %d workers; dashboard: %s", n_workers, client.dashboard_link)
+        logger.debug("started a local Dask cluster: %d workers; dashboard: %s", n_workers, client.dashboard_link)
         if verbose:
             where = f"dashboard {client.dashboard_link}" if dashboard else "no dashboard"
-            print(f"sciope_abs: local Dask cluster with {n_workers} worker(s), {where}", file=sys.stderr)
+            logger.info(f"sciope_abs: local Dask cluster with {n_workers} worker(s), {where}")
         return client
 
 

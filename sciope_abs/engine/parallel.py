@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, as_seed_sequence, point_seeds
 from .progress import make_progress
 from .shipping import ship, unwrap
@@ -198,9 +199,7 @@ class _ChunkPlanner:
                 raise ValueError(f"chunk_size must be a positive int or 'auto', got {chunk_size!r}")
             self.fixed: Optional[int] = None
         else:
-            if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-                raise ValueError(f"chunk_size must be a positive int or 'auto', got {chunk_size!r}")
-            self.fixed = int(chunk_size)
+            self.fixed = check_positive_int(chunk_size, "chunk_size", what="a positive int or 'auto'")
         self.target = float(target)
         self.cap = (max(1, math.ceil(total / (MIN_TASKS_PER_WORKER * max(1, n_workers))))
                     if total else 10_000)

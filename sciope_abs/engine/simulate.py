@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, point_seeds
 from ..simulators.base import SimulationWarning, check_theta, report_failures
 from .parallel import ChunkSize, _stream, resolve_client
@@ -162,8 +163,7 @@ def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, see
         raise ValueError(f"simulator must have a simulate() method, got {type(simulator).__name__}")
     theta = check_theta(theta, param_names)
     n = theta.shape[0]
-    if isinstance(n_traj, bool) or not isinstance(n_traj, (int, np.integer)) or n_traj < 1:
-        raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
+    check_positive_int(n_traj, "n_traj")
     inits = _point_initial_states(initial_state, n)
     if n == 0:
         raise ValueError("theta has no points (shape (0, d))")

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, as_generator
 from .labelling import entropy, margin
 
@@ -84,8 +85,7 @@ def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy",
     y = np.asarray(targets).astype(np.int64)
     if y.shape != (th.shape[0],):
         raise ValueError(f"targets must have shape ({th.shape[0]},), got {y.shape}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
     if not 0.0 <= local_fraction <= 1.0:
@@ -202,8 +202,7 @@ def suggest_by_surrogate(surrogate, bounds, n: int, *, seed: SeedLike = None, ca
     -------
     array, shape (n, d)
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     if not getattr(surrogate, "supports_std", True):
         raise ValueError(f"{type(surrogate).__name__} gives no predictive uncertainty; use a GP or ANN surrogate")
     d = int(getattr(surrogate, "n_features_in_", np.shape(bounds)[0]))

@@ -29,7 +29,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..seeding import SeedLike, as_seed_sequence, point_seeds
+from .._checks import check_positive_int
+from ..seeding import SeedLike, as_seed_sequence, child_seed, point_seeds
 from ..store import read_group, write_group
 from .labelling import SpreadResult, spread_labels
 
@@ -104,11 +105,6 @@ def summary_from_spec(spec: list):
     return make_summary([dict(p) for p in spec])
 
 
-def _batch_seed(root: np.random.SeedSequence, batch: int, role: int) -> np.random.SeedSequence:
-    """The seed of batch ``batch`` for ``role`` (0: design, 1: simulation), from the root only."""
-    return np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (int(batch), int(role)))
-
-
 class Sweep:
     """A parameter sweep with summaries, labels, label spreading and active learning.
 
@@ -150,8 +146,7 @@ class Sweep:
                 raise ValueError(f"simulator must have a {attr!r} attribute, got {type(simulator).__name__}")
         if not callable(summary):
             raise ValueError(f"summary must be callable on traces (n, r, S, T), got {type(summary).__name__}")
-        if isinstance(n_traj, bool) or not isinstance(n_traj, (int, np.integer)) or n_traj < 1:
-            raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
+        check_positive_int(n_traj, "n_traj")
         self.simulator = simulator
         self.summary = summary
         self.n_traj = int(n_traj)
@@ -230,10 +225,9 @@ class Sweep:
             if pts.ndim != 2 or pts.shape[1] != len(self.param_names) or pts.shape[0] == 0:
                 raise ValueError(f"theta must have shape (m, {len(self.param_names)}), got {pts.shape}")
         else:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(f"n must be a positive integer, got {n!r}")
+            check_positive_int(n, "n")
             if self.design is not None:
-                pts = np.asarray(self.design.generate(int(n), seed=_batch_seed(self.seed, b, 0)), dtype=np.float64)
+                pts = np.asarray(self.design.generate(int(n), seed=child_seed(self.seed, b, 0)), dtype=np.float64)
             elif self.pending is None:
                 raise ValueError("this sweep has no design (designs are not saved): pass design= to Sweep.load, "
                                  "or give the points with extend(theta=...)")
@@ -248,7 +242,7 @@ class Sweep:
                              "simulator= and summary= to Sweep.load to grow it")
         from ..engine import simulate_parallel
 
-        sim_seed = _batch_seed(self.seed, b, 1)
+        sim_seed = child_seed(self.seed, b, 1)
         in_tasks = not self.keep_traces and self._summary_ready()
         out = simulate_parallel(self.simulator, pts, n_traj=self.n_traj, seed=sim_seed, client=self.client,
                                 progress=False, postprocess=self.summary if in_tasks else None,
@@ -290,7 +284,7 @@ class Sweep:
         for i in idx:
             b, pos = int(self.batch[i]), int(self.position[i])
             m = int((self.batch == b).sum())
-            ss = point_seeds(_batch_seed(self.seed, b, 1), m)[pos]
+            ss = point_seeds(child_seed(self.seed, b, 1), m)[pos]
             out.append(self.simulator.simulate(self.theta[i:i + 1], n_traj=self.n_traj, seed=[ss]))
         if not out:
             return np.empty((0, self.n_traj, len(self.species), len(self.timespan)))

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from .tasks import ProposalBatch, SimulateSummarise
+from .._checks import check_positive_int
+from ..seeding import child_seed
 
 __all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult", "RoundStream",
            "ABCWarning", "default_distance", "auto_batch_size", "preferred_batch_size"]
@@ -22,15 +24,6 @@ __all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "S
 
 class ABCWarning(UserWarning):
     """An ABC run ended before reaching its target (budget or time limit)."""
-
-
-def child_seed(seed: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
-    """The child of ``seed`` at path ``keys``: the same as spawning, but stateless and unbounded.
-
-    ``child_seed(s, k)`` equals the ``k``-th child ``s.spawn(k + 1)[k]`` of a fresh ``s``.
-    """
-    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in keys),
-                                  pool_size=seed.pool_size)
 
 
 def check_prior(prior: Any, simulator: Any):
@@ -144,9 +137,7 @@ def preferred_batch_size(simulator: Any) -> Optional[int]:
     pref = getattr(simulator, "preferred_batch_size", None)
     if pref is None:
         return None
-    if isinstance(pref, bool) or not isinstance(pref, (int, np.integer)) or pref < 1:
-        raise ValueError(f"{type(simulator).__name__}.preferred_batch_size must be a positive int, got {pref!r}")
-    return int(pref)
+    return check_positive_int(pref, f"{type(simulator).__name__}.preferred_batch_size", what="a positive int")
 
 
 def auto_batch_size(batch_size: Any, target: int, preferred: Optional[int] = None) -> int:

@@ -31,11 +31,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence, int_seed
 from ._points import simulate_summaries
 from ._stream import child_seed, compute_distances, fit_distance, prepare_distance
 from .posterior import Posterior
-from .rejection import _bind_problem, _check_positive_int
+from .rejection import _bind_problem
 from .tasks import SimulateSummarise
 
 __all__ = ["BOLFI", "lcb_beta"]
@@ -131,15 +132,15 @@ class BOLFI:
             Importance-weighted samples; ``info`` holds the threshold, the evidence and the
             simulation count.
         """
-        n_sims = _check_positive_int(n_simulations, "n_simulations", allow_none=False)
+        n_sims = check_positive_int(n_simulations, "n_simulations")
         d = len(self.param_names)
-        n0 = _check_positive_int(n_initial, "n_initial") or max(10, 5 * d)
+        n0 = optional(check_positive_int, n_initial, "n_initial") or max(10, 5 * d)
         n0 = min(n0, n_sims)
         if n0 < 3:
             raise ValueError(f"BOLFI needs at least 3 initial simulations, got n_simulations={n_sims}")
-        bs = _check_positive_int(batch_size, "batch_size", allow_none=False)
-        _check_positive_int(n_samples, "n_samples", allow_none=False)
-        _check_positive_int(n_candidates, "n_candidates", allow_none=False)
+        bs = check_positive_int(batch_size, "batch_size")
+        check_positive_int(n_samples, "n_samples")
+        check_positive_int(n_candidates, "n_candidates")
         if not 0 < float(exploration) < 1:
             raise ValueError(f"exploration must lie in (0, 1), got {exploration!r}")
         root = as_seed_sequence(seed)

@@ -25,10 +25,11 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, as_seed_sequence
 
 __all__ = ["FidelityReport", "FidelityWarning", "check_fidelity", "DEFAULT_THRESHOLD"]
@@ -171,12 +172,6 @@ class FidelityReport:
         return (f"FidelityReport(passed={self.passed}, particles={len(self.particles)}, "
                 f"emulator={self.mean_emulator_distance:.4f}, self={self.mean_self_distance:.4f}, "
                 f"ratio={self.ratio:.2f})")
-
-
-def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _mad_scale(s: np.ndarray) -> np.ndarray:
@@ -329,8 +324,8 @@ def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20,
     """
     from ..engine import simulate_parallel
 
-    n_particles = _positive_int(n_particles, "n_particles")
-    n_traj = _positive_int(n_traj, "n_traj")
+    n_particles = check_positive_int(n_particles, "n_particles")
+    n_traj = check_positive_int(n_traj, "n_traj")
     names, t_emu, emu_sp, ssa_sp, comp = _check_inputs(posterior, emulator, ssa_simulator, species, kind, threshold)
 
     ss = as_seed_sequence(seed)

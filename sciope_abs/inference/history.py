@@ -29,33 +29,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from ..store.atomic import atomic_savez, atomic_write_bytes
+
 __all__ = ["History", "Population", "fingerprint", "describe"]
 
 CONFIG, STATE, OBSERVED, POSTERIOR = "config.json", "state.json", "observed.npz", "posterior.npz"
 FORMAT = 2
 _POP_KEYS = ("particles", "weights", "distances", "summaries")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _json(obj: Any) -> Any:
@@ -199,8 +185,8 @@ class History:
                              "SMCABC(...).resume(run_dir) or choose an empty directory")
         rd.mkdir(parents=True, exist_ok=True)
         config = {"format": FORMAT, **_json(config)}
-        _atomic_savez(rd / OBSERVED, {"observed": np.asarray(observed, dtype=np.float64)})
-        _atomic_write(rd / CONFIG, _dumps(config))
+        atomic_savez(rd / OBSERVED, {"observed": np.asarray(observed, dtype=np.float64)})
+        atomic_write_bytes(rd / CONFIG, _dumps(config), fsync=True)
         state = {"round": -1, "history": [], "n_simulations": 0, "elapsed": 0.0, "tolerance": None,
                  "status": "running", "message": ""}
         return cls(rd, config, state)
@@ -319,10 +305,10 @@ class History:
             else:
                 js[k] = _json(v)
         arrays["distance_json"] = np.array(json.dumps(js))
-        _atomic_savez(self._round_path(t), arrays)
+        atomic_savez(self._round_path(t), arrays)
         self.state.update(round=int(t), history=_json(history), n_simulations=int(n_simulations),
                           elapsed=float(elapsed), tolerance=float(tolerance), status="running")
-        _atomic_write(self.run_dir / STATE, _dumps(self.state))
+        atomic_write_bytes(self.run_dir / STATE, _dumps(self.state), fsync=True)
 
     def finish(self, posterior: Any, history: list[dict], n_simulations: int, elapsed: float,
                message: str) -> None:
@@ -330,7 +316,7 @@ class History:
         posterior.save(self.run_dir / POSTERIOR)
         self.state.update(history=_json(history), n_simulations=int(n_simulations), elapsed=float(elapsed),
                           status="done", message=str(message))
-        _atomic_write(self.run_dir / STATE, _dumps(self.state))
+        atomic_write_bytes(self.run_dir / STATE, _dumps(self.state), fsync=True)
 
     # ------------------------------------------------------------------ views
     def posterior(self):

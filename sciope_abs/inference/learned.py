@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._checks import check_int_at_least
 from ..seeding import SeedLike, as_seed_sequence
 from ..summaries.base import Summary
 from ._stream import check_prior
@@ -142,8 +143,7 @@ def pilot_simulations(simulator: Any, prior: Any, n_pilot: int, *, n_traj: int =
                       seed: SeedLike = None, client: Any = None, initial_state: Any = None,
                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pilot parameters (prior draws or ``design.generate``) and their traces (n_pilot, r, S, T)."""
-    if isinstance(n_pilot, bool) or not isinstance(n_pilot, (int, np.integer)) or n_pilot < 10:
-        raise ValueError(f"n_pilot must be an integer >= 10, got {n_pilot!r}")
+    check_int_at_least(n_pilot, "n_pilot", 10)
     from ..engine import simulate_parallel
 
     s_theta, s_sim = as_seed_sequence(seed).spawn(2)
@@ -298,8 +298,7 @@ def _unfitted_from_spec(entry: dict, k: int, species, seed: int) -> tuple[Summar
     kw = dict(entry)
     name = str(kw.pop("name")).lower()
     n_pilot = kw.pop("n_pilot", 1000)
-    if isinstance(n_pilot, bool) or not isinstance(n_pilot, (int, np.integer)) or n_pilot < 10:
-        raise ValueError(f"summaries[{k}].n_pilot must be an integer >= 10, got {n_pilot!r}")
+    check_int_at_least(n_pilot, f"summaries[{k}].n_pilot", 10)
     if name == "semiauto":
         if "base" not in kw:
             raise ValueError(f"summaries[{k}]: a semiauto entry needs base: (the hand-picked features)")

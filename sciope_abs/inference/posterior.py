@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..seeding import SeedLike, as_generator
+from ..store.atomic import atomic_savez
 
 __all__ = ["Posterior", "weighted_quantile"]
 
@@ -280,14 +281,11 @@ class Posterior:
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
         arrays = {"samples": self.samples, "weights": self.weights, "distances": self.distances,
                   "summaries": self.summaries, "meta": np.array(json.dumps(self._meta(), default=_json_default))}
         if self.observed is not None:
             arrays["observed"] = self.observed
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-        return path
+        return atomic_savez(path, arrays)
 
     @classmethod
     def load(cls, path) -> "Posterior":
@@ -313,9 +311,7 @@ class Posterior:
         truth : dict name -> value or array (d,), optional
             Marked as a red line on the marginals and a red cross on the scatters.
         """
-        from bokeh.layouts import gridplot
-        from bokeh.models import Span
-        from bokeh.plotting import figure
+        from ..viz.posterior import posterior_grid
 
         d = self.ndim
         if truth is not None:
@@ -327,32 +323,7 @@ class Posterior:
             truth = np.asarray(truth, dtype=np.float64).reshape(-1)
             if truth.shape != (d,):
                 raise ValueError(f"truth must have {d} values for {self.names}, got {truth.shape}")
-        rows = []
-        alpha = float(np.clip(30.0 / max(len(self), 1), 0.05, 0.6))
-        for i in range(d):
-            row = []
-            for j in range(d):
-                if j > i:
-                    row.append(None)
-                    continue
-                p = figure(width=size, height=size, tools="pan,wheel_zoom,box_zoom,reset,save",
-                           x_axis_label=self.names[j] if i == d - 1 else None,
-                           y_axis_label=(self.names[i] if j == 0 and i > 0 else ("density" if i == j == 0 else None)))
-                if i == j:
-                    x = self.samples[:, i]
-                    if len(x):
-                        hist, edges = np.histogram(x, bins=bins, weights=self.weights, density=True)
-                        p.quad(top=hist, bottom=0, left=edges[:-1], right=edges[1:], fill_alpha=0.6,
-                               line_color="white")
-                    if truth is not None:
-                        p.add_layout(Span(location=truth[i], dimension="height", line_color="red", line_width=2))
-                else:
-                    p.scatter(self.samples[:, j], self.samples[:, i], size=3, alpha=alpha)
-                    if truth is not None:
-                        p.scatter([truth[j]], [truth[i]], marker="x", size=12, color="red", line_width=2)
-                row.append(p)
-            rows.append(row)
-        return gridplot(rows)
+        return posterior_grid(self.samples, self.weights, list(self.names), truth, bins=bins, size=size)
 
 
 def _json_default(obj):

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, preferred_batch_size,
                       prepare_distance, stream_batches)
@@ -19,14 +20,6 @@ __all__ = ["ABCRejection", "DEFAULT_MAX_SIMULATIONS"]
 
 #: simulation budget of a tolerance-based run when neither max_simulations nor max_time is given
 DEFAULT_MAX_SIMULATIONS = 1_000_000
-
-
-def _check_positive_int(value: Any, what: str, allow_none: bool = True) -> Optional[int]:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_time(max_time: Any) -> Optional[float]:
@@ -52,7 +45,7 @@ def _bind_problem(abc: Any, simulator: Any, prior: Any, summary: Any, distance: 
         raise ValueError(f"summary must be callable on traces (n, r, S, T), got {summary!r}")
     abc.summary = summary
     abc.distance = distance
-    abc.n_traj = _check_positive_int(n_traj, "n_traj", allow_none=False)
+    abc.n_traj = check_positive_int(n_traj, "n_traj")
     abc.initial_state = initial_state
     abc.client = client
     abc.observed = observed
@@ -190,8 +183,8 @@ class ABCRejection:
         """Checked settings: mode, tolerance or quantile, targets, budget, batch size."""
         if (tolerance is None) == (quantile is None):
             raise ValueError("give exactly one of tolerance= (absolute) and quantile= (of all distances)")
-        n_samples = _check_positive_int(n_samples, "n_samples")
-        max_simulations = _check_positive_int(max_simulations, "max_simulations")
+        n_samples = optional(check_positive_int, n_samples, "n_samples")
+        max_simulations = optional(check_positive_int, max_simulations, "max_simulations")
         max_time = _check_time(max_time)
         if tolerance is not None:
             tol = float(tolerance)

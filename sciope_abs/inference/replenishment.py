@@ -40,13 +40,14 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence
 from ._points import simulate_summaries
 from ._stream import auto_batch_size, child_seed, compute_distances, fit_distance, prepare_distance
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel
 from .posterior import Posterior
-from .rejection import _bind_problem, _check_positive_int
+from .rejection import _bind_problem
 from .tasks import SimulateSummarise
 
 __all__ = ["ReplenishmentSMCABC", "n_moves"]
@@ -173,7 +174,7 @@ class ReplenishmentSMCABC:
     @staticmethod
     def _settings(n: Any, alpha: Any, r_trial: Any, c: Any, p_min: Any, r_max: Any, target: Any, max_rounds: Any,
                   max_sims: Any, batch_size: Any, seed: SeedLike) -> dict:
-        n = _check_positive_int(n, "n_particles", allow_none=False)
+        n = check_positive_int(n, "n_particles")
         if n < 4:
             raise ValueError("n_particles must be at least 4")
         a = float(alpha)
@@ -185,8 +186,8 @@ class ReplenishmentSMCABC:
         for name, v in (("c", c), ("p_min", p_min)):
             if not 0 < float(v) < 1:
                 raise ValueError(f"{name} must lie in (0, 1), got {v!r}")
-        r_trial = _check_positive_int(r_trial, "R_trial", allow_none=False)
-        r_max = _check_positive_int(r_max, "R_max", allow_none=False)
+        r_trial = check_positive_int(r_trial, "R_trial")
+        r_max = check_positive_int(r_max, "R_max")
         if r_max < r_trial:
             raise ValueError(f"R_max ({r_max}) must be >= R_trial ({r_trial})")
         if target is not None and not float(target) >= 0:
@@ -194,8 +195,8 @@ class ReplenishmentSMCABC:
         root = as_seed_sequence(seed)
         return {"n_particles": n, "alpha": a, "n_drop": n_drop, "R_trial": r_trial, "c": float(c),
                 "p_min": float(p_min), "R_max": r_max, "target_tolerance": None if target is None else float(target),
-                "max_rounds": _check_positive_int(max_rounds, "max_rounds", allow_none=False),
-                "max_simulations": _check_positive_int(max_sims, "max_simulations"),
+                "max_rounds": check_positive_int(max_rounds, "max_rounds"),
+                "max_simulations": optional(check_positive_int, max_sims, "max_simulations"),
                 "batch_size": auto_batch_size(batch_size, n_drop), "seed_entropy": root.entropy,
                 "seed_spawn_key": list(root.spawn_key)}
 

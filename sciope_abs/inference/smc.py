@@ -38,6 +38,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, RoundStream, auto_batch_size, child_seed, compute_distances,
                       fit_distance, preferred_batch_size, prepare_distance)
@@ -45,7 +46,7 @@ from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
 from .posterior import Posterior
-from .rejection import _bind_problem, _check_positive_int, _check_time
+from .rejection import _bind_problem, _check_time
 from .round import MAX_FIT_ROWS, Round  # noqa: F401  (MAX_FIT_ROWS: kept importable from here)
 from .tasks import ProposalBatch, SimulateSummarise
 
@@ -179,7 +180,7 @@ class SMCABC:
     def _settings(n_particles: Any, quantile: Any, target_tolerance: Any, min_acceptance_rate: Any,
                   max_rounds: Any, max_simulations: Any, max_time: Any, batch_size: Any, seed: SeedLike,
                   epsilon: Any, preferred: Optional[int] = None) -> dict:
-        n_particles = _check_positive_int(n_particles, "n_particles", allow_none=False)
+        n_particles = check_positive_int(n_particles, "n_particles")
         if n_particles < 2:
             raise ValueError("n_particles must be at least 2 (the kernel needs a population)")
         eps: Epsilon = QuantileEpsilon(quantile) if epsilon is None else get_epsilon(epsilon)
@@ -187,8 +188,8 @@ class SMCABC:
             raise ValueError(f"target_tolerance must be >= 0, got {target_tolerance!r}")
         if min_acceptance_rate is not None and not 0 < float(min_acceptance_rate) <= 1:
             raise ValueError(f"min_acceptance_rate must lie in (0, 1], got {min_acceptance_rate!r}")
-        max_rounds = _check_positive_int(max_rounds, "max_rounds", allow_none=False)
-        max_simulations = _check_positive_int(max_simulations, "max_simulations")
+        max_rounds = check_positive_int(max_rounds, "max_rounds")
+        max_simulations = optional(check_positive_int, max_simulations, "max_simulations")
         max_time = _check_time(max_time)
         if min_acceptance_rate is None and max_simulations is None and max_time is None:
             raise ValueError("SMCABC needs a bound on each round: give min_acceptance_rate, max_simulations "

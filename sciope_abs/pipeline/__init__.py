@@ -7,6 +7,5 @@ and writes ``run_dir/report.html`` (:mod:`.report`).  See ``examples/pipeline_de
 from .config import PipelineConfig, load_config
 from .run import PipelineResult, run_pipeline
 from .stages import STAGES
-from .view import SpeciesView
 
-__all__ = ["PipelineConfig", "load_config", "PipelineResult", "run_pipeline", "STAGES", "SpeciesView"]
+__all__ = ["PipelineConfig", "load_config", "PipelineResult", "run_pipeline", "STAGES"]

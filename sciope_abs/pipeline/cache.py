@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+from ..store.atomic import atomic_write_text
 
 __all__ = ["content_hash", "StageCache", "MARKER"]
 
@@ -79,7 +80,5 @@ class StageCache:
         """Write the marker atomically (the stage's output must be complete by now)."""
         rec = {"stage": stage, "input_hash": input_hash, **info}
         f = self.path(stage) / MARKER
-        tmp = f.with_name(MARKER + ".tmp")
-        tmp.write_text(json.dumps(rec, indent=1, default=str))
-        os.replace(tmp, f)
+        atomic_write_text(f, json.dumps(rec, indent=1, default=str))
         return rec

@@ -313,7 +313,6 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     import json
 
     from .stages import _observed, _smc
-    from .view import SpeciesView
 
     r, f = dict(ctx.cfg.refine), ctx.cfg.fidelity
     observed = _observed(ctx)
@@ -344,3 +343,4 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     return {"refined_passed": res.passed, "refined_ratio": res.fidelity.ratio, "refine_rounds": res.rounds,
             "refined_posterior_mean": res.posterior.mean().tolist(),
             "refine_exact_simulations": res.n_exact_simulations}
+    from ..simulators.view import SpeciesView

@@ -9,17 +9,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["write_report"]
 
 _ORANGE, _BLUE = "#ff7f0e", "#1f77b4"
 
 
 def _div(text: str, width: int = 1300):
-    from bokeh.models import Div
+    from ..viz.html import text_block
 
-    return Div(text=text, width=width)
+    return text_block(text, width)
 
 
 def _timings_table(res) -> str:
@@ -51,96 +49,36 @@ def _cost_sentence(rec: dict) -> str:
             f"(the {rec.get('cheaper')} is cheaper). ")
 
 
-def _training_figure(card: dict):
-    from bokeh.plotting import figure
-
-    fig = figure(title="training curves (mean negative log-likelihood)", width=620, height=320,
-                 x_axis_label="epoch", y_axis_label="loss")
-    search = card.get("search", {}).get("stage_losses", {})
-    offset = 0
-    for stage, colour in (("heat_up", "#999999"), ("search", "#2ca02c")):
-        vals = search.get(stage)
-        if isinstance(vals, list) and vals and all(isinstance(v, (int, float)) for v in vals):
-            x = np.arange(offset, offset + len(vals))
-            fig.line(x, vals, color=colour, line_width=2, legend_label=f"{stage} (supernet, train)")
-            offset += len(vals)
-        elif isinstance(vals, list) and vals and isinstance(vals[0], dict):
-            ys = [v.get("loss", v.get("train_loss", np.nan)) for v in vals]
-            x = np.arange(offset, offset + len(ys))
-            fig.line(x, ys, color=colour, line_width=2, legend_label=f"{stage} (supernet, train)")
-            offset += len(ys)
-    hist = card.get("history", {})
-    loss, vloss = hist.get("loss") or [], hist.get("val_loss") or []
-    label = "fine-tune" if card.get("search") else "train"
-    if loss:
-        x = np.arange(offset, offset + len(loss))
-        fig.line(x, loss, color=_BLUE, line_width=2, legend_label=f"{label}: train")
-        fig.line(x, vloss, color=_ORANGE, line_width=2, line_dash="dashed", legend_label=f"{label}: validation")
-    fig.legend.location = "top_right"
-    return fig
-
-
 def _fidelity_figure(fid):
-    from bokeh.layouts import row
-    from bokeh.plotting import figure
-
     from ..abstraction.histograms import histogram_pair
+    from ..viz.histograms import histogram_overlay, per_particle_distances, side_by_side
 
     figs = []
     if fid.samples:
         emu, ssa = fid.samples["emulator"], fid.samples["ssa"]          # (r, k, T-1) of particle 0
         T1 = emu.shape[-1]
         for t in sorted({0, T1 // 2, T1 - 1}):
-            x, y = emu[:, 0, t], ssa[:, 0, t]
-            p, q, edges = histogram_pair(x, y, 50)
-            f = figure(title=f"{fid.species[0]} at step {t + 1}, posterior particle 0", width=320, height=240,
-                       x_axis_label="count", y_axis_label="probability")
-            f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=q, color=_BLUE, fill_alpha=0.4, line_alpha=0,
-                   legend_label="SSA")
-            f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=p, color=_ORANGE, fill_alpha=0.4, line_alpha=0,
-                   legend_label="emulator")
-            f.legend.label_text_font_size = "8pt"
-            figs.append(f)
-    g = figure(title="per particle: emulator vs SSA and SSA self-distance", width=420, height=240,
-               x_axis_label="particle", y_axis_label=f"mean {fid.meta.get('kind', 'l1').upper()} distance")
-    idx = np.arange(len(fid.emulator_distance))
-    g.scatter(idx, fid.emulator_distance, color=_ORANGE, size=7, legend_label="emulator vs SSA")
-    g.scatter(idx, fid.self_distance, color=_BLUE, size=7, marker="square", legend_label="SSA vs SSA")
-    g.legend.label_text_font_size = "8pt"
-    figs.append(g)
-    return row(*figs)
+            p, q, edges = histogram_pair(emu[:, 0, t], ssa[:, 0, t], 50)
+            figs.append(histogram_overlay(p, q, edges, title=f"{fid.species[0]} at step {t + 1}, posterior particle 0",
+                                          width=320))
+    figs.append(per_particle_distances(fid.emulator_distance, fid.self_distance, kind=fid.meta.get("kind", "l1")))
+    return side_by_side(figs)
 
 
 def _compare_figure(post, ssa_post, truth):
-    from bokeh.layouts import row
-    from bokeh.models import Span
-    from bokeh.plotting import figure
+    from ..viz.posterior import posterior_comparison
 
-    figs = []
-    for j, name in enumerate(post.names):
-        f = figure(title=f"{name}: emulator- vs SSA-driven posterior", width=360, height=260,
-                   x_axis_label=name, y_axis_label="density")
-        lo = min(post.samples[:, j].min(), ssa_post.samples[:, j].min())
-        hi = max(post.samples[:, j].max(), ssa_post.samples[:, j].max())
-        edges = np.linspace(lo, hi, 31)
-        for p, colour, label in ((ssa_post, _BLUE, "SSA"), (post, _ORANGE, "emulator")):
-            h, _ = np.histogram(p.samples[:, j], bins=edges, weights=p.weights, density=True)
-            f.quad(left=edges[:-1], right=edges[1:], bottom=0, top=h, color=colour, fill_alpha=0.4, line_alpha=0,
-                   legend_label=label)
-        if truth is not None:
-            f.add_layout(Span(location=truth[name], dimension="height", line_color="red", line_width=2))
-        f.legend.label_text_font_size = "8pt"
-        figs.append(f)
-    return row(*figs)
+    return posterior_comparison(post.names, [(ssa_post.samples, ssa_post.weights, _BLUE, "SSA"),
+                                             (post.samples, post.weights, _ORANGE, "emulator")],
+                                truth, title="{name}: emulator- vs SSA-driven posterior")
 
 
 def write_report(res, path) -> Path:
     """Write the run's report to ``path`` (HTML); returns the path."""
     import json
 
-    from bokeh.embed import file_html
-    from bokeh.layouts import column
-    from bokeh.resources import INLINE
+    from ..viz.html import save_html, stack
+    from ..viz.training import training_curves
 
     cfg = res.config
     done = {k for k, v in res.stages.items() if v["status"] in ("ran", "skipped")}
@@ -159,7 +97,7 @@ def write_report(res, path) -> Path:
         emu_dir = res.run_dir / "emulator" / "emulator"
         card = json.loads((emu_dir / "card.json").read_text()) if (emu_dir / "card.json").exists() else {}
         items.append(_div("<h2>Emulator training</h2>"))
-        items.append(_training_figure(card))
+        items.append(training_curves(card))
         gpath = emu_dir / "genotype.json"
         if gpath.exists():
             from ..abstraction.nas.draw import draw_genotype
@@ -196,6 +134,4 @@ def write_report(res, path) -> Path:
         items.append(_div(f"<h2>SSA-driven SMC-ABC (same settings)</h2><p>{html.escape(ssa_post.message)}; "
                           f"{ssa_post.n_simulations} SSA simulations.</p>"))
         items.append(_compare_figure(post, ssa_post, truth))
-    path = Path(path)
-    path.write_text(file_html(column(*items), INLINE, title=f"sciope_abs pipeline: {cfg.name}"))
-    return path
+    return save_html(stack(items), path, f"sciope_abs pipeline: {cfg.name}", inline=True)

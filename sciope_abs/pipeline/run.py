@@ -8,6 +8,7 @@ stage folders).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Sequence
 from .cache import StageCache, content_hash
 from .config import PipelineConfig, load_config
 from .stages import STAGES, StageContext, check_inputs
+
+log = logging.getLogger(__name__)
 
 __all__ = ["run_pipeline", "PipelineResult", "stage_hashes"]
 
@@ -81,7 +84,7 @@ def _resolve_client(client: Any, cfg: PipelineConfig, progress: bool) -> Any:
     c = get_client(cfg.scheduler)
     link = getattr(c, "dashboard_link", None)
     if link and progress:
-        print(f"[pipeline] Dask dashboard: {link}", flush=True)
+        log.info(f"[pipeline] Dask dashboard: {link}")
     return c
 
 

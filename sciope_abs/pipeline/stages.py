@@ -296,7 +296,7 @@ def _rate_bounds(ctx: StageContext) -> np.ndarray:
 
 
 def _emulator_view(ctx: StageContext):
-    from .view import SpeciesView
+    from ..simulators.view import SpeciesView
 
     return SpeciesView(ctx.get("emulator"), ctx.species)
 

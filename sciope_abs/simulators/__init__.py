@@ -6,5 +6,6 @@ __all__ = ["Simulator", "SimulationWarning", "check_theta", "check_initial_state
            "GillespySimulator"]
 from .fast_ssa import FastSSASimulator  # noqa: E402
 from .factory import make_simulator  # noqa: E402
+from .view import SpeciesView  # noqa: E402
 
-__all__ += ["FastSSASimulator", "make_simulator"]
+__all__ += ["FastSSASimulator", "make_simulator", "SpeciesView"]

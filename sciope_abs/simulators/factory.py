@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..crn.model import CRN
+from ..crn.resolve import as_crn
 from .base import Simulator
 
 __all__ = ["make_simulator", "SOLVER_NAMES"]
@@ -48,9 +49,7 @@ def make_simulator(model: CRN | str, param_names: Sequence[str] | None = None,
     """
     if not isinstance(solver, str) or solver not in SOLVER_NAMES:
         raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVER_NAMES)}")
-    if isinstance(model, str):
-        from ..crn import load_model
-        model = load_model(model)
+    model = as_crn(model, passthrough=True)
     fallback = None
     if solver in ("auto", "fast_ssa"):
         from .fast_ssa import FastSSASimulator, check_supported

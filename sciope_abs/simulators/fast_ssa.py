@@ -34,7 +34,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..crn.model import CRN
+from ..crn.resolve import as_crn
 from ..seeding import SeedLike, point_seeds
 from .base import Simulator, check_initial_state, check_theta, report_failures
 from ._ssa_loops import EXPLOSION_EVENTS, fire_source, loop_source, unrolled_source
@@ -52,16 +54,6 @@ _GILLESPY_HINT = "use solver='ssa' (GillesPy2) instead"
 DEFAULT_MAX_EVENTS = 10**8
 
 # ------------------------------------------------------------------------------ model checks
-def _as_crn(model: CRN | str) -> CRN:
-    if isinstance(model, CRN):
-        return model
-    if isinstance(model, str):
-        from ..crn import load_model
-        return load_model(model)
-    raise ValueError(f"FastSSASimulator needs a sciope_abs CRN or a library model name, got "
-                     f"{type(model).__name__}; {_GILLESPY_HINT}")
-
-
 def check_supported(model: CRN | str) -> CRN:
     """Return the CRN if the compiled kernel can simulate it, else raise a one-line ValueError.
 
@@ -70,7 +62,7 @@ def check_supported(model: CRN | str) -> CRN:
     whitelist of :mod:`~sciope_abs.simulators.expressions`.  The message names the GillesPy2
     solver to use instead.
     """
-    crn = _as_crn(model)
+    crn = as_crn(model, hint=_GILLESPY_HINT)
     for attr in _UNSUPPORTED_FIELDS:
         if getattr(crn, attr, None):
             raise ValueError(f"model {crn.name!r} has {attr.replace('_', ' ')}, which the fast SSA does "
@@ -153,11 +145,11 @@ def resolve_method(model: CRN | str, method: str = "auto") -> str:
     on Gene, Vilar and EGFR in ``benchmarks/bench_ssa.py``)."""
     if method not in SSA_METHODS:
         raise ValueError(f"method must be one of {SSA_METHODS}, got {method!r}")
-    if method == "unrolled" and not _as_crn(model).reactions:
+    if method == "unrolled" and not as_crn(model, hint=_GILLESPY_HINT).reactions:
         return "direct"
     if method != "auto":
         return method
-    M = len(_as_crn(model).reactions)
+    M = len(as_crn(model, hint=_GILLESPY_HINT).reactions)
     return "direct" if M == 0 else "unrolled" if M <= _UNROLLED_MAX_REACTIONS else "dependency"
 
 
@@ -424,9 +416,7 @@ class FastSSASimulator(Simulator):
         self.species = tuple(crn.species) if species is None else tuple(species)
         self._out_idx = crn.species_index(self.species).astype(np.int64)
         self.timespan = self._check_timespan(crn.timespan() if timespan is None else timespan)
-        if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events < 1:
-            raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
-        self.max_events = int(max_events)
+        self.max_events = check_positive_int(max_events, "max_events")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number))
                                     or not (np.isfinite(timeout) and timeout > 0)):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -537,9 +527,7 @@ class FastSSASimulator(Simulator):
         """
         theta = check_theta(theta, self.param_names)
         n = theta.shape[0]
-        if not isinstance(n_traj, (int, np.integer)) or isinstance(n_traj, bool) or n_traj < 1:
-            raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
-        n_traj = int(n_traj)
+        n_traj = check_positive_int(n_traj, "n_traj")
         x0 = self._initial_states(initial_state, n)
         P = np.empty((n, self._p_default.size), dtype=np.float64)
         P[:] = self._p_default

@@ -27,7 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..crn.model import CRN
+from ..crn.resolve import as_crn
 from ..seeding import SeedLike, int_seed, point_seeds
 from .base import Simulator, check_initial_state, check_theta, report_failures
 from .gillespy_model import structure_hash, to_gillespy_model
@@ -246,15 +248,6 @@ def _get_entry(crn: CRN, solver: str, grid: tuple[float, int], use_c: bool,
 
 
 # ----------------------------------------------------------------------------- the simulator
-def _resolve_model(model: CRN | str) -> CRN:
-    if isinstance(model, CRN):
-        return model
-    if isinstance(model, str):
-        from ..crn import load_model  # the library; raises ValueError for an unknown name
-        return load_model(model)
-    raise ValueError(f"model must be a CRN or a model name, got {type(model).__name__}")
-
-
 def _check_grid(timespan: np.ndarray) -> tuple[tuple[float, int], np.ndarray]:
     """(increment, number of grid points from 0) and the indices of ``timespan`` in that grid."""
     t = np.asarray(timespan, dtype=np.float64)
@@ -307,7 +300,7 @@ class GillespySimulator(Simulator):
     def __init__(self, model: CRN | str, param_names: Sequence[str] | None = None,
                  species: Sequence[str] | None = None, timespan: np.ndarray | None = None,
                  solver: str = "ssa", compiled: bool | None = None, timeout: float | None = None):
-        self.model = _resolve_model(model)
+        self.model = as_crn(model)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {list(SOLVERS)}")
         self.solver = solver
@@ -359,9 +352,7 @@ class GillespySimulator(Simulator):
         """
         theta = check_theta(theta, self.param_names)
         n = theta.shape[0]
-        if isinstance(n_traj, bool) or not isinstance(n_traj, (int, np.integer)) or n_traj < 1:
-            raise ValueError(f"n_traj must be a positive integer, got {n_traj!r}")
-        n_traj = int(n_traj)
+        n_traj = check_positive_int(n_traj, "n_traj")
         x0 = self._initial_states(initial_state, n)
         seeds = point_seeds(seed, n)
         out = np.full((n, n_traj, len(self.species), len(self.timespan)), np.nan)

@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._checks import check_nonneg_int
 from .base import RealisationSummary
 
 __all__ = ["CrossCorrelation"]
@@ -28,9 +29,7 @@ class CrossCorrelation(RealisationSummary):
     def __init__(self, pairs: Sequence[tuple] | None = None, lag: int = 0,
                  species: Sequence[str] | None = None, reduce: str = "mean"):
         super().__init__(species, reduce)
-        if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
-            raise ValueError(f"lag must be a non-negative integer, got {lag!r}")
-        self.lag = int(lag)
+        self.lag = check_nonneg_int(lag, "lag")
         if pairs is not None:
             pairs = [tuple(p) for p in pairs]
             if not pairs or any(len(p) != 2 for p in pairs):

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike
 from .base import Surrogate
 
@@ -48,9 +49,7 @@ class ANNSurrogate(Surrogate):
         self.activation = activation
         self.alpha = float(alpha)
         self.max_iter = int(max_iter)
-        if isinstance(n_members, bool) or not isinstance(n_members, (int, np.integer)) or n_members < 1:
-            raise ValueError(f"n_members must be a positive integer, got {n_members!r}")
-        self.n_members = int(n_members)
+        self.n_members = check_positive_int(n_members, "n_members")
 
     @property
     def supports_std(self) -> bool:  # type: ignore[override]

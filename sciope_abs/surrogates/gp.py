@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_nonneg_int
 from ..seeding import SeedLike
 from .base import Surrogate, check_x
 
@@ -41,9 +42,7 @@ class GPSurrogate(Surrogate):
     def __init__(self, n_restarts: int = 2, noise: bool = True, include_noise: bool = True,
                  length_scale_bounds: tuple = (1e-2, 1e3), seed: SeedLike = None) -> None:
         super().__init__(seed)
-        if isinstance(n_restarts, bool) or not isinstance(n_restarts, (int, np.integer)) or n_restarts < 0:
-            raise ValueError(f"n_restarts must be a non-negative integer, got {n_restarts!r}")
-        self.n_restarts = int(n_restarts)
+        self.n_restarts = check_nonneg_int(n_restarts, "n_restarts")
         self.noise = bool(noise)
         self.include_noise = bool(include_noise)
         self.length_scale_bounds = tuple(length_scale_bounds)

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
 from ..store.archive import directory_bytes, from_directory_bytes
 from ..summaries.base import NamesUnknownError, Summary, check_traces
@@ -156,8 +157,7 @@ class LearnedSummary(Summary):
         if input_transform not in ("auto", "log1p", "none"):
             raise ValueError(f"input_transform must be 'auto', 'log1p' or 'none', got {input_transform!r}")
         for what, v in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{what} must be a positive integer, got {v!r}")
+            check_positive_int(v, what)
         if not 0 < float(validation_fraction) < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
         if not float(learning_rate) > 0:
@@ -316,7 +316,7 @@ class LearnedSummary(Summary):
             else:
                 since += 1
             if progress and epoch % 10 == 0:
-                logger.info("learned summary epoch %d: loss %.4f val_loss %.4f", epoch, losses[-1], vlosses[-1])
+                logger.debug("learned summary epoch %d: loss %.4f val_loss %.4f", epoch, losses[-1], vlosses[-1])
             if since >= self.patience:
                 reason = "early_stopping"
                 break

@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._checks import check_int_at_least
 from ..seeding import SeedLike
 from .base import Surrogate
 
@@ -45,9 +46,7 @@ class SVMSurrogate(Surrogate):
         if not epsilon >= 0:
             raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
         self.epsilon = float(epsilon)
-        if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-            raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
-        self.cv = int(cv)
+        self.cv = check_int_at_least(cv, "cv", 2)
 
     def _fit_column(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         from sklearn.model_selection import GridSearchCV, KFold

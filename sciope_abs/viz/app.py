@@ -14,7 +14,7 @@ saves at once; "Spread labels" and "Suggest + simulate batch" buttons; a status 
 from __future__ import annotations
 
 import contextlib
-
+import logging
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -22,6 +22,8 @@ import numpy as np
 
 from ..store import read_group, write_group
 from .figures import _scatter_data, _traj_data, scatter_figure, trajectory_figure
+
+log = logging.getLogger(__name__)
 
 __all__ = ["embed_features", "parse_indices", "make_document_factory", "serve"]
 
@@ -119,116 +121,147 @@ def make_document_factory(sweep_dir, *, on_spread: Optional[Callable[[Path], str
     _SweepFiles(path)  # fail early on a bad folder
 
     def make_document(doc) -> None:
-        from bokeh.layouts import column, row
-        from bokeh.models import Button, Div, Select, Spinner, TextInput
-
-        sw = _SweepFiles(path)
-        state = {"color_by": "prediction", "xy": embed(sw.features)}
-        fig, src = scatter_figure(state["xy"], sw.labels, sw.predictions, sw.confidence)
-        nsp = len(sw.species)
-        empty = np.zeros((0, 1, nsp, len(sw.timespan)))
-        panels, tsrcs = trajectory_figure(empty, sw.timespan, sw.species, indices=[])
-        status = Div(text=f"{len(sw.theta)} points, {int((sw.labels >= 0).sum())} labelled", name="status",
-                     css_classes=["status"], width=520)
-        sel_in = TextInput(title="select indices (e.g. 0, 3, 10-12)", name="select_input",
-                           css_classes=["select-input"], width=250)
-        sel_btn = Button(label="Select", name="select_button", css_classes=["select-button"], width=100)
-        lab_in = TextInput(title="label for the selection (integer, -1 clears)", value="1", name="label_input",
-                           css_classes=["label-input"], width=250)
-        lab_btn = Button(label="Assign label", button_type="primary", name="label_button",
-                         css_classes=["label-button"], width=120)
-        color_sel = Select(title="colour by", value="prediction", options=["prediction", "label"], width=150)
-        spread_btn = Button(label="Spread labels", name="spread_button", css_classes=["spread-button"],
-                            disabled=on_spread is None, width=140)
-        n_spin = Spinner(title="batch size", low=1, high=10000, step=1, value=10, width=100)
-        suggest_btn = Button(label="Suggest + simulate batch", name="suggest_button",
-                             css_classes=["suggest-button"], disabled=on_suggest is None, width=200)
-
-        def refresh_scatter() -> None:
-            src.data = _scatter_data(state["xy"], sw.labels, sw.predictions, sw.confidence, state["color_by"])
-
-        def show_traces(indices) -> None:
-            idx = list(indices)[:50]
-            if sw.traces is not None:
-                x = sw.traces
-                sub = idx
-            elif traj_loader is not None and idx:
-                x, sub = traj_loader(idx), list(range(len(idx)))
-            else:
-                x, sub = empty, []
-            for s, tsrc in enumerate(tsrcs):
-                data = _traj_data(x, sub, sw.timespan, s)
-                if sw.traces is None and idx:
-                    data["point"] = [idx[k] for k in data["point"]]
-                tsrc.data = data
-
-        def on_selection(attr, old, new) -> None:
-            show_traces(new)
-            status.text = f"selected {len(new)} points" + (f": {list(new)[:10]}" if new else "")
-
-        def do_select() -> None:
-            try:
-                idx = parse_indices(sel_in.value, len(sw.theta))
-            except ValueError as exc:
-                status.text = f"error: {exc}"
-                return
-            src.selected.indices = idx
-
-        def do_label() -> None:
-            idx = list(src.selected.indices)
-            if not idx:
-                status.text = "error: select points first"
-                return
-            try:
-                value = int(str(lab_in.value).strip())
-                if value < -1:
-                    raise ValueError
-            except ValueError:
-                status.text = f"error: label must be an integer >= -1, got {lab_in.value!r}"
-                return
-            sw.labels[idx] = value
-            sw.save_labels()
-            refresh_scatter()
-            status.text = (f"labelled {len(idx)} points as {value}; saved "
-                           f"({int((sw.labels >= 0).sum())} labelled)")
-
-        def do_spread() -> None:
-            try:
-                msg = on_spread(path)
-            except ValueError as exc:
-                status.text = f"error: {exc}"
-                return
-            sw.reload()
-            refresh_scatter()
-            status.text = msg
-
-        def do_suggest() -> None:
-            try:
-                msg = on_suggest(path, int(n_spin.value))
-            except ValueError as exc:
-                status.text = f"error: {exc}"
-                return
-            sw.reload()
-            state["xy"] = embed(sw.features)
-            refresh_scatter()
-            status.text = msg
-
-        def on_color(attr, old, new) -> None:
-            state["color_by"] = new
-            refresh_scatter()
-
-        src.selected.on_change("indices", on_selection)
-        sel_btn.on_click(do_select)
-        lab_btn.on_click(do_label)
-        spread_btn.on_click(do_spread)
-        suggest_btn.on_click(do_suggest)
-        color_sel.on_change("value", on_color)
-        controls = column(Div(text=f"<b>sweep</b> {path.name}"), row(sel_in, sel_btn), row(lab_in, lab_btn),
-                          row(color_sel, spread_btn), row(n_spin, suggest_btn), status)
-        doc.add_root(row(column(fig, controls), panels))
-        doc.title = f"sciope-abs explore: {path.name}"
+        _Session(path, on_spread, on_suggest, embed, traj_loader).build(doc)
 
     return make_document
+
+
+class _Session:
+    """One browser session: the sweep's arrays, the page's figures and widgets, their callbacks."""
+
+    def __init__(self, path: Path, on_spread, on_suggest, embed: Callable, traj_loader) -> None:
+        self.path, self.on_spread, self.on_suggest = path, on_spread, on_suggest
+        self.embed, self.traj_loader = embed, traj_loader
+        self.sw = _SweepFiles(path)
+        self.color_by = "prediction"
+        self.xy = embed(self.sw.features)
+
+    def build(self, doc) -> None:
+        """Add the page to ``doc``."""
+        from bokeh.layouts import column, row
+        from bokeh.models import Div
+
+        self._figures()
+        self._widgets()
+        self._connect()
+        w = self.w
+        controls = column(Div(text=f"<b>sweep</b> {self.path.name}"), row(w["sel_in"], w["sel_btn"]),
+                          row(w["lab_in"], w["lab_btn"]), row(w["color_sel"], w["spread_btn"]),
+                          row(w["n_spin"], w["suggest_btn"]), self.status)
+        doc.add_root(row(column(self.fig, controls), self.panels))
+        doc.title = f"sciope-abs explore: {self.path.name}"
+
+    # ------------------------------------------------------------------ the page
+    def _figures(self) -> None:
+        sw = self.sw
+        self.fig, self.src = scatter_figure(self.xy, sw.labels, sw.predictions, sw.confidence)
+        self.empty = np.zeros((0, 1, len(sw.species), len(sw.timespan)))
+        self.panels, self.tsrcs = trajectory_figure(self.empty, sw.timespan, sw.species, indices=[])
+
+    def _widgets(self) -> None:
+        from bokeh.models import Button, Div, Select, Spinner, TextInput
+
+        sw = self.sw
+        self.status = Div(text=f"{len(sw.theta)} points, {int((sw.labels >= 0).sum())} labelled", name="status",
+                          css_classes=["status"], width=520)
+        self.w = {
+            "sel_in": TextInput(title="select indices (e.g. 0, 3, 10-12)", name="select_input",
+                                css_classes=["select-input"], width=250),
+            "sel_btn": Button(label="Select", name="select_button", css_classes=["select-button"], width=100),
+            "lab_in": TextInput(title="label for the selection (integer, -1 clears)", value="1",
+                                name="label_input", css_classes=["label-input"], width=250),
+            "lab_btn": Button(label="Assign label", button_type="primary", name="label_button",
+                              css_classes=["label-button"], width=120),
+            "color_sel": Select(title="colour by", value="prediction", options=["prediction", "label"], width=150),
+            "spread_btn": Button(label="Spread labels", name="spread_button", css_classes=["spread-button"],
+                                 disabled=self.on_spread is None, width=140),
+            "n_spin": Spinner(title="batch size", low=1, high=10000, step=1, value=10, width=100),
+            "suggest_btn": Button(label="Suggest + simulate batch", name="suggest_button",
+                                  css_classes=["suggest-button"], disabled=self.on_suggest is None, width=200),
+        }
+
+    def _connect(self) -> None:
+        self.src.selected.on_change("indices", self.on_selection)
+        self.w["sel_btn"].on_click(self.do_select)
+        self.w["lab_btn"].on_click(self.do_label)
+        self.w["spread_btn"].on_click(self.do_spread)
+        self.w["suggest_btn"].on_click(self.do_suggest)
+        self.w["color_sel"].on_change("value", self.on_color)
+
+    # ------------------------------------------------------------------ callbacks
+    def refresh_scatter(self) -> None:
+        sw = self.sw
+        self.src.data = _scatter_data(self.xy, sw.labels, sw.predictions, sw.confidence, self.color_by)
+
+    def show_traces(self, indices) -> None:
+        sw, idx = self.sw, list(indices)[:50]
+        if sw.traces is not None:
+            x, sub = sw.traces, idx
+        elif self.traj_loader is not None and idx:
+            x, sub = self.traj_loader(idx), list(range(len(idx)))
+        else:
+            x, sub = self.empty, []
+        for s, tsrc in enumerate(self.tsrcs):
+            data = _traj_data(x, sub, sw.timespan, s)
+            if sw.traces is None and idx:
+                data["point"] = [idx[k] for k in data["point"]]
+            tsrc.data = data
+
+    def on_selection(self, attr, old, new) -> None:
+        self.show_traces(new)
+        self.status.text = f"selected {len(new)} points" + (f": {list(new)[:10]}" if new else "")
+
+    def do_select(self) -> None:
+        try:
+            idx = parse_indices(self.w["sel_in"].value, len(self.sw.theta))
+        except ValueError as exc:
+            self.status.text = f"error: {exc}"
+            return
+        self.src.selected.indices = idx
+
+    def do_label(self) -> None:
+        idx = list(self.src.selected.indices)
+        if not idx:
+            self.status.text = "error: select points first"
+            return
+        raw = self.w["lab_in"].value
+        try:
+            value = int(str(raw).strip())
+            if value < -1:
+                raise ValueError
+        except ValueError:
+            self.status.text = f"error: label must be an integer >= -1, got {raw!r}"
+            return
+        self.sw.labels[idx] = value
+        self.sw.save_labels()
+        self.refresh_scatter()
+        self.status.text = (f"labelled {len(idx)} points as {value}; saved "
+                            f"({int((self.sw.labels >= 0).sum())} labelled)")
+
+    def do_spread(self) -> None:
+        try:
+            msg = self.on_spread(self.path)
+        except ValueError as exc:
+            self.status.text = f"error: {exc}"
+            return
+        self.sw.reload()
+        self.refresh_scatter()
+        self.status.text = msg
+
+    def do_suggest(self) -> None:
+        try:
+            msg = self.on_suggest(self.path, int(self.w["n_spin"].value))
+        except ValueError as exc:
+            self.status.text = f"error: {exc}"
+            return
+        self.sw.reload()
+        self.xy = self.embed(self.sw.features)
+        self.refresh_scatter()
+        self.status.text = msg
+
+    def on_color(self, attr, old, new) -> None:
+        self.color_by = new
+        self.refresh_scatter()
 
 
 def serve(sweep_dir, *, port: int = 5006, host: str = "127.0.0.1", show: bool = True,
@@ -254,7 +287,7 @@ def serve(sweep_dir, *, port: int = 5006, host: str = "127.0.0.1", show: bool = 
                     allow_websocket_origin=origins)
     server.start()
     actual = server.port
-    print(f"serving sweep at http://{host}:{actual}/", flush=True)
+    log.info(f"serving sweep at http://{host}:{actual}/")
     if show:
         server.io_loop.add_callback(server.show, "/")
     try:

@@ -39,6 +39,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ..._checks import check_positive_int
 from .base import Component
 from .registry import get_component, register_component
 
@@ -218,8 +219,7 @@ def low_copy_species(states, max_support: int = MAX_SUPPORT) -> list[int]:
     states = np.asarray(states)
     if states.ndim != 2:
         raise ValueError(f"states must be 2-D (m, S), got shape {states.shape}")
-    if isinstance(max_support, bool) or not isinstance(max_support, (int, np.integer)) or max_support < 1:
-        raise ValueError(f"max_support must be a positive integer, got {max_support!r}")
+    check_positive_int(max_support, "max_support")
     return [j for j in range(states.shape[1]) if np.unique(states[:, j]).size <= int(max_support)]
 
 

@@ -16,22 +16,15 @@ weights move from the supernet to the derived network by name.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
+
+from ..._checks import check_positive_int
 
 __all__ = ["CellSpec", "build_cell_specs", "apply_cell", "EXPAND_MODES", "AGGREGATES"]
 
 EXPAND_MODES = ("dense", "tile")
 AGGREGATES = ("mean", "sum")
-
-
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    if int(value) < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -120,15 +113,15 @@ def build_cell_specs(input_dim: int, cells: int = 2, cell_size: int = 2, expansi
 
     Raises a one-line ``ValueError`` for a non-positive size or an unknown mode.
     """
-    input_dim = _positive_int(input_dim, "input_dim")
-    cells = _positive_int(cells, "cells")
-    cell_size = _positive_int(cell_size, "cell_size")
-    expansion = _positive_int(expansion, "expansion")
+    input_dim = check_positive_int(input_dim, "input_dim")
+    cells = check_positive_int(cells, "cells")
+    cell_size = check_positive_int(cell_size, "cell_size")
+    expansion = check_positive_int(expansion, "expansion")
     if expand not in EXPAND_MODES:
         raise ValueError(f"expand must be one of {EXPAND_MODES}, got {expand!r}")
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
-    n_agg = cell_size if n_aggregate is None else _positive_int(n_aggregate, "n_aggregate")
+    n_agg = cell_size if n_aggregate is None else check_positive_int(n_aggregate, "n_aggregate")
     if n_agg > cell_size:
         raise ValueError(f"n_aggregate={n_agg} exceeds cell_size={cell_size}")
     width = input_dim * expansion

@@ -20,17 +20,20 @@ negative log-likelihood in :func:`.search.search`, a mean squared error in the t
 """
 from __future__ import annotations
 
-import sys
+import logging
 import time
 import warnings
 from typing import Callable
 
 import numpy as np
 
+from ..._checks import check_nonneg_int, check_positive_int
 from ...seeding import SeedLike, as_generator
 from .supernet import SuperNet
 
 __all__ = ["ProxylessSearch", "arch_gradient"]
+log = logging.getLogger(__name__)
+
 
 
 def arch_gradient(dgates, probs):
@@ -107,10 +110,8 @@ class ProxylessSearch:
         for name, v in (("learning_rate", learning_rate), ("arch_learning_rate", arch_learning_rate)):
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(turn, (int, np.integer)) or turn < 1:
-            raise ValueError(f"turn must be a positive integer, got {turn!r}")
+        check_positive_int(batch_size, "batch_size")
+        check_positive_int(turn, "turn")
         self.supernet = supernet
         self.head = head
         self.loss_fn = loss_fn
@@ -193,7 +194,7 @@ class ProxylessSearch:
     # ------------------------------------------------------------------ loops
     def _log(self, msg: str) -> None:
         if self.progress:
-            print(f"[search] {msg}", file=sys.stderr, flush=True)
+            log.info(f"[search] {msg}")
 
     def _noisy(self, y: np.ndarray, rng) -> np.ndarray:
         if self.target_noise is None or not self.target_noise.any():
@@ -245,7 +246,7 @@ class ProxylessSearch:
     def heat_up(self, train_xy, epochs: int) -> list[float]:
         """Train the weights only, gates sampled from the (untouched) ``softmax(alpha)``."""
         x, y = _check_xy(train_xy, "train data")
-        epochs = _check_epochs(epochs, "heat-up epochs")
+        epochs = check_nonneg_int(epochs, "heat-up epochs")
         self.build(x.shape[1])
         t0 = time.perf_counter()
         for ep in range(epochs):
@@ -269,7 +270,7 @@ class ProxylessSearch:
         if x.shape[1] != xv.shape[1] or y.shape[1] != yv.shape[1]:
             raise ValueError(f"train and validation widths differ: {x.shape[1:]}/{y.shape[1:]} vs "
                              f"{xv.shape[1:]}/{yv.shape[1:]}")
-        epochs = _check_epochs(epochs, "search epochs")
+        epochs = check_nonneg_int(epochs, "search epochs")
         self.build(x.shape[1])
         weight_step, arch_step, _ = self._steps
         yv_eval = self._noisy(yv, np.random.default_rng(self._eval_seed))   # one fixed draw
@@ -295,9 +296,3 @@ class ProxylessSearch:
                       f"val loss (argmax arch) {val_loss:.4f}  max p {probs.max(axis=1).mean():.3f}")
         self.history["seconds"]["search"] = time.perf_counter() - t0
         return self.history["search"]
-
-
-def _check_epochs(epochs, what: str) -> int:
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {epochs!r}")
-    return int(epochs)

@@ -3,7 +3,7 @@
 The emulator and the training data carry every species of the model (the emulator's state is
 the full state); inference sees only the observed species.  The view is a picklable
 :class:`~sciope_abs.simulators.base.Simulator` wrapper, so ABC, sweeps and the fidelity check take
-it like any simulator.
+it like any simulator (the pipeline wraps its emulator in one).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..simulators.base import Simulator
+from .base import Simulator
 
 __all__ = ["SpeciesView"]
 
