@@ -121,7 +121,7 @@ def _raw_fn(emu, init, rates, r: int, jit: bool):
     import tensorflow as tf
 
     net = emu.keras_model
-    x = emu.scaling.encode_inputs(np.concatenate([np.repeat(init, r, axis=0), np.repeat(rates, r, axis=0)], 1))
+    x = emu.scaler.encode_inputs(np.concatenate([np.repeat(init, r, axis=0), np.repeat(rates, r, axis=0)], 1))
     x = tf.constant(x, tf.float32)
     fn = tf.function(lambda v: net(v, training=False), jit_compile=jit)
     fn(x).numpy()

@@ -7,7 +7,8 @@ tf = pytest.importorskip("tensorflow")
 
 from sciope_abs.abstraction.bodies import mlp_body  # noqa: E402
 from sciope_abs.abstraction.components import COMPONENTS, MIN_SCALE, Component, get_component, register_component  # noqa: E402
-from sciope_abs.abstraction.mixture import (MixtureHead, head_size, mixture_log_prob, mixture_nll,  # noqa: E402
+from sciope_abs.abstraction.layers import MixtureHead  # noqa: E402
+from sciope_abs.abstraction.mixture import (head_size, mixture_log_prob, mixture_nll,  # noqa: E402
                                             mixture_parameters, mixture_sample, mixture_sample_from_noise)
 from sciope_abs.abstraction.network import build_mdn  # noqa: E402
 from sciope_abs.abstraction.training import fit_mdn  # noqa: E402

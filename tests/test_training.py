@@ -189,9 +189,9 @@ def test_discrete_head_recovers_the_known_gene_transition_of_a_synthetic_chain()
     assert emu.card["training"]["discrete"] == ["G1", "G2", "P1"]
     assert emu.component["groups"] == [[0, 1, 2]]                     # one categorical over joint increments
     g = np.arange(5.0)
-    head = emu.keras_model(emu.scaling.encode_inputs(np.c_[g, 4 - g, np.full(5, 100.0)]))
+    head = emu.keras_model(emu.scaler.encode_inputs(np.c_[g, 4 - g, np.full(5, 100.0)]))
     vals, probs = mixture_class_probabilities(head, emu.n_components, 3, emu.component)[(0, 1, 2)]
-    raw = np.round(vals * emu.scaling.delta_scale + emu.scaling.delta_mean)
+    raw = np.round(vals * emu.scaler.delta_scale_ + emu.scaler.delta_mean_)
     assert raw.tolist() == [[-1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.0]]   # G1 + G2 = 4 kept
     want = np.array([[0.0, 0.9, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.9, 0.0]])
     x_tr = ds.pairs("train")[0]

@@ -12,7 +12,7 @@ import importlib
 
 _EXPORTS = {
     # model side: mixture, components, networks, training, emulator
-    "MixtureHead": "mixture", "mixture_nll": "mixture", "mixture_log_prob": "mixture",
+    "MixtureHead": "layers", "mixture_nll": "mixture", "mixture_log_prob": "mixture",
     "mixture_sample": "mixture", "mixture_sample_from_noise": "mixture", "mixture_parameters": "mixture",
     "head_size": "mixture",
     "COMPONENTS": "components", "get_component": "components", "register_component": "components",
@@ -20,7 +20,6 @@ _EXPORTS = {
     "fit_mdn": "training", "train": "training",
     "Emulator": "emulator", "EmulatorRangeWarning": "emulator",
     "GridSimulator": "grid", "build_grid_dataset": "grid_design", "grid_training_states": "grid_design",
-    "Scaling": "targets",
     # data side: dataset, scaler, evaluation
     "build_dataset": "dataset", "AbstractionDataset": "dataset",
     "StateScaler": "scaling",

@@ -357,6 +357,37 @@ def _simulate(crn: CRN, vary: tuple[str, ...], dt: float, n_steps: int, rates: n
     return np.asarray(traces, dtype=np.float64), str(used)
 
 
+def _stored_dataset(path: Path, config_hash: str) -> AbstractionDataset | None:
+    """The complete dataset of this configuration at ``path`` (``reused``), or None when there is
+    none yet; a different dataset or a foreign folder there is refused."""
+    attrs = _read_attrs(path) if path.exists() else None
+    if attrs is not None and attrs.get("format") == _FORMAT and attrs.get("complete"):
+        if attrs.get("config_hash") == config_hash:
+            ds = AbstractionDataset.load(path)
+            ds.reused = True
+            return ds
+        raise ValueError(f"{path} already holds a dataset with a different configuration "
+                         f"(config hash {attrs.get('config_hash')} != {config_hash}); choose another path")
+    if path.exists() and attrs is None and (not path.is_dir() or any(path.iterdir())):
+        raise ValueError(f"{path} exists and is not an abstraction dataset; choose another path")
+    return None
+
+
+def _split_settings(ok: np.ndarray, fractions, k_split) -> dict[str, np.ndarray]:
+    """Train / val / test setting indices: a seeded shuffle of the settings that simulated (``ok``)."""
+    n_settings = ok.size
+    if not ok.all():
+        warnings.warn(f"{int((~ok).sum())} of {n_settings} settings failed to simulate; they are left out "
+                      f"of all splits", UserWarning, stacklevel=3)
+    perm = np.random.default_rng(k_split).permutation(n_settings)
+    perm = perm[ok[perm]]
+    n_train, n_val, _ = _split_counts(perm.size, fractions)
+    if n_train < 1:
+        raise ValueError("no setting simulated successfully: the dataset would have no training data")
+    return {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
+            "test": np.sort(perm[n_train + n_val:])}
+
+
 def build_dataset(model, n_settings: int, n_traj: int, dt: float | None = None, n_steps: int | None = None,
                   vary_params: Sequence[str] = (), seed: SeedLike = None, client=None, solver: str = "auto",
                   split: Sequence[float] = (0.7, 0.15, 0.15), path=None, progress: bool = True) -> AbstractionDataset:
@@ -408,16 +439,9 @@ def build_dataset(model, n_settings: int, n_traj: int, dt: float | None = None, 
 
     if path is not None:
         path = Path(path)
-        attrs = _read_attrs(path) if path.exists() else None
-        if attrs is not None and attrs.get("format") == _FORMAT and attrs.get("complete"):
-            if attrs.get("config_hash") == config_hash:
-                ds = AbstractionDataset.load(path)
-                ds.reused = True
-                return ds
-            raise ValueError(f"{path} already holds a dataset with a different configuration "
-                             f"(config hash {attrs.get('config_hash')} != {config_hash}); choose another path")
-        if path.exists() and attrs is None and (not path.is_dir() or any(path.iterdir())):
-            raise ValueError(f"{path} exists and is not an abstraction dataset; choose another path")
+        stored = _stored_dataset(path, config_hash)
+        if stored is not None:
+            return stored
 
     k_init, k_rates, k_sim, k_split = base.spawn(4)
     init = crn.sample_initial_states(n_settings, seed=k_init)
@@ -430,16 +454,7 @@ def build_dataset(model, n_settings: int, n_traj: int, dt: float | None = None, 
         raise ValueError(f"simulator returned traces of shape {traces.shape}, expected {expected}")
 
     ok = np.isfinite(traces).all(axis=(1, 2, 3))
-    if not ok.all():
-        warnings.warn(f"{int((~ok).sum())} of {n_settings} settings failed to simulate; they are left out "
-                      f"of all splits", UserWarning, stacklevel=2)
-    perm = np.random.default_rng(k_split).permutation(n_settings)
-    perm = perm[ok[perm]]
-    n_train, n_val, _ = _split_counts(perm.size, fractions)
-    if n_train < 1:
-        raise ValueError("no setting simulated successfully: the dataset would have no training data")
-    splits = {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
-              "test": np.sort(perm[n_train + n_val:])}
+    splits = _split_settings(ok, fractions, k_split)
     attrs = {"config": config, "config_hash": config_hash, "seed": _seed_record(base), "solver": solver_used,
              "solver_requested": solver, "simulation_seconds": sim_seconds, "n_failed_settings": int((~ok).sum()),
              "versions": _versions()}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import warnings
 import zipfile
 from pathlib import Path
@@ -31,18 +30,19 @@ from typing import Sequence
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..seeding import SeedLike, as_generator, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
 from ..store.archive import directory_bytes, from_directory_bytes
-from .targets import Scaling
+from .card import jsonable, package_versions
+from .rollout import COUNT_CAP, ROLLOUT_METHODS
+from .scaling import StateScaler
 
 __all__ = ["Emulator", "EmulatorRangeWarning", "package_versions", "EMULATOR_FILES"]
 
 EMULATOR_FILES = {"model": "model.keras", "config": "config.json", "scaler": "scaler.json", "card": "card.json",
                   "genotype": "genotype.json"}
 
-#: counts are capped here so a diverging rollout cannot overflow float32
-_COUNT_CAP = 1e9
 #: output dtypes of a rollout
 OUTPUT_DTYPES = ("float64", "float32", "int32")
 
@@ -53,35 +53,6 @@ class EmulatorRangeWarning(UserWarning):
     """Rates (or states) outside the range the emulator was trained on."""
 
 
-def package_versions() -> dict:
-    """Versions recorded in a model card."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("sciope_abs", "numpy", "tensorflow-cpu", "tensorflow", "keras", "gillespy2"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if hasattr(obj, "to_dict") and not isinstance(obj, type):
-        return _jsonable(obj.to_dict())
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
 class Emulator(Simulator):
     """A deep-abstraction emulator of a CRN at a fixed time step.
 
@@ -90,7 +61,8 @@ class Emulator(Simulator):
     keras_model : keras.Model
         The MDN (scaled ``(state || rates)`` (b, S + p) -> flat mixture parameters).
     scaler : StateScaler
-        The dataset's scaler (fitted on its train split).
+        The dataset's scaler (fitted on its train split); the emulator keeps a copy with its
+        ``target`` (:meth:`~.scaling.StateScaler.with_target`) as :attr:`scaler`.
     model : CRN
         The emulated network; its species order is the state order.
     vary_params : sequence of str
@@ -101,7 +73,7 @@ class Emulator(Simulator):
     card : dict
         Model card (hashes, settings, history, fidelity, versions).
     target : str
-        Target parametrisation the network was trained with (:mod:`~.targets`).
+        Target parametrisation the network was trained with (:mod:`~.scaling`).
     rate_bounds : array (p, 2), optional
         Trained rate ranges; rates outside them warn (or raise with ``strict=True``).
     genotype : dict, optional
@@ -129,10 +101,11 @@ class Emulator(Simulator):
                  clip: bool = False, rollout: str = "compiled", jit_compile: bool = False,
                  chunk_bytes: int = 64 * 2 ** 20):
         from .mixture import resolve_components
-        from .rollout import ROLLOUT_METHODS
 
         self.keras_model = keras_model
-        self.scaler = scaler
+        if not isinstance(scaler, StateScaler):
+            raise ValueError(f"scaler must be a fitted StateScaler, got {type(scaler).__name__}")
+        self.scaler = scaler.with_target(target)
         self.model = model
         self.param_names = tuple(model.check_parameter_names(vary_params))
         self.species = tuple(model.species)
@@ -146,10 +119,10 @@ class Emulator(Simulator):
         resolve_components(self.component, self.n_components)
         self.card = dict(card or {})
         self.target = target
-        self.scaling = Scaling.from_scaler(scaler, target)
         S, p = len(self.species), len(self.param_names)
-        if self.scaling.n_species != S or self.scaling.n_inputs != S + p:
-            raise ValueError(f"scaler has {self.scaling.n_inputs} inputs / {self.scaling.n_species} outputs, "
+        n_inputs = self.scaler.n_species_ + self.scaler.n_rates_
+        if self.scaler.n_species_ != S or n_inputs != S + p:
+            raise ValueError(f"scaler has {n_inputs} inputs / {self.scaler.n_species_} outputs, "
                              f"expected {S + p} / {S} for species {list(self.species)} and rates {list(self.param_names)}")
         if rate_bounds is None:
             self.rate_bounds = np.array([model.rate_ranges.get(q, (0.0, np.inf)) for q in self.param_names],
@@ -195,7 +168,7 @@ class Emulator(Simulator):
         from .mixture import mixture_sample_from_noise
 
         S, p = len(self.species), len(self.param_names)
-        K, comp, scaling, net = self.n_components, self.component, self.scaling, self.keras_model
+        K, comp, scaling, net = self.n_components, self.component, self.scaler, self.keras_model
         L = self.conservation_matrix.shape[0]
 
         @tf.function(input_signature=[tf.TensorSpec((None, S), tf.float32), tf.TensorSpec((None, p), tf.float32),
@@ -208,7 +181,7 @@ class Emulator(Simulator):
             z = mixture_sample_from_noise(head, K, S, comp, u, eps)
             y = scaling.decode_tf(state, z)
             y = tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))
-            return tf.clip_by_value(tf.round(y), 0.0, _COUNT_CAP)
+            return tf.clip_by_value(tf.round(y), 0.0, COUNT_CAP)
 
         return step
 
@@ -273,8 +246,6 @@ class Emulator(Simulator):
         -------
         array (n, n_traj, S, n_steps + 1), integer counts of ``dtype``
         """
-        from .rollout import ROLLOUT_METHODS
-
         method = self.rollout_method if method is None else method
         if method not in ROLLOUT_METHODS:
             raise ValueError(f"method must be one of {ROLLOUT_METHODS}, got {method!r}")
@@ -301,9 +272,7 @@ class Emulator(Simulator):
         n_steps = self.n_steps if n_steps is None else int(n_steps)
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-        r = int(n_traj)
-        if r < 1:
-            raise ValueError(f"n_traj must be >= 1, got {n_traj}")
+        r = check_positive_int(n_traj, "n_traj")   # the message every Simulator gives
         st = np.asarray(initial_states, dtype=np.float64)
         if st.ndim == 1:
             st = st[None, :]
@@ -386,7 +355,7 @@ class Emulator(Simulator):
         return {"format": "sciope_abs.emulator/1", "model": self.model.to_dict(), "vary_params": list(self.param_names),
                 "dt": self.dt, "n_steps": self.n_steps, "n_components": self.n_components,
                 "component": self.component, "target": self.target, "rate_bounds": self.rate_bounds.tolist(),
-                "scaling": self.scaling.to_dict(), "strict": self.strict, "clip": self.clip,
+                "strict": self.strict, "clip": self.clip,
                 "conservation_laws": [law.to_dict() for law in self.model.conservation_laws]}
 
     def save(self, path) -> Path:
@@ -399,21 +368,24 @@ class Emulator(Simulator):
         warn_if_custom_sampling(self.model)
         path.mkdir(parents=True, exist_ok=True)
         self.keras_model.save(path / EMULATOR_FILES["model"])
-        scaler = self.scaler.to_dict() if hasattr(self.scaler, "to_dict") else self.scaling.to_dict()
-        files = {"scaler": scaler, "card": self.card, "config": self._config()}
+        files = {"scaler": self.scaler.to_dict(), "card": self.card, "config": self._config()}
         if self.genotype is not None:
             files["genotype"] = self.genotype
         for key, obj in files.items():  # config last: its presence marks a complete save
-            (path / EMULATOR_FILES[key]).write_text(json.dumps(_jsonable(obj), indent=1, sort_keys=True))
+            (path / EMULATOR_FILES[key]).write_text(json.dumps(jsonable(obj), indent=1, sort_keys=True))
         return path
 
     @classmethod
     def load(cls, path, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
-        """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``)."""
+        """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``).
+
+        Imports nothing of training or of the architecture search: the custom layers a saved
+        network may hold, trained or searched, are registered by :mod:`.layers`.
+        """
         import keras
 
         from ..crn.model import CRN
-        from . import mixture  # noqa: F401  (registers MixtureHead)
+        from . import layers  # noqa: F401  (registers every custom layer for safe-mode loading)
 
         path = Path(path)
         if not path.is_dir():
@@ -426,8 +398,7 @@ class Emulator(Simulator):
         genotype = None
         if (path / EMULATOR_FILES["genotype"]).is_file():
             genotype = json.loads((path / EMULATOR_FILES["genotype"]).read_text())
-            import sciope_abs.abstraction.nas  # noqa: F401  (registers the searched cell layers)
-        scaler = _load_scaler(json.loads((path / EMULATOR_FILES["scaler"]).read_text()), cfg)
+        scaler = _load_scaler(path / EMULATOR_FILES["scaler"])
         model = CRN.from_dict(cfg["model"])
         stored = cfg.get("conservation_laws")
         if stored is not None and stored != [law.to_dict() for law in model.conservation_laws]:
@@ -489,24 +460,9 @@ def _emulator_from_bytes(blob: bytes) -> Emulator:
     return emu
 
 
-def _load_scaler(d: dict, cfg: dict):
-    """The dataset's StateScaler when it can be rebuilt, else the stored scaling statistics."""
+def _load_scaler(file: Path) -> StateScaler:
+    """The scaler saved at ``file``; one that cannot be read is refused with the file named."""
     try:
-        from .scaling import StateScaler
-
-        return StateScaler.from_dict(d)
-    except (ImportError, KeyError, TypeError, ValueError):
-        return _StatsScaler(cfg["scaling"])
-
-
-class _StatsScaler:
-    """Holds the six fitted statistics when the original scaler class cannot be rebuilt."""
-
-    def __init__(self, scaling: dict):
-        self.in_mean_, self.in_scale_ = np.asarray(scaling["in_mean"]), np.asarray(scaling["in_scale"])
-        self.out_mean_, self.out_scale_ = np.asarray(scaling["out_mean"]), np.asarray(scaling["out_scale"])
-        self.delta_mean_, self.delta_scale_ = np.asarray(scaling["delta_mean"]), np.asarray(scaling["delta_scale"])
-
-    def to_dict(self) -> dict:
-        return {k: np.asarray(getattr(self, k)).tolist() for k in
-                ("in_mean_", "in_scale_", "out_mean_", "out_scale_", "delta_mean_", "delta_scale_")}
+        return StateScaler.from_dict(json.loads(file.read_text()))
+    except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"emulator scaler file {file} cannot be read: {err}") from None

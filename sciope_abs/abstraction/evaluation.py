@@ -254,21 +254,9 @@ def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int =
     dict of str to EvaluationReport
         In the order of ``emulators``.
     """
-    if not isinstance(emulators, Mapping) or not emulators:
-        raise ValueError("evaluate_many: emulators must be a non-empty mapping of names to emulators")
-    first = next(iter(emulators.values()))
-    crn = _resolve_crn(first, model)
-    n_settings = int(n_settings)
-    n_traj = int(n_traj)
-    if n_settings < 1 or n_traj < 1:
-        raise ValueError(f"n_settings and n_traj must be >= 1, got {n_settings} and {n_traj}")
-    lags = _check_lags(lags)
+    crn, n_settings, n_traj, lags, dt, param_names, obs = _check_many(emulators, model, n_settings, n_traj,
+                                                                      lags, species)
     H = lags[-1]
-    dt = _common(emulators, "dt", _emulator_dt)
-    param_names = _common(emulators, "param_names", lambda e: tuple(getattr(e, "param_names", ())))
-    obs = tuple(crn.observed if species is None else species)
-    crn.species_index(obs)  # validates names
-
     ss = as_seed_sequence(seed)
     base = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key)
     k_init, k_rates, k_ssa, k_emu = base.spawn(4)
@@ -279,6 +267,43 @@ def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int =
         raise ValueError(f"traj_batch must be >= 1, got {traj_batch}")
     if isinstance(bins, str) and bins != "auto":
         raise ValueError(f"bins must be 'auto', None, an int or an array of edges, got {bins!r}")
+    reference = _reference(reference, crn, param_names, H, dt, solver, obs)
+    ens = ssa_ensembles(reference, crn, init, th, obs, H, dt, n_traj, k_ssa, client=client, cache=cache,
+                        traj_batch=traj_batch, solver=solver, progress=progress)
+    lag_idx = np.asarray(lags)
+    ctx = {"crn": crn, "obs": obs, "lags": lags, "lag_idx": lag_idx, "init": init, "th": th, "H": H, "dt": dt,
+           "n_traj": n_traj, "param_names": param_names, "ens": ens, "b1": ens["b1"][..., lag_idx],
+           "b2": ens["b2"][..., lag_idx], "bins": bins, "resolved": auto_bins(n_traj) if isinstance(bins, str) else bins,
+           "base": base, "k_emu": k_emu, "reference": reference, "traj_batch": traj_batch,
+           "keep_samples": keep_samples}
+    reports: dict[str, EvaluationReport] = {}
+    for name, emulator in emulators.items():
+        reports[name] = _report_for(name, emulator, ctx)
+    for name, report in reports.items():
+        _warn_resolution(report, n_traj, name if len(reports) > 1 else None)
+    return reports
+
+
+def _check_many(emulators, model, n_settings, n_traj, lags, species):
+    """Checked ``(crn, n_settings, n_traj, lags, dt, param_names, observed species)`` of :func:`evaluate_many`."""
+    if not isinstance(emulators, Mapping) or not emulators:
+        raise ValueError("evaluate_many: emulators must be a non-empty mapping of names to emulators")
+    first = next(iter(emulators.values()))
+    crn = _resolve_crn(first, model)
+    n_settings = int(n_settings)
+    n_traj = int(n_traj)
+    if n_settings < 1 or n_traj < 1:
+        raise ValueError(f"n_settings and n_traj must be >= 1, got {n_settings} and {n_traj}")
+    lags = _check_lags(lags)
+    dt = _common(emulators, "dt", _emulator_dt)
+    param_names = _common(emulators, "param_names", lambda e: tuple(getattr(e, "param_names", ())))
+    obs = tuple(crn.observed if species is None else species)
+    crn.species_index(obs)  # validates names
+    return crn, n_settings, n_traj, lags, dt, param_names, obs
+
+
+def _reference(reference, crn: CRN, param_names, H: int, dt: float, solver: str, obs):
+    """The exact simulator (default: ``make_simulator`` of the model over ``H`` steps of ``dt``)."""
     if reference is None:
         from ..simulators import make_simulator
 
@@ -287,50 +312,48 @@ def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int =
     missing = [s for s in obs if s not in tuple(reference.species)]
     if missing:
         raise ValueError(f"evaluate: species {missing} are not produced by the reference {type(reference).__name__}")
-    ens = ssa_ensembles(reference, crn, init, th, obs, H, dt, n_traj, k_ssa, client=client, cache=cache,
-                        traj_batch=traj_batch, solver=solver, progress=progress)
-    lag_idx = np.asarray(lags)
-    b1, b2 = ens["b1"][..., lag_idx], ens["b2"][..., lag_idx]
-    resolved = auto_bins(n_traj) if isinstance(bins, str) else bins
+    return reference
 
-    reports: dict[str, EvaluationReport] = {}
-    for name, emulator in emulators.items():
-        t0 = time.perf_counter()
-        # a fresh copy of the emulators' seed for each: one that spawns from it must not move the next one's
-        k_this = np.random.SeedSequence(k_emu.entropy, spawn_key=k_emu.spawn_key)
-        emu, emu_species = _emulate(emulator, init, th, H, n_traj, k_this, dt)
-        emu_seconds = time.perf_counter() - t0
-        missing = [s for s in obs if s not in emu_species]
-        if missing:
-            raise ValueError(f"evaluate: species {missing} are not produced by both the emulator {name!r} "
-                             "and the reference")
-        a = emu[:, :, [emu_species.index(s) for s in obs]][..., lag_idx]      # (n, r, k, L)
-        out = distance_tables(a, b1, b2, resolved)
-        violations, checked = _violations(crn, emu, emu_species)
-        meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
-                "bins": _bins_record(resolved), "bins_requested": _bins_record(bins),
-                "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
-                "emulator": type(emulator).__name__, "reference": type(reference).__name__,
-                "emulator_seconds": emu_seconds, "ssa_seconds": ens["seconds"], "ssa_cache": ens["path"],
-                "ssa_reused": ens["reused"], "traj_batch": traj_batch, "violations": violations,
-                "violation_cells": int(emu.shape[0] * emu.shape[1] * H), "laws_checked": checked,
-                "ssa_violations": ens["violations"]}
-        card = getattr(emulator, "card", None)
-        if isinstance(card, dict):
-            meta["emulator_card"] = {k: card[k] for k in ("model_hash", "dataset_hash") if k in card}
-        if violations:
-            warnings.warn(f"evaluate: {violations} of {meta['violation_cells']} (trajectory, step) cells of emulator "
-                          f"{name!r} break conservation laws of {crn.name!r} ({', '.join(checked)})",
-                          UserWarning, stacklevel=3)
-        reports[name] = EvaluationReport(obs, lags, out["l1"], out["iou"], out["self_l1"], out["self_iou"],
-                                         initial_states=init, rates=th, param_names=param_names,
-                                         samples_emulator=a.astype(np.float32) if keep_samples else None,
-                                         samples_ssa=b1.astype(np.float32) if keep_samples else None,
-                                         samples_ssa_self=b2.astype(np.float32) if keep_samples else None,
-                                         bins=resolved, meta=meta)
-    for name, report in reports.items():
-        _warn_resolution(report, n_traj, name if len(reports) > 1 else None)
-    return reports
+
+def _report_for(name: str, emulator, ctx: dict) -> EvaluationReport:
+    """One emulator's report against the shared SSA ensembles of ``ctx`` (built by :func:`evaluate_many`)."""
+    crn, obs, H, dt, n_traj, resolved = ctx["crn"], ctx["obs"], ctx["H"], ctx["dt"], ctx["n_traj"], ctx["resolved"]
+    b1, b2, ens, keep = ctx["b1"], ctx["b2"], ctx["ens"], ctx["keep_samples"]
+    t0 = time.perf_counter()
+    # a fresh copy of the emulators' seed for each: one that spawns from it must not move the next one's
+    k_emu = ctx["k_emu"]
+    k_this = np.random.SeedSequence(k_emu.entropy, spawn_key=k_emu.spawn_key)
+    emu, emu_species = _emulate(emulator, ctx["init"], ctx["th"], H, n_traj, k_this, dt)
+    emu_seconds = time.perf_counter() - t0
+    missing = [s for s in obs if s not in emu_species]
+    if missing:
+        raise ValueError(f"evaluate: species {missing} are not produced by both the emulator {name!r} "
+                         "and the reference")
+    a = emu[:, :, [emu_species.index(s) for s in obs]][..., ctx["lag_idx"]]      # (n, r, k, L)
+    out = distance_tables(a, b1, b2, resolved)
+    violations, checked = _violations(crn, emu, emu_species)
+    base = ctx["base"]
+    meta = {"model": crn.name, "model_hash": crn.content_hash(), "dt": dt, "n_traj": n_traj,
+            "bins": _bins_record(resolved), "bins_requested": _bins_record(ctx["bins"]),
+            "seed": {"entropy": str(base.entropy), "spawn_key": [int(v) for v in base.spawn_key]},
+            "emulator": type(emulator).__name__, "reference": type(ctx["reference"]).__name__,
+            "emulator_seconds": emu_seconds, "ssa_seconds": ens["seconds"], "ssa_cache": ens["path"],
+            "ssa_reused": ens["reused"], "traj_batch": ctx["traj_batch"], "violations": violations,
+            "violation_cells": int(emu.shape[0] * emu.shape[1] * H), "laws_checked": checked,
+            "ssa_violations": ens["violations"]}
+    card = getattr(emulator, "card", None)
+    if isinstance(card, dict):
+        meta["emulator_card"] = {k: card[k] for k in ("model_hash", "dataset_hash") if k in card}
+    if violations:
+        warnings.warn(f"evaluate: {violations} of {meta['violation_cells']} (trajectory, step) cells of emulator "
+                      f"{name!r} break conservation laws of {crn.name!r} ({', '.join(checked)})",
+                      UserWarning, stacklevel=4)
+    return EvaluationReport(obs, ctx["lags"], out["l1"], out["iou"], out["self_l1"], out["self_iou"],
+                            initial_states=ctx["init"], rates=ctx["th"], param_names=ctx["param_names"],
+                            samples_emulator=a.astype(np.float32) if keep else None,
+                            samples_ssa=b1.astype(np.float32) if keep else None,
+                            samples_ssa_self=b2.astype(np.float32) if keep else None,
+                            bins=resolved, meta=meta)
 
 
 def _bins_record(bins):

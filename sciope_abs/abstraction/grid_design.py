@@ -38,6 +38,7 @@ import numpy as np
 from .._checks import check_nonneg_int, check_positive_int
 from ..crn.model import CRN
 from ..seeding import SeedLike, as_generator, as_seed_sequence
+from .dataset import AbstractionDataset, _check_split, _split_counts, _vary_tuple
 
 __all__ = ["CELL_KINDS", "DEFAULT_FRACTIONS", "grid_training_states", "inert_species", "build_grid_dataset"]
 
@@ -190,8 +191,6 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
         ``n_chains * n_steps`` settings of one trajectory and one step each (``n_steps=1``),
         rows ordered chain-major; ``attrs["design"]`` records the design.
     """
-    from ..simulators import FastSSASimulator
-    from .dataset import AbstractionDataset, _check_split, _split_counts, _vary_tuple
 
     for v, name in ((n_chains, "n_chains"), (n_steps, "n_steps")):
         check_positive_int(v, name)
@@ -209,25 +208,11 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     frng = np.random.default_rng(k_flow)
     lam = frng.uniform(in_lo, in_hi, int(n_chains))
     leave = frng.uniform(out_lo, out_hi, int(n_chains))
-    sh = crn.species_index(shared)
-    sim = FastSSASimulator(crn, param_names=vary, timespan=np.array([0.0, crn.dt]))
     S = crn.n_species
-    traces = np.empty((int(n_chains), int(n_steps), 1, S, 2))
     t0 = time.perf_counter()
-    for k, ss in enumerate(k_sim.spawn(int(n_steps))):
-        if k > 0:  # exchange with the neighbourhood, then the next exact step
-            x[:, sh] = frng.binomial(x[:, sh], (1.0 - leave)[:, None]) + frng.poisson(lam[:, None], (len(x), len(sh)))
-        tr = sim.simulate(rates, n_traj=1, seed=ss, initial_state=x)
-        if not np.isfinite(tr).all():
-            raise ValueError(f"the SSA failed on some chains at step {k}; check the model {crn.name!r}")
-        traces[:, k] = tr
-        x = tr[:, 0, :, -1].astype(np.int64)
+    traces = _simulate_chains(crn, vary, x, rates, crn.species_index(shared), lam, leave, int(n_steps), k_sim, frng)
     seconds = time.perf_counter() - t0
-    perm = np.random.default_rng(k_split).permutation(int(n_chains))
-    n_train, n_val, _ = _split_counts(int(n_chains), fr)
-    chains = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
-    steps = np.arange(int(n_steps))
-    splits = {name: np.sort((c[:, None] * int(n_steps) + steps[None, :]).ravel()) for name, c in chains.items()}
+    splits = _chain_splits(int(n_chains), int(n_steps), fr, k_split)
     design = {"kind": "grid", "n_chains": int(n_chains), "n_steps": int(n_steps), "shared": list(shared),
               "inflow": [in_lo, in_hi], "outflow": [out_lo, out_hi],
               "highs": dict(zip(crn.species, _highs(crn, shared, shared_high, highs).tolist())),
@@ -238,3 +223,37 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     return AbstractionDataset(crn, vary, crn.dt, 1, traces.reshape(-1, 1, S, 2),
                               traces[:, :, 0, :, 0].reshape(-1, S).astype(np.int64),
                               np.repeat(rates, int(n_steps), axis=0), splits, attrs=attrs)
+
+
+def _simulate_chains(crn: CRN, vary: tuple[str, ...], x: np.ndarray, rates: np.ndarray, sh: list[int],
+                     lam: np.ndarray, leave: np.ndarray, n_steps: int, k_sim, frng) -> np.ndarray:
+    """SSA steps of ``crn.dt`` of every chain from its state ``x`` (n, S), the shared species ``sh``
+    exchanged between steps (a binomial share leaves, a Poisson number arrives).
+
+    Returns
+    -------
+    array (n, n_steps, 1, S, 2)
+        Per chain and step the state before and after the step.
+    """
+    from ..simulators import FastSSASimulator
+
+    sim = FastSSASimulator(crn, param_names=vary, timespan=np.array([0.0, crn.dt]))
+    traces = np.empty((len(x), n_steps, 1, crn.n_species, 2))
+    for k, ss in enumerate(k_sim.spawn(n_steps)):
+        if k > 0:  # exchange with the neighbourhood, then the next exact step
+            x[:, sh] = frng.binomial(x[:, sh], (1.0 - leave)[:, None]) + frng.poisson(lam[:, None], (len(x), len(sh)))
+        tr = sim.simulate(rates, n_traj=1, seed=ss, initial_state=x)
+        if not np.isfinite(tr).all():
+            raise ValueError(f"the SSA failed on some chains at step {k}; check the model {crn.name!r}")
+        traces[:, k] = tr
+        x = tr[:, 0, :, -1].astype(np.int64)
+    return traces
+
+
+def _chain_splits(n_chains: int, n_steps: int, fractions, k_split) -> dict[str, np.ndarray]:
+    """Train / val / test settings by chain (a seeded shuffle): all steps of a chain in one split."""
+    perm = np.random.default_rng(k_split).permutation(n_chains)
+    n_train, n_val, _ = _split_counts(n_chains, fractions)
+    chains = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    steps = np.arange(n_steps)
+    return {name: np.sort((c[:, None] * n_steps + steps[None, :]).ravel()) for name, c in chains.items()}

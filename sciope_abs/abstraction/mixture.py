@@ -19,13 +19,12 @@ stateless TensorFlow seed.
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from .components import get_component
 
-__all__ = ["MixtureHead", "as_spec", "head_size", "resolve_components", "mixture_log_prob", "mixture_nll",
+__all__ = ["as_spec", "head_size", "resolve_components", "mixture_log_prob", "mixture_nll",
            "mixture_sample", "mixture_sample_from_noise", "mixture_parameters", "component_support",
            "mixture_class_probabilities"]
 
@@ -208,49 +207,3 @@ def mixture_sample(head_out, n_components: int, event_dim: int, component="diag_
     u = tf.random.stateless_uniform(tf.reshape(b, [1]), seed=s[0])
     eps = tf.random.stateless_normal(tf.stack([b, int(event_dim)]), seed=s[1])
     return mixture_sample_from_noise(head_out, n_components, event_dim, component, u, eps)
-
-
-@keras.saving.register_keras_serializable(package="sciope_abs")
-class MixtureHead(keras.layers.Layer):
-    """Keras layer: body features (b, h) -> flat mixture parameters (b, H).
-
-    One affine map; the logits and raw component parameters are interpreted by the functions
-    of this module (:func:`mixture_nll`, :func:`mixture_sample_from_noise`).
-
-    Parameters
-    ----------
-    n_components : int
-    event_dim : int
-        Dimension ``D`` of the modelled variable.
-    component : str, dict or sequence of those
-        Registry name(s) or config dict(s) (see :data:`~sciope_abs.abstraction.components.COMPONENTS`).
-    seed : int, optional
-        Seed of the weight initialiser.
-    """
-
-    def __init__(self, n_components: int, event_dim: int, component="diag_normal", seed: int | None = None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.n_components = int(n_components)
-        self.event_dim = int(event_dim)
-        self.component = as_spec(component)
-        self.seed = None if seed is None else int(seed)
-        self.units = head_size(self.n_components, self.event_dim, self.component)
-
-    def build(self, input_shape):
-        h = int(input_shape[-1])
-        self.kernel = self.add_weight(name="kernel", shape=(h, self.units),
-                                      initializer=keras.initializers.GlorotUniform(seed=self.seed))
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
-
-    def call(self, inputs):
-        return keras.ops.matmul(inputs, self.kernel) + self.bias
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(n_components=self.n_components, event_dim=self.event_dim, component=self.component,
-                   seed=self.seed)
-        return cfg

@@ -1,37 +1,12 @@
-"""The mixture density network: body -> :class:`~.mixture.MixtureHead`."""
+"""The mixture density network: body -> :class:`~.layers.MixtureHead`."""
 from __future__ import annotations
 
 import keras
 
-from .mixture import MixtureHead, resolve_components
+from .layers import AppendConstant, MixtureHead
+from .mixture import resolve_components
 
-__all__ = ["AppendConstant", "build_mdn", "find_head", "fix_last_input"]
-
-
-@keras.saving.register_keras_serializable(package="sciope_abs")
-class AppendConstant(keras.layers.Layer):
-    """``(b, n) -> (b, n + 1)``: append one column holding ``value``.
-
-    Used to freeze an extra conditioning input (the lag of a multi-lag network, see
-    :func:`fix_last_input`) so the exported network takes the emulator's usual inputs.
-    """
-
-    def __init__(self, value: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.value = float(value)
-
-    def call(self, inputs):
-        col = keras.ops.ones_like(inputs[:, :1]) * self.value
-        return keras.ops.concatenate([inputs, col], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        width = None if input_shape[-1] is None else int(input_shape[-1]) + 1
-        return tuple(input_shape[:-1]) + (width,)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(value=self.value)
-        return cfg
+__all__ = ["build_mdn", "find_head", "fix_last_input"]
 
 
 def fix_last_input(mdn: keras.Model, value: float) -> keras.Model:

@@ -27,10 +27,12 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ROLLOUT_METHODS", "compiled_plan", "point_keys", "philox4x32", "uniforms_from_bits",
+__all__ = ["ROLLOUT_METHODS", "COUNT_CAP", "compiled_plan", "point_keys", "philox4x32", "uniforms_from_bits",
            "project_laws_tf", "CompiledRollout"]
 
 ROLLOUT_METHODS = ("compiled", "stepwise")
+#: counts are capped here so a diverging rollout cannot overflow float32
+COUNT_CAP = 1e9
 
 _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
@@ -187,12 +189,11 @@ class CompiledRollout:
     def _build(self, n_steps: int):
         import tensorflow as tf
 
-        from .emulator import _COUNT_CAP
         from .mixture import mixture_sample_from_noise
 
         emu = self.emulator
         S = len(emu.species)
-        K, comp, scaling, net, plan = emu.n_components, emu.component, emu.scaling, emu.keras_model, self.plan
+        K, comp, scaling, net, plan = emu.n_components, emu.component, emu.scaler, emu.keras_model, self.plan
         n_values = 1 + S + (S if plan else 0)
 
         p, L = len(emu.param_names), len(plan)
@@ -210,7 +211,7 @@ class CompiledRollout:
                 x = scaling.encode_inputs_tf(tf.concat([prev, rates], axis=1))
                 z = mixture_sample_from_noise(net(x, training=False), K, S, comp, u, eps)
                 y = scaling.decode_tf(prev, z)
-                y = tf.clip_by_value(tf.round(tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))), 0.0, _COUNT_CAP)
+                y = tf.clip_by_value(tf.round(tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))), 0.0, COUNT_CAP)
                 if plan:
                     y = tf.cast(project_laws_tf(tf.cast(y, tf.float64), totals,
                                                 tf.cast(noise[:, 1 + S:], tf.float64), plan), tf.float32)

@@ -1,7 +1,8 @@
-"""Affine standardisation of transition pairs ``(x_t ‖ rates) -> x_{t+dt}``.
+"""The one scaler of the deep abstraction: affine standardisation plus the target parametrisation.
 
-:class:`StateScaler` is numpy only (no TensorFlow): it exposes the fitted statistics so that the
-emulator can apply the same affine maps inside a compiled TensorFlow function:
+:class:`StateScaler` is fitted on the train split's transition pairs ``(x_t ‖ rates) -> x_{t+dt}``
+only (``AbstractionDataset`` does), numpy only, and exposes its statistics so the emulator applies
+the same affine maps inside a compiled TensorFlow function:
 
 - inputs:     ``(v - in_mean_) / in_scale_``          (width ``S + p``)
 - targets:    ``(y - out_mean_) / out_scale_``        (width ``S``)
@@ -10,6 +11,26 @@ emulator can apply the same affine maps inside a compiled TensorFlow function:
 
 Scales are standard deviations; a constant column (e.g. a species that never changes) gets
 scale 1 so nothing is divided by zero.
+
+How the MDN sees its target is the scaler's ``target`` (set with :meth:`StateScaler.with_target`):
+
+``"delta"`` (default for real-support components)
+    the increment ``(y - x - delta_mean_) / delta_scale_``: the network learns a correction to
+    the current state, which keeps slowly-changing species (gene switches) near-exact;
+``"state"``
+    the next state itself, ``(y - out_mean_) / out_scale_``;
+``"positive"`` (forced for positive-support components, e.g. the log-normal)
+    ``(y + 1) / out_scale_``, strictly positive for counts ``y >= 0``.
+
+Training dequantises the integer targets with uniform noise of half-width ``0.5`` count
+(:meth:`StateScaler.half_width`, in target units), so a density is fitted to the mass of each
+count's unit cell (the paper's infinity-norm ball ``B_s``) and components cannot collapse onto
+single integers.  Sampling maps a draw back to counts with :meth:`StateScaler.decode_tf`; the
+emulator then rounds, clips at 0 and restores conserved totals.
+
+Saved as JSON (:meth:`StateScaler.to_dict`); files written before the target was part of the
+scaler (no ``target`` key, or only the six statistics) still load, the target then coming from
+the emulator's config.
 """
 from __future__ import annotations
 
@@ -17,7 +38,10 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["StateScaler"]
+__all__ = ["StateScaler", "TARGET_KINDS"]
+
+#: the target parametrisations of the network
+TARGET_KINDS = ("delta", "state", "positive")
 
 _FIELDS = ("in_mean_", "in_scale_", "out_mean_", "out_scale_", "delta_mean_", "delta_scale_")
 
@@ -29,10 +53,23 @@ def _mean_scale(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(tiny, 1.0, std)
 
 
+def _check_target(target) -> str:
+    if target not in TARGET_KINDS:
+        raise ValueError(f"unknown target kind {target!r}; choose one of {TARGET_KINDS}")
+    return target
+
+
 class StateScaler:
-    """Standardise emulator inputs, targets and one-step increments.
+    """Standardise emulator inputs, targets and one-step increments; encode the network's target.
 
     Fit it on the training pairs only (``AbstractionDataset`` does).
+
+    Parameters
+    ----------
+    target : {"delta", "state", "positive"}
+        The target parametrisation of :meth:`encode_targets` / :meth:`decode` (see the module
+        docstring); a dataset's scaler keeps the default, an emulator's has its own
+        (:meth:`with_target`).
 
     Attributes
     ----------
@@ -42,6 +79,18 @@ class StateScaler:
     n_samples_ : int
         Number of pairs the statistics were computed from.
     """
+
+    def __init__(self, target: str = "delta") -> None:
+        self.target = _check_target(target)
+
+    def with_target(self, target: str) -> "StateScaler":
+        """A copy with the same fitted statistics and target parametrisation ``target``."""
+        self._check_fitted()
+        out = StateScaler(target)
+        for k in _FIELDS:
+            setattr(out, k, np.array(getattr(self, k), dtype=np.float64))
+        out.n_species_, out.n_rates_, out.n_samples_ = self.n_species_, self.n_rates_, self.n_samples_
+        return out
 
     def fit(self, inputs, targets) -> "StateScaler":
         """Compute the statistics.
@@ -113,26 +162,97 @@ class StateScaler:
         d = self._check_width(d_scaled, "states", "scaled increments")
         return x[:, : self.n_species_] + d * self.delta_scale_ + self.delta_mean_
 
+    # ------------------------------------------------------------------ the network's encoding
+    def encode_inputs(self, x) -> np.ndarray:
+        """``(state || rates)`` (m, S + p) -> scaled float32 (same as :meth:`transform_inputs`)."""
+        return self.transform_inputs(x)
+
+    def encode_targets(self, x, y) -> np.ndarray:
+        """Next states ``y`` (m, S) given inputs ``x`` (m, S + p) or states (m, S) -> float32
+        targets in the :attr:`target` parametrisation."""
+        self._check_fitted()
+        S = self.n_species_
+        x = np.asarray(x, dtype=np.float64)[:, :S]
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 2 or y.shape[1] != S or x.shape[0] != y.shape[0]:
+            raise ValueError(f"targets must have shape ({x.shape[0]}, {S}), got {y.shape}")
+        if self.target == "delta":
+            z = (y - x - self.delta_mean_) / self.delta_scale_
+        elif self.target == "state":
+            z = (y - self.out_mean_) / self.out_scale_
+        else:
+            z = (y + 1.0) / self.out_scale_
+        return z.astype(np.float32)
+
+    def encode(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pairs -> ``(encode_inputs(x), encode_targets(x, y))``, the network's training data."""
+        return self.encode_inputs(x), self.encode_targets(x, y)
+
+    def target_scale(self) -> np.ndarray:
+        """Counts per target unit, (S,)."""
+        self._check_fitted()
+        return self.delta_scale_ if self.target == "delta" else self.out_scale_
+
+    def half_width(self) -> np.ndarray:
+        """Dequantisation half-width (0.5 count) in target units, (S,) float32."""
+        return (0.5 / self.target_scale()).astype(np.float32)
+
+    def decode(self, state, z) -> np.ndarray:
+        """numpy inverse of :meth:`encode_targets` (real-valued counts, before rounding)."""
+        self._check_fitted()
+        state = np.asarray(state, dtype=np.float64)[:, : self.n_species_]
+        z = np.asarray(z, dtype=np.float64)
+        if self.target == "delta":
+            return state + self.delta_mean_ + z * self.delta_scale_
+        if self.target == "state":
+            return self.out_mean_ + z * self.out_scale_
+        return z * self.out_scale_ - 1.0
+
+    def encode_inputs_tf(self, x):
+        """TensorFlow :meth:`encode_inputs` of a float32 tensor (b, S + p)."""
+        import tensorflow as tf
+
+        return (x - tf.constant(self.in_mean_, tf.float32)) / tf.constant(self.in_scale_, tf.float32)
+
+    def decode_tf(self, state, z):
+        """TensorFlow :meth:`decode` of float32 tensors ``state`` (b, S) and ``z`` (b, S)."""
+        import tensorflow as tf
+
+        f = lambda v: tf.constant(v, tf.float32)  # noqa: E731
+        if self.target == "delta":
+            return state + f(self.delta_mean_) + z * f(self.delta_scale_)
+        if self.target == "state":
+            return f(self.out_mean_) + z * f(self.out_scale_)
+        return z * f(self.out_scale_) - 1.0
+
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
-        """JSON-friendly statistics (lists of floats)."""
+        """JSON-friendly statistics (lists of floats) and the target."""
         self._check_fitted()
         d = {k: np.asarray(getattr(self, k)).tolist() for k in _FIELDS}
-        d.update(n_species=self.n_species_, n_rates=self.n_rates_, n_samples=self.n_samples_)
+        d.update(n_species=self.n_species_, n_rates=self.n_rates_, n_samples=self.n_samples_, target=self.target)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "StateScaler":
-        missing = [k for k in (*_FIELDS, "n_species", "n_rates") if k not in d]
+        """Rebuild from :meth:`to_dict`; refuses missing, mis-shaped or non-finite statistics."""
+        missing = [k for k in _FIELDS if k not in d]
         if missing:
             raise ValueError(f"StateScaler.from_dict: missing keys {missing}")
-        self = cls()
+        self = cls(d.get("target", "delta"))
         for k in _FIELDS:
-            setattr(self, k, np.asarray(d[k], dtype=np.float64))
-        self.n_species_ = int(d["n_species"])
-        self.n_rates_ = int(d["n_rates"])
+            v = np.asarray(d[k], dtype=np.float64)
+            if v.ndim != 1 or not np.isfinite(v).all() or (k.endswith("scale_") and (v <= 0).any()):
+                raise ValueError(f"StateScaler.from_dict: {k} must be a vector of finite numbers"
+                                 f"{' > 0' if k.endswith('scale_') else ''}, got {d[k]!r:.80}")
+            setattr(self, k, v)
+        # files holding only the six statistics: the widths follow from them
+        self.n_species_ = int(d.get("n_species", self.out_mean_.size))
+        self.n_rates_ = int(d.get("n_rates", self.in_mean_.size - self.n_species_))
         self.n_samples_ = int(d.get("n_samples", 0))
-        if self.in_mean_.shape != (self.n_species_ + self.n_rates_,) or self.out_mean_.shape != (self.n_species_,):
+        S, width = self.n_species_, self.n_species_ + self.n_rates_
+        if self.in_mean_.shape != (width,) or self.in_scale_.shape != (width,) or \
+                any(getattr(self, k).shape != (S,) for k in _FIELDS[2:]):
             raise ValueError("StateScaler.from_dict: statistics do not match n_species/n_rates")
         return self
 
@@ -141,11 +261,13 @@ class StateScaler:
             return NotImplemented
         if not (hasattr(self, "in_mean_") and hasattr(other, "in_mean_")):
             return self is other
-        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in _FIELDS)
+        return self.target == other.target and all(np.array_equal(getattr(self, k), getattr(other, k))
+                                                   for k in _FIELDS)
 
     __hash__ = None  # mutable
 
     def __repr__(self) -> str:
         if not hasattr(self, "in_mean_"):
-            return "StateScaler(unfitted)"
-        return f"StateScaler(S={self.n_species_}, p={self.n_rates_}, fitted on {self.n_samples_} pairs)"
+            return f"StateScaler(target={self.target!r}, unfitted)"
+        return (f"StateScaler(target={self.target!r}, S={self.n_species_}, p={self.n_rates_}, "
+                f"fitted on {self.n_samples_} pairs)")

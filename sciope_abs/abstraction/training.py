@@ -16,11 +16,14 @@ import tensorflow as tf
 
 from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
 from .components.categorical import MAX_SUPPORT, categorical_spec, low_copy_species
+from .bodies import mlp_body
+from .card import train_card
+from .emulator import Emulator
 from .mixture import as_spec, component_support, mixture_nll
-from .network import find_head
+from .network import build_mdn, find_head, fix_last_input
 
 __all__ = ["fit_mdn", "train", "TRAIN_DEFAULTS", "prepare_training", "mdn_nll", "resolve_discrete", "check_lags",
-           "lagged_pairs", "lag_feature"]
+           "lagged_pairs", "lag_feature", "dequantise", "emulator_from", "export_network"]
 
 TRAIN_DEFAULTS = dict(hidden=(64, 64), n_components=6, component="diag_normal", epochs=100, batch_size=256,
                       learning_rate=1e-3, patience=10, activation="swish", target="auto", discrete="auto",
@@ -95,11 +98,41 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
         ``epochs_run``, ``stop_reason`` (``"completed"``, ``"early_stopping"``, ``"nan"``,
         ``"callback"``) and ``seconds``.
     """
-    import keras
     from tqdm.auto import tqdm
 
     head = find_head(model)
-    K, D, comp = head.n_components, head.event_dim, head.component
+    x_tr, y_tr, x_va, y_va = _check_fit_data(model, train_xy, val_xy, head.event_dim)
+    epochs, batch_size, patience = _check_fit_args(epochs, batch_size, learning_rate, patience)
+    rng = as_generator(seed)
+    half = _half_widths(target_noise, head.event_dim)
+    y_va_noisy = dequantise(y_va, half, rng)           # one fixed draw, made first
+    loop = _EpochLoop(model, head, x_tr, x_va, y_va_noisy, batch_size, learning_rate, clipnorm)
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
+    hist = _run_epochs(loop, bar, y_tr, half, rng, patience, callbacks)
+    bar.close()
+    hist["seconds"] = time.perf_counter() - t0
+    return hist
+
+
+def dequantise(y: np.ndarray, half: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``y`` plus uniform noise in ``[-half, half]`` per column (float32), drawn from ``rng``.
+
+    The dequantisation of integer counts that :func:`fit_mdn` and the architecture search share:
+    a density is fitted to each count's unit cell, not to a point mass.
+    """
+    return y + (rng.uniform(-1, 1, y.shape) * half).astype(np.float32)
+
+
+def _check_fit_args(epochs, batch_size, learning_rate, patience) -> tuple[int, int, int]:
+    epochs, batch_size, patience = int(epochs), int(batch_size), int(patience)
+    if epochs < 1 or batch_size < 1 or patience < 1 or not learning_rate > 0:
+        raise ValueError("epochs, batch_size and patience must be >= 1 and learning_rate > 0")
+    return epochs, batch_size, patience
+
+
+def _check_fit_data(model, train_xy, val_xy, D: int):
+    """Checked float32 ``(x_tr, y_tr, x_va, y_va)``: widths of the network, all finite."""
     n_in = int(model.inputs[0].shape[-1]) if getattr(model, "inputs", None) else None
     x_tr, y_tr = _check_xy(train_xy, "train_xy", n_in, D)
     x_va, y_va = _check_xy(val_xy, "val_xy", x_tr.shape[1], D)
@@ -107,67 +140,79 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
                       ("validation targets", y_va)):
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contain NaN or inf")
-    epochs, batch_size, patience = int(epochs), int(batch_size), int(patience)
-    if epochs < 1 or batch_size < 1 or patience < 1 or not learning_rate > 0:
-        raise ValueError("epochs, batch_size and patience must be >= 1 and learning_rate > 0")
+    return x_tr, y_tr, x_va, y_va
 
-    rng = as_generator(seed)
+
+def _half_widths(target_noise, D: int) -> np.ndarray:
+    """The dequantisation half-widths (D,) float32 (zeros without ``target_noise``)."""
     if target_noise is None:
-        half = np.zeros(D, dtype=np.float32)
-    else:
-        half = np.asarray(target_noise, dtype=np.float32).ravel()
-        if half.shape != (D,) or (half < 0).any():
-            raise ValueError(f"target_noise must be {D} non-negative half-widths, got {half.shape}")
-    y_va_noisy = y_va + (rng.uniform(-1, 1, y_va.shape) * half).astype(np.float32)
+        return np.zeros(D, dtype=np.float32)
+    half = np.asarray(target_noise, dtype=np.float32).ravel()
+    if half.shape != (D,) or (half < 0).any():
+        raise ValueError(f"target_noise must be {D} non-negative half-widths, got {half.shape}")
+    return half
 
-    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate),
-                                      global_clipnorm=check_clipnorm(clipnorm))
-    weights = model.trainable_variables
-    optimizer.build(weights)
-    m = x_tr.shape[0]
 
-    spec = [tf.TensorSpec((None, x_tr.shape[1]), tf.float32), tf.TensorSpec((None, D), tf.float32)]
+class _EpochLoop:
+    """The compiled minibatch step and validation loss of one :func:`fit_mdn` run."""
 
-    @tf.function(input_signature=spec, autograph=False)
-    def train_step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = mixture_nll(yb, model(xb, training=True), K, D, comp)
-        grads = tape.gradient(loss, weights)
-        optimizer.apply_gradients(zip(grads, weights))
-        return loss
+    def __init__(self, model, head, x_tr, x_va, y_va, batch_size: int, learning_rate: float, clipnorm):
+        import keras
 
-    def train_epoch(perm, y_epoch) -> float:
-        xs, ys = x_tr[perm], y_epoch[perm]
+        K, D, comp = head.n_components, head.event_dim, head.component
+        self.model, self.x_tr, self.x_va, self.y_va, self.batch_size = model, x_tr, x_va, y_va, batch_size
+        optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate),
+                                          global_clipnorm=check_clipnorm(clipnorm))
+        weights = model.trainable_variables
+        optimizer.build(weights)
+        spec = [tf.TensorSpec((None, x_tr.shape[1]), tf.float32), tf.TensorSpec((None, D), tf.float32)]
+
+        @tf.function(input_signature=spec, autograph=False)
+        def train_step(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = mixture_nll(yb, model(xb, training=True), K, D, comp)
+            grads = tape.gradient(loss, weights)
+            optimizer.apply_gradients(zip(grads, weights))
+            return loss
+
+        @tf.function(input_signature=spec, autograph=False)
+        def batch_nll_sum(x, y):
+            return mixture_nll(y, model(x, training=False), K, D, comp) * tf.cast(tf.shape(x)[0], tf.float32)
+
+        self.train_step, self.batch_nll_sum = train_step, batch_nll_sum
+
+    def train_epoch(self, perm: np.ndarray, y_epoch: np.ndarray) -> float:
+        """Mean minibatch loss of one pass in the order ``perm``; NaN at the first non-finite loss."""
+        xs, ys, m, bs = self.x_tr[perm], y_epoch[perm], len(perm), self.batch_size
         total = 0.0
-        for a in range(0, m, batch_size):
-            xb, yb = xs[a:a + batch_size], ys[a:a + batch_size]
-            loss = float(train_step(xb, yb))
+        for a in range(0, m, bs):
+            xb, yb = xs[a:a + bs], ys[a:a + bs]
+            loss = float(self.train_step(xb, yb))
             total += loss * len(xb)
             if not math.isfinite(loss):
                 return float("nan")
         return total / m
 
-    @tf.function(input_signature=spec, autograph=False)
-    def batch_nll_sum(x, y):
-        return mixture_nll(y, model(x, training=False), K, D, comp) * tf.cast(tf.shape(x)[0], tf.float32)
-
-    def val_loss() -> float:
+    def val_loss(self) -> float:
+        """Mean NLL of the validation pairs (their fixed dequantisation draw)."""
         s = 0.0
-        for a in range(0, x_va.shape[0], _EVAL_BATCH):
-            s += float(batch_nll_sum(x_va[a:a + _EVAL_BATCH], y_va_noisy[a:a + _EVAL_BATCH]))
-        return s / x_va.shape[0]
+        for a in range(0, self.x_va.shape[0], _EVAL_BATCH):
+            s += float(self.batch_nll_sum(self.x_va[a:a + _EVAL_BATCH], self.y_va[a:a + _EVAL_BATCH]))
+        return s / self.x_va.shape[0]
 
+
+def _run_epochs(loop: _EpochLoop, bar, y_tr: np.ndarray, half: np.ndarray, rng, patience: int,
+                callbacks: Sequence[Callable]) -> dict:
+    """Epochs with early stopping on the validation loss; the best weights are restored at the end."""
+    model, m = loop.model, len(y_tr)
     best = model.get_weights()
     hist = {"loss": [], "val_loss": [], "best_epoch": -1, "best_val_loss": float("inf"),
             "epochs_run": 0, "stop_reason": "completed"}
     since_best = 0
-    t0 = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
     for epoch in bar:
         perm = rng.permutation(m).astype(np.int32)
-        y_noisy = y_tr + (rng.uniform(-1, 1, y_tr.shape) * half).astype(np.float32) if half.any() else y_tr
-        loss = train_epoch(perm, y_noisy)
-        vloss = val_loss() if math.isfinite(loss) else float("nan")
+        loss = loop.train_epoch(perm, dequantise(y_tr, half, rng) if half.any() else y_tr)
+        vloss = loop.val_loss() if math.isfinite(loss) else float("nan")
         hist["loss"].append(loss)
         hist["val_loss"].append(vloss)
         hist["epochs_run"] = epoch + 1
@@ -187,11 +232,8 @@ def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256
         if since_best >= patience:
             hist["stop_reason"] = "early_stopping"
             break
-    bar.close()
     model.set_weights(best)  # the best validation checkpoint (initial weights if none was finite)
-    hist["seconds"] = time.perf_counter() - t0
     return hist
-
 
 
 def mdn_nll(model, xy, target_noise=None, *, seed: SeedLike = 0, max_rows: int | None = 20000) -> float:
@@ -220,17 +262,16 @@ def mdn_nll(model, xy, target_noise=None, *, seed: SeedLike = 0, max_rows: int |
 def training_pairs(dataset, component, n_components: int, target: str = "auto"):
     """Resolve the target parametrisation and return the raw train/val pairs with their encoding.
 
-    Returns ``(target, scaling, (x_train, y_train), (x_val, y_val))``; ``scaling.encode(x, y)`` gives
-    the network's scaled inputs and targets.  Shared by :func:`train` and the architecture search.
+    Returns ``(target, scaling, (x_train, y_train), (x_val, y_val))``: ``scaling`` is the dataset's
+    :class:`~.scaling.StateScaler` with that target, ``scaling.encode(x, y)`` gives the network's
+    scaled inputs and targets.  Shared by :func:`train` and the architecture search.
     """
-    from .targets import Scaling
-
     support = component_support(component, n_components)
     if target == "auto":
         target = "positive" if support == "positive" else "delta"
     if support == "positive" and target != "positive":
         raise ValueError(f"component {component!r} has positive support: use target='positive'")
-    scaling = Scaling.from_scaler(dataset.scaler, target)
+    scaling = dataset.scaler.with_target(target)
     x_tr, y_tr = dataset.pairs("train")
     x_va, y_va = dataset.pairs("val")
     if len(x_tr) == 0 or len(x_va) == 0:
@@ -358,9 +399,19 @@ def prepare_training(dataset, component, n_components: int, target: str = "auto"
 
 def export_network(mdn, prepared: Prepared):
     """The network the emulator calls: a multi-lag MDN with its lag input held at lag 1."""
-    from .network import fix_last_input
-
     return fix_last_input(mdn, 0.0) if len(prepared.lags) > 1 else mdn
+
+
+def emulator_from(dataset, prepared: Prepared, mdn, n_components: int, card: dict, genotype: dict | None = None):
+    """The :class:`~.emulator.Emulator` of a trained MDN: what :func:`train` and the search return.
+
+    ``mdn`` is the network as trained (with the lag input of a multi-lag network, see
+    :func:`export_network`); the emulator gets the dataset's scaler, model, rates, grid and rate
+    bounds, the prepared component spec and target, ``card`` and ``genotype``.
+    """
+    return Emulator(export_network(mdn, prepared), dataset.scaler, dataset.model, tuple(dataset.vary_params),
+                    dataset.dt, dataset.n_steps, n_components, as_spec(prepared.component), card,
+                    target=prepared.target, rate_bounds=getattr(dataset, "rate_bounds", None), genotype=genotype)
 
 
 def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, component="diag_normal",
@@ -405,10 +456,6 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
     Emulator
         With ``card`` holding the model and dataset hashes, the settings and the training history.
     """
-    from .bodies import mlp_body
-    from .emulator import Emulator, package_versions
-    from .network import build_mdn
-
     ss = as_seed_sequence(seed)
     s_body, s_head, s_fit, s_lag = ss.spawn(4)
     prep = prepare_training(dataset, component, n_components, target, discrete=discrete,
@@ -427,12 +474,5 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
                 "lag_fraction": float(lag_fraction),
                 "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
                 "body": "mlp" if body.name == "mlp_body" else getattr(body, "name", "custom")}
-    card = {"model_name": dataset.model.name, "model_hash": dataset.model.content_hash(),
-            "dataset_hash": dataset.content_hash(), "n_train_pairs": prep.n_train_pairs,
-            "n_val_pairs": prep.n_val_pairs, "training": settings,
-            "history": {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()},
-            "versions": package_versions()}
-    rate_bounds = getattr(dataset, "rate_bounds", None)
-    return Emulator(export_network(mdn, prep), dataset.scaler, dataset.model, tuple(dataset.vary_params),
-                    dataset.dt, dataset.n_steps, n_components, as_spec(prep.component), card,
-                    target=prep.target, rate_bounds=rate_bounds)
+    card = train_card(dataset, prep, settings, history)
+    return emulator_from(dataset, prep, mdn, n_components, card)

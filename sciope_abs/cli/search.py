@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
 
     from ..abstraction.nas import search
-    from ..abstraction.nas.draw import save_genotype_html
+    from ..abstraction.nas.genotype import save_genotype_html
 
     em = search(ds, cells=args.cells, cell_size=args.cell_size, expansion=args.expansion, ops=settings["ops"],
                 epochs=tuple(args.epochs), n_components=args.components, component=args.component,

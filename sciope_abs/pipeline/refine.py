@@ -163,7 +163,7 @@ def refine_emulator(emulator, posterior, *, n_settings: int = 40, n_traj: int = 
         x_old, y_old = dataset.pairs("train")
         x_tr, y_tr = np.concatenate([x_old, x_tr]), np.concatenate([y_old, y_tr])
     new = Emulator.from_bytes(emu.to_bytes())       # a deep copy: the caller's emulator is not touched
-    scaling = new.scaling
+    scaling = new.scaler
     hist = fit_mdn(new.keras_model, scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va), epochs=epochs,
                    batch_size=int(batch_size), learning_rate=float(learning_rate), patience=int(patience),
                    seed=k_fit, target_noise=scaling.half_width(), progress=progress, desc="refine")

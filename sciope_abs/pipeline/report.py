@@ -100,7 +100,7 @@ def write_report(res, path) -> Path:
         items.append(training_curves(card))
         gpath = emu_dir / "genotype.json"
         if gpath.exists():
-            from ..abstraction.nas.draw import draw_genotype
+            from ..abstraction.nas.genotype import draw_genotype
 
             items.append(_div("<h2>Searched architecture (genotype)</h2>"))
             items.append(draw_genotype(json.loads(gpath.read_text()), width=1200))

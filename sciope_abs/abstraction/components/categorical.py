@@ -231,12 +231,12 @@ def _raw_values(x: np.ndarray, y: np.ndarray, group: Sequence[int], kind: str) -
 
 def _to_scaled(raw: np.ndarray, group: Sequence[int], scaling) -> tuple[np.ndarray, np.ndarray]:
     """Raw values (m, g) -> (scaled values, one count in scaled units (g,))."""
-    if scaling.kind == "delta":
-        mean, scale = scaling.delta_mean[group], scaling.delta_scale[group]
-    elif scaling.kind == "state":
-        mean, scale = scaling.out_mean[group], scaling.out_scale[group]
+    if scaling.target == "delta":
+        mean, scale = scaling.delta_mean_[group], scaling.delta_scale_[group]
+    elif scaling.target == "state":
+        mean, scale = scaling.out_mean_[group], scaling.out_scale_[group]
     else:
-        mean, scale = -1.0 * np.ones(len(group)), scaling.out_scale[group]
+        mean, scale = -1.0 * np.ones(len(group)), scaling.out_scale_[group]
     return (raw - mean) / scale, 1.0 / np.asarray(scale, dtype=np.float64)
 
 
@@ -271,7 +271,7 @@ def categorical_spec(x, y, scaling, component="diag_normal", *, species: Sequenc
         Raw inputs (states first).
     y : array (m, S)
         Raw next states.
-    scaling : Scaling
+    scaling : StateScaler
         The target parametrisation the network is trained in (class values are mapped into it).
     component : str
         The continuous base family of the other dimensions.
@@ -303,11 +303,11 @@ def categorical_spec(x, y, scaling, component="diag_normal", *, species: Sequenc
     if not species:
         return component
     max_joint = MAX_JOINT if max_joint is None else int(max_joint)
-    joint = len(_raw_values(x, y, species, scaling.kind)) <= max_joint
+    joint = len(_raw_values(x, y, species, scaling.target)) <= max_joint
     groups = [species] if joint else group_by_laws(species, laws)
     values, steps = [], []
     for g in groups:
-        z, step = _to_scaled(_raw_values(x, y, g, scaling.kind), g, scaling)
+        z, step = _to_scaled(_raw_values(x, y, g, scaling.target), g, scaling)
         values.append(np.unique(z.astype(np.float32).astype(np.float64), axis=0).tolist())
         steps.append(step.tolist())
     return Categorical(S, groups, values, steps=steps, base=component, conditional=joint).config()

@@ -2,7 +2,7 @@
 
 Raw parameters, width ``2 * D``: ``[mu (D), raw_sigma (D)]`` (``mu``, ``sigma`` of ``log y``).
 Support is ``y > 0``; the emulator therefore models a strictly positive target with it
-(see :mod:`sciope_abs.abstraction.targets`).  A non-positive ``y`` gets a very low, finite
+(see :mod:`sciope_abs.abstraction.scaling`).  A non-positive ``y`` gets a very low, finite
 log-density (``y`` is floored at 1e-12), never NaN.
 """
 from __future__ import annotations

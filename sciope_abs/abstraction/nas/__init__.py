@@ -6,14 +6,15 @@ ProxylessNAS-style search (binary gates sampled from ``softmax(alpha)``, bi-leve
 
 Parts, one per file: :mod:`.operations` (candidate operations, ``register_operation``),
 :mod:`.cells` (the backbone), :mod:`.supernet` (mixed operations with ``alpha`` and gates),
-:mod:`.strategy` (the search loop), :mod:`.genotype` (derive, JSON, rebuild), :mod:`.draw`
-(Bokeh picture), :mod:`.searching` (the pipeline: the function ``search``).
+:mod:`.strategy` (the search loop), :mod:`.genotype` (derive, JSON, rebuild, the picture's
+layout; the Bokeh figure is :mod:`sciope_abs.viz.genotype`), :mod:`.searching` (the pipeline:
+the function ``search``).
 
-Importing this package imports Keras (it registers the custom operation layers, which
-``Emulator.load`` needs to read a searched model with ``safe_mode=True``).
+Importing this package imports Keras.  Loading a searched emulator does not import this package:
+the custom layers of its network are registered by :mod:`sciope_abs.abstraction.layers`.
 """
 from .cells import CellSpec, build_cell_specs
-from .genotype import Genotype
+from .genotype import Genotype, draw_genotype, layout_genotype, save_genotype_html
 from .operations import (DEFAULT_OPS, OPERATIONS, ZERO, check_ops, get_operation, list_operations,
                          register_operation)
 from .searching import SEARCH_DEFAULTS, resolve_epochs, search
@@ -21,13 +22,7 @@ from .strategy import ProxylessSearch, arch_gradient
 from .supernet import MixedOp, SuperNet
 
 
-def draw_genotype(genotype, **kwargs):
-    """A Bokeh figure of a genotype (see :func:`sciope_abs.abstraction.nas.draw.draw_genotype`)."""
-    from .draw import draw_genotype as _draw
-
-    return _draw(genotype, **kwargs)
-
-
 __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs", "Genotype", "CellSpec", "build_cell_specs",
            "SuperNet", "MixedOp", "ProxylessSearch", "arch_gradient", "OPERATIONS", "DEFAULT_OPS", "ZERO",
-           "register_operation", "get_operation", "list_operations", "check_ops", "draw_genotype"]
+           "register_operation", "get_operation", "list_operations", "check_ops", "draw_genotype",
+           "layout_genotype", "save_genotype_html"]

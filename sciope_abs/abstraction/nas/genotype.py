@@ -5,6 +5,8 @@ intermediate node, its kept incoming edges as ``(source, operation)`` pairs (at 
 ``max_inputs``, never the ``zero`` operation).  It is plain data: JSON in, JSON out, and
 :meth:`Genotype.build_body` turns it into a fixed Keras body ``(b, input_dim) -> (b, width)`` whose
 layer names match the supernet's, so searched weights carry over by name.
+:func:`layout_genotype` gives the picture as plain data; the Bokeh figure is drawn in
+:mod:`sciope_abs.viz.genotype` (:func:`draw_genotype`, :func:`save_genotype_html`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Sequence
 from .cells import CellSpec, apply_cell
 from .operations import ZERO, get_operation
 
-__all__ = ["Genotype"]
+__all__ = ["Genotype", "layout_genotype", "draw_genotype", "save_genotype_html"]
 
 Edge = tuple[int, str]          # (source within the cell, operation name)
 
@@ -157,7 +159,7 @@ class Genotype:
         """
         import keras
 
-        from .operations import Tile
+        from ..layers import Tile
 
         x = keras.Input(shape=(self.input_dim,), name="inputs")
         states = [x]
@@ -186,10 +188,12 @@ class Genotype:
             states.append(out)
         return keras.Model(x, states[-1], name=name)
 
-    def draw(self, **kwargs):
-        """A Bokeh figure of the network (see :func:`.draw.draw_genotype`)."""
-        from .draw import draw_genotype
+    def layout(self) -> dict:
+        """Positions and connections of the drawing (see :func:`layout_genotype`)."""
+        return layout_genotype(self)
 
+    def draw(self, **kwargs):
+        """A Bokeh figure of the network (see :func:`draw_genotype`)."""
         return draw_genotype(self, **kwargs)
 
     @staticmethod
@@ -226,3 +230,68 @@ class Genotype:
             all_nodes.append(tuple(cell_nodes))
         return Genotype(input_dim=input_dim, cells=tuple(specs), nodes=tuple(all_nodes),
                         search_space=ops, max_inputs=max_inputs)
+
+
+def layout_genotype(genotype: Genotype) -> dict:
+    """Positions and connections of the drawing (plain data, drawn by :func:`draw_genotype`).
+
+    Returns
+    -------
+    dict
+        ``nodes``: list of ``{"id", "label", "x", "y", "kind", "width"}``; ``edges``: list of
+        ``{"src", "dst", "op"}`` (one per kept operation); ``links``: list of
+        ``{"src", "dst", "label"}`` (states into cells, nodes into cell outputs); ``ops``: the
+        operations in colour order (search space first); ``title``: a default figure title.
+    """
+    if isinstance(genotype, dict):
+        genotype = Genotype.from_dict(genotype)
+    nodes, edges, links = [], [], []
+    nodes.append({"id": "x", "label": f"input ({genotype.input_dim})", "x": 0.0, "y": 0.0,
+                  "kind": "input", "width": genotype.input_dim})
+    state_ids = ["x"]
+    x0 = 1.5
+    for spec, cell in zip(genotype.cells, genotype.nodes):
+        c = spec.index
+        n = spec.n_nodes
+        ids = [f"c{c}_in0", f"c{c}_in1"] + [f"c{c}_n{j}" for j in range(n)]
+        nodes.append({"id": ids[0], "label": f"c{c}.in0", "x": x0, "y": 1.0, "kind": "cell_input",
+                      "width": spec.width})
+        nodes.append({"id": ids[1], "label": f"c{c}.in1", "x": x0, "y": -1.0, "kind": "cell_input",
+                      "width": spec.width})
+        for k in range(2):
+            kind = spec.preprocess_kind(k)
+            label = {"identity": "=", "tile": f"tile x{spec.width // spec.input_widths[k]}",
+                     "dense": f"dense {spec.input_widths[k]}->{spec.width}"}[kind]
+            links.append({"src": state_ids[spec.sources[k]], "dst": ids[k], "label": label})
+        for j in range(n):
+            y = 0.0 if n == 1 else 1.6 - 3.2 * j / (n - 1)
+            nodes.append({"id": ids[2 + j], "label": f"c{c}.node{j}", "x": x0 + 1.2 * (j + 1), "y": y,
+                          "kind": "node", "width": spec.width})
+        for j, node in enumerate(cell):
+            for s, op in node:
+                edges.append({"src": ids[s], "dst": ids[2 + j], "op": op})
+        out_id = f"c{c}_out"
+        nodes.append({"id": out_id, "label": f"cell{c} ({spec.aggregate})", "x": x0 + 1.2 * (n + 1),
+                      "y": 0.0, "kind": "cell_output", "width": spec.width})
+        for j in spec.output_nodes():
+            links.append({"src": ids[2 + j], "dst": out_id, "label": ""})
+        state_ids.append(out_id)
+        x0 += 1.2 * (n + 1) + 1.5
+    ops = list(dict.fromkeys(list(genotype.search_space) + sorted(genotype.ops_used())))
+    title = f"searched body: {genotype.n_cells} cell(s), width {genotype.output_width}"
+    return {"nodes": nodes, "edges": edges, "links": links, "ops": ops, "title": title}
+
+
+def draw_genotype(genotype: Genotype | dict, **kwargs):
+    """A Bokeh figure of ``genotype`` (a :class:`Genotype` or its dict); keywords ``title``,
+    ``width``, ``height`` of :func:`sciope_abs.viz.genotype.draw_genotype_layout`."""
+    from ...viz.genotype import draw_genotype_layout
+
+    return draw_genotype_layout(layout_genotype(genotype), **kwargs)
+
+
+def save_genotype_html(genotype: Genotype | dict, path: str | Path, **kwargs) -> Path:
+    """Draw ``genotype`` and write a standalone HTML file (Bokeh JS inlined, works offline)."""
+    from ...viz.genotype import save_genotype_layout_html
+
+    return save_genotype_layout_html(layout_genotype(genotype), path, **kwargs)

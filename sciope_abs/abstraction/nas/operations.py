@@ -16,19 +16,21 @@ Adding an operation is one call::
     def tanh_dense(width, name):
         return keras.layers.Dense(width, activation="tanh", name=name)
 
-Custom Keras layers used by an operation must be registered with
-``keras.saving.register_keras_serializable`` so that saved emulators load with
-``safe_mode=True``.
+The built-ins' custom Keras layers live in :mod:`sciope_abs.abstraction.layers`, which
+registers them for ``safe_mode=True`` loading without importing the search.  Custom Keras layers
+used by a new operation must be registered with ``keras.saving.register_keras_serializable``
+(and imported before an emulator using them is loaded).
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 import keras
-from keras import ops as kops
+
+from ..layers import ElementWise, GatedLinearUnit, Zero
 
 __all__ = ["OPERATIONS", "ZERO", "DEFAULT_OPS", "register_operation", "get_operation", "list_operations",
-           "check_ops", "ElementWise", "GatedLinearUnit", "Zero", "Tile"]
+           "check_ops"]
 
 OpFactory = Callable[[int, str], keras.layers.Layer]
 
@@ -37,9 +39,6 @@ OPERATIONS: dict[str, OpFactory] = {}
 
 #: the operation that means "no connection" (never kept in a derived genotype)
 ZERO = "zero"
-
-_PACKAGE = "sciope_abs.nas"
-
 
 def register_operation(name: str, factory: OpFactory | None = None, *, overwrite: bool = False):
     """Register an operation factory under ``name`` (usable as a decorator).
@@ -96,72 +95,6 @@ def check_ops(ops: Sequence[str] | None) -> tuple[str, ...]:
     if all(o == ZERO for o in ops):
         raise ValueError("ops must contain at least one operation other than 'zero'")
     return ops
-
-
-# --------------------------------------------------------------------------- custom layers
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class ElementWise(keras.layers.Layer):
-    """``y = x * w + b`` with one weight and one bias per feature."""
-
-    def build(self, input_shape):
-        width = int(input_shape[-1])
-        self.w = self.add_weight(name="w", shape=(width,), initializer="ones")
-        self.b = self.add_weight(name="b", shape=(width,), initializer="zeros")
-
-    def call(self, x):
-        return x * self.w + self.b
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class GatedLinearUnit(keras.layers.Layer):
-    """``y = (x W + b) * sigmoid(x V + c)`` (Dauphin et al.), width preserved."""
-
-    def __init__(self, units: int, **kwargs):
-        super().__init__(**kwargs)
-        self.units = int(units)
-        self.linear = keras.layers.Dense(self.units, name="linear")
-        self.gate = keras.layers.Dense(self.units, activation="sigmoid", name="gate")
-
-    def build(self, input_shape):
-        self.linear.build(input_shape)
-        self.gate.build(input_shape)
-
-    def call(self, x):
-        return self.linear(x) * self.gate(x)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Zero(keras.layers.Layer):
-    """The zero operation: no connection (outputs zeros of the input's shape)."""
-
-    def call(self, x):
-        return kops.zeros_like(x)
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class Tile(keras.layers.Layer):
-    """Tiling expansion: ``(x1, x2, ...) -> (x1, x1, ..., x2, x2, ...)``, each repeated ``reps`` times."""
-
-    def __init__(self, reps: int, **kwargs):
-        super().__init__(**kwargs)
-        self.reps = int(reps)
-
-    def call(self, x):
-        return kops.repeat(x, self.reps, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        last = input_shape[-1]
-        return tuple(input_shape[:-1]) + (None if last is None else last * self.reps,)
-
-    def get_config(self):
-        return {**super().get_config(), "reps": self.reps}
 
 
 # --------------------------------------------------------------------------- built-ins

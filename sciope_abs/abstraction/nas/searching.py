@@ -26,11 +26,19 @@ import sys
 import time
 from typing import Mapping, Sequence
 
+import keras
 import numpy as np
 
 from ...seeding import SeedLike, as_seed_sequence, int_seed
+from ..card import search_card
+from ..layers import MixtureHead
+from ..mixture import mixture_nll
+from ..network import build_mdn, find_head
+from ..training import emulator_from, fit_mdn, mdn_nll
 from .cells import build_cell_specs
 from .operations import check_ops
+from .strategy import ProxylessSearch
+from .supernet import SuperNet
 
 __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs", "default_size"]
 
@@ -305,9 +313,6 @@ def _finetune(genotype, supernet, head, prep, opts: dict, S: int, s_head, s_fit,
 
     Returns ``(mdn, fit history, candidates {start: (net, history)}, chosen start)``.
     """
-    from ..network import build_mdn, find_head
-    from ..training import fit_mdn
-
     K, n_in, component = opts["n_components"], prep.n_inputs, prep.component
     stage_epochs, half = opts["stage_epochs"], prep.scaling.half_width()
     candidates = {}
@@ -339,58 +344,8 @@ def _finetune(genotype, supernet, head, prep, opts: dict, S: int, s_head, s_fit,
     return mdn, history, candidates, chosen
 
 
-def _card(dataset, prep, size: dict, opts: dict, loop, supernet, genotype, candidates: dict, chosen: str,
-          history: dict, param_counts: dict, supernet_val: float, t_search: float, t_finetune: float) -> dict:
-    """The model card of one search: settings, genotype, alpha history, stage losses and times."""
-    from ..emulator import package_versions
-    from ..mixture import as_spec
-
-    init, ops, stage_epochs = opts["init"], opts["ops"], opts["stage_epochs"]
-    settings = {"cells": int(size["cells"]), "cell_size": int(size["cell_size"]), "expansion": int(size["expansion"]),
-                "ops": list(ops), "epochs": stage_epochs, "n_components": int(opts["n_components"]),
-                "component": as_spec(prep.component), "batch_size": int(opts["batch_size"]),
-                "learning_rate": float(opts["learning_rate"]),
-                "arch_learning_rate": float(opts["arch_learning_rate"]), "turn": int(opts["turn"]),
-                "patience": int(opts["patience"]),
-                "clipnorm": None if opts["clipnorm"] is None else float(opts["clipnorm"]),
-                "init": init, "init_chosen": chosen, "expand": opts["expand"], "aggregate": opts["aggregate"],
-                "n_aggregate": opts["n_aggregate"], "max_inputs": int(opts["max_inputs"]), "target": prep.target}
-    card = {"model_name": dataset.model.name, "model_hash": dataset.model.content_hash(),
-            "dataset_hash": dataset.content_hash(), "n_train_pairs": prep.n_train_pairs,
-            "n_val_pairs": prep.n_val_pairs,
-            "training": {**settings, "body": "nas"},
-            "history": {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()},
-            "search": {"settings": settings, "genotype": genotype.to_dict(),
-                       "ops": list(ops), "edges": [list(e) for e in supernet.edges],
-                       "alpha_initial": loop.history["alpha_initial"],
-                       "alpha_history": loop.history["alpha"],
-                       "alpha_final": supernet.probabilities().round(6).tolist(),
-                       "stage_losses": {"heat_up": loop.history["heat_up"],
-                                        "search": loop.history["search"],
-                                        "supernet_val_loss": supernet_val,
-                                        "finetune_candidates": {k: v[1].get("best_val_loss")
-                                                                for k, v in candidates.items()},
-                                        "finetune": {"loss": history.get("loss", []),
-                                                     "val_loss": history.get("val_loss", []),
-                                                     "best_val_loss": history.get("best_val_loss")}},
-                       "param_counts": dict(param_counts),
-                       "seconds": {"heat_up": loop.history["seconds"].get("heat_up", 0.0),
-                                   "search": loop.history["seconds"].get("search", 0.0),
-                                   "search_total": t_search, "finetune": t_finetune}},
-            "versions": package_versions()}
-    return card
-
-
 def _search_once(dataset, prep, size: dict, opts: dict, base):
     """One search + derive + fine-tune at one size: (emulator, round record)."""
-    import keras
-
-    from ..emulator import Emulator
-    from ..mixture import MixtureHead, as_spec, mixture_nll
-    from ..training import export_network, mdn_nll
-    from .strategy import ProxylessSearch
-    from .supernet import SuperNet
-
     S, n_in, component = len(dataset.species), prep.n_inputs, prep.component
     cells, cell_size, expansion = size["cells"], size["cell_size"], size["expansion"]
     ops, stage_epochs, K = opts["ops"], opts["stage_epochs"], opts["n_components"]
@@ -443,9 +398,7 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
               "val_loss": mdn_nll(mdn, val_xy, half, seed=1, max_rows=None),
               "seconds": t_search + t_finetune, "param_counts": {"supernet": n_super, "final": n_final}}
 
-    card = _card(dataset, prep, size, opts, loop, supernet, genotype, candidates, chosen, history,
-                 {"supernet": n_super, "final": n_final}, supernet_val, t_search, t_finetune)
-    emu = Emulator(export_network(mdn, prep), dataset.scaler, dataset.model, tuple(dataset.vary_params),
-                   dataset.dt, dataset.n_steps, K, as_spec(component), card, target=prep.target,
-                   rate_bounds=getattr(dataset, "rate_bounds", None), genotype=genotype.to_dict())
+    card = search_card(dataset, prep, size, opts, loop, supernet, genotype, candidates, chosen, history,
+                       {"supernet": n_super, "final": n_final}, supernet_val, t_search, t_finetune)
+    emu = emulator_from(dataset, prep, mdn, K, card, genotype=genotype.to_dict())
     return emu, record

@@ -16,7 +16,7 @@ Two optimisers, two data splits:
 Stages: :meth:`ProxylessSearch.heat_up` (weights only, ``alpha`` untouched) and
 :meth:`ProxylessSearch.search` (blocks of ``turn`` weight epochs and ``turn`` architecture epochs,
 alternating).  The loss is any TensorFlow-traceable ``loss_fn(y, head_out) -> scalar``: the MDN's
-negative log-likelihood in :func:`.search.search`, a mean squared error in the tests.
+negative log-likelihood in :func:`.searching.search`, a mean squared error in the tests.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..._checks import check_nonneg_int, check_positive_int
 from ...seeding import SeedLike, as_generator
+from ..training import check_clipnorm, dequantise
 from .supernet import SuperNet
 
 __all__ = ["ProxylessSearch", "arch_gradient"]
@@ -102,8 +103,6 @@ class ProxylessSearch:
                  seed: SeedLike = None, target_noise=None, clipnorm: float | None = 5.0,
                  progress: bool = True):
         import keras
-
-        from ..training import check_clipnorm
 
         if not isinstance(supernet, SuperNet):
             raise ValueError(f"supernet must be a SuperNet, got {type(supernet).__name__}")
@@ -201,7 +200,7 @@ class ProxylessSearch:
             return y
         if self.target_noise.shape != (y.shape[1],):
             raise ValueError(f"target_noise has {self.target_noise.size} half-widths for {y.shape[1]} targets")
-        return y + (rng.uniform(-1.0, 1.0, y.shape) * self.target_noise).astype(np.float32)
+        return dequantise(y, self.target_noise, rng)
 
     def _epoch(self, x: np.ndarray, y: np.ndarray, epoch_fn) -> float:
         import tensorflow as tf

@@ -21,7 +21,8 @@ from keras import ops as kops
 from ...seeding import SeedLike, as_generator
 from .cells import CellSpec, apply_cell, build_cell_specs
 from .genotype import Genotype
-from .operations import ZERO, Tile, check_ops, get_operation
+from ..layers import Tile
+from .operations import ZERO, check_ops, get_operation
 
 __all__ = ["MixedOp", "SuperNet"]
 
