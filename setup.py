@@ -39,6 +39,7 @@ EXTRAS = {
         "ipykernel>=6.29",
         "arviz>=0.20",
         "ruff>=0.5",
+        "mypy>=1.10",
     ],
     # benchmark-only: benchmarks/bench_peers.py compares against pyABC's ABC-SMC (issue 18)
     "bench": ["pyabc>=0.13,<0.14"],

@@ -5,6 +5,7 @@ chunking, so the numbers depend only on the seed, never on workers or chunk size
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import contextlib
 import random
 from typing import Iterator, Union
@@ -55,14 +56,14 @@ def child_seed(seed: np.random.SeedSequence, *keys: int) -> np.random.SeedSequen
                                   pool_size=seed.pool_size)
 
 
-def point_seeds(seed: SeedLike | list[np.random.SeedSequence] | tuple[np.random.SeedSequence, ...], n: int) -> list[np.random.SeedSequence]:
+def point_seeds(seed: SeedLike | Sequence[np.random.SeedSequence], n: int) -> list[np.random.SeedSequence]:
     """One seed sequence per parameter point.
 
     ``seed`` may already be a list of ``n`` per-point sequences (what the engine passes to a
     chunk), otherwise ``n`` children are spawned from it.  Point ``i`` gets the same sequence
     whether it is simulated alone in a chunk or in one call with all the others.
     """
-    if isinstance(seed, (list, tuple)):
+    if isinstance(seed, Sequence):  # a list or tuple (no SeedLike value is a Sequence)
         if len(seed) != n:
             raise ValueError(f"got {len(seed)} per-point seeds for {n} points")
         return [as_seed_sequence(s) for s in seed]

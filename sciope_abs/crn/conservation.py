@@ -29,6 +29,7 @@ from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["ConservationLaw", "ConservedGroup", "conservation_basis", "nullity", "find_conservation_laws",
            "conservation_matrix", "law_values", "count_violations", "project_counts", "GROUP_SAMPLING"]
@@ -179,7 +180,7 @@ class ConservationLaw:
         c[list(self.indices)] = self.weights
         return c
 
-    def value(self, x) -> np.ndarray:
+    def value(self, x: ArrayLike) -> np.ndarray:
         """The law's value of states ``x`` (shape ``(..., S)``), shape ``(...)``."""
         x = np.asarray(x)
         return x[..., list(self.indices)] @ np.asarray(self.weights, dtype=x.dtype if x.dtype.kind == "f" else np.int64)
@@ -192,7 +193,7 @@ class ConservationLaw:
         return f"{' + '.join(terms)} = {self.total}"
 
 
-def find_conservation_laws(species: Sequence[str], nu: np.ndarray, state) -> tuple[ConservationLaw, ...]:
+def find_conservation_laws(species: Sequence[str], nu: np.ndarray, state: ArrayLike) -> tuple[ConservationLaw, ...]:
     """The laws of :func:`conservation_basis` as :class:`ConservationLaw` objects.
 
     Parameters
@@ -224,14 +225,14 @@ def conservation_matrix(laws: Sequence[ConservationLaw] | np.ndarray, n_species:
     return np.stack([law.vector for law in laws])
 
 
-def law_values(x, laws) -> np.ndarray:
+def law_values(x: ArrayLike, laws: Sequence[ConservationLaw] | np.ndarray) -> np.ndarray:
     """Law values of states ``x`` (shape ``(..., S)``), shape ``(..., L)``."""
     x = np.asarray(x)
     W = conservation_matrix(laws, x.shape[-1])
     return x @ W.T.astype(x.dtype if x.dtype.kind == "f" else np.int64)
 
 
-def count_violations(traces, laws, species_axis: int = 2) -> int:
+def count_violations(traces: ArrayLike, laws: Sequence[ConservationLaw] | np.ndarray, species_axis: int = 2) -> int:
     """Number of (trajectory, time) cells whose law values differ from the trajectory's start.
 
     Parameters
@@ -356,7 +357,9 @@ def _fill_private(z: np.ndarray, W: np.ndarray, Wf: np.ndarray, total: np.ndarra
     return ok & (budget % wp == 0)
 
 
-def project_counts(x, laws, totals, rng=None, fallback=None) -> np.ndarray:
+def project_counts(x: ArrayLike, laws: Sequence[ConservationLaw] | np.ndarray, totals: ArrayLike,
+                   rng: np.random.Generator | int | np.ndarray | None = None,
+                   fallback: np.ndarray | None = None) -> np.ndarray:
     """Integer, non-negative states that keep given conserved totals, changing few species.
 
     Each law has a *pivot*: its last species with weight 1 that is in no other law (the

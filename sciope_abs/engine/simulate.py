@@ -45,8 +45,8 @@ class SimulateBlock:
 
     def __eq__(self, other: object) -> bool:
         # equal blocks (same simulator and postprocess objects) reuse the copy already shipped
-        return (type(other) is type(self) and other.simulator is self.simulator  # type: ignore[attr-defined]
-                and other.n_traj == self.n_traj and other.postprocess is self.postprocess)  # type: ignore[attr-defined]
+        return (type(other) is type(self) and other.simulator is self.simulator
+                and other.n_traj == self.n_traj and other.postprocess is self.postprocess)
 
     def __hash__(self) -> int:
         return hash((id(self.simulator), self.n_traj, id(self.postprocess)))

@@ -12,7 +12,7 @@ scores each candidate by the classifier's uncertainty (entropy or margin), and r
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ __all__ = ["suggest_points", "suggest_by_surrogate", "STRATEGIES", "uncertainty"
 STRATEGIES = {"entropy": entropy, "margin": margin}
 
 
-def uncertainty(proba, strategy: str = "entropy") -> np.ndarray:
+def uncertainty(proba: Any, strategy: str = "entropy") -> np.ndarray:
     """Uncertainty of class probabilities (n, K) -> (n,) in [0, 1] by ``strategy``."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
@@ -41,7 +41,7 @@ def _bounds(bounds, d: int) -> np.ndarray:
     return b
 
 
-def suggest_points(theta, targets, bounds, n: int, *, strategy: str = "entropy", seed: SeedLike = None,
+def suggest_points(theta: Any, targets: Any, bounds: Any, n: int, *, strategy: str = "entropy", seed: SeedLike = None,
                    point_uncertainty: Optional[np.ndarray] = None, n_candidates: int = 2000,
                    local_fraction: float = 0.75, step: float = 0.1, n_neighbors: int = 10,
                    n_anchors: Optional[int] = None) -> np.ndarray:
@@ -175,7 +175,7 @@ def _scaled_std(surrogate, x: np.ndarray) -> np.ndarray:
     return np.mean(sd / np.where(scale > 0, scale, 1.0), axis=1)
 
 
-def suggest_by_surrogate(surrogate, bounds, n: int, *, seed: SeedLike = None, candidates: Optional[np.ndarray] = None,
+def suggest_by_surrogate(surrogate: Any, bounds: Any, n: int, *, seed: SeedLike = None, candidates: Optional[np.ndarray] = None,
                          n_candidates: int = 2000) -> np.ndarray:
     """Propose ``n`` new points where a fitted surrogate's predictions are least certain.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def _choose_width(zk: np.ndarray, yk: np.ndarray, kernel: str, n_folds: int, max
         grid = [kk for kk in KNN_NEIGHBORS if kk < zk.shape[0]] or [max(1, zk.shape[0] - 1)]
     scores = np.array([_cv_score(zk, yk, kernel, w, folds, max_iter) for w in grid])
     mid = (len(grid) - 1) / 2.0
-    best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(i - mid)))
+    best = max(range(len(grid)), key=lambda i: (float(np.round(scores[i], 12)), -abs(i - mid)))
     return float(grid[best]), float(scores[best])
 
 
@@ -151,7 +151,7 @@ def _spread_proba(zk: np.ndarray, yk: np.ndarray, kernel: str, width: float, max
     return np.where(s > 0, proba / np.where(s > 0, s, 1.0), 1.0 / n_classes)
 
 
-def spread_labels(features, labels, *, kernel: str = "rbf", width: Optional[float] = None,
+def spread_labels(features: Any, labels: Any, *, kernel: str = "rbf", width: Optional[float] = None,
                   scale: str = "log", n_folds: int = 5, max_iter: int = 200, seed: SeedLike = 0) -> SpreadResult:
     """Propagate a few labels to every point.
 

@@ -10,7 +10,7 @@ point whose traces contain NaN (a failed simulation) gets ``-1`` (unlabelled).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def _index(species: int | str, names: Sequence[str] | None, S: int) -> int:
     return i % S
 
 
-def bistability_labels(traces, pair: tuple = (0, 1), *, species_names: Sequence[str] | None = None,
+def bistability_labels(traces: Any, pair: tuple = (0, 1), *, species_names: Sequence[str] | None = None,
                        burn_in: float = 0.5, ratio: float = 2.0, offset: float = 3.0,
                        min_fraction: float = 0.05, min_occupancy: float = 0.6) -> np.ndarray:
     """Label each point bistable (1) or not (0) from its realisations.
@@ -81,7 +81,7 @@ def bistability_labels(traces, pair: tuple = (0, 1), *, species_names: Sequence[
     return out
 
 
-def oscillation_labels(traces, species: int | str = 0, *, species_names: Sequence[str] | None = None,
+def oscillation_labels(traces: Any, species: int | str = 0, *, species_names: Sequence[str] | None = None,
                        burn_in: float = 0.1, min_peaks: int = 3, prominence: float = 0.5,
                        max_period_cv: float = 0.5) -> np.ndarray:
     """Label each point oscillating (1) or not (0) from the peaks of one species.
@@ -140,10 +140,11 @@ def oscillation_labels(traces, species: int | str = 0, *, species_names: Sequenc
     return out
 
 
-LABELLERS = {"bistability": bistability_labels, "oscillation": oscillation_labels}
+LABELLERS: dict[str, Callable[..., np.ndarray]] = {"bistability": bistability_labels,
+                                                  "oscillation": oscillation_labels}
 
 
-def get_labeller(name: str):
+def get_labeller(name: str) -> Callable[..., np.ndarray]:
     """An automatic labeller by name (see :data:`LABELLERS`)."""
     if name not in LABELLERS:
         raise ValueError(f"unknown labeller {name!r}; choose one of {sorted(LABELLERS)}")

@@ -7,6 +7,8 @@ space in two dimensions with PCA, kernel PCA or t-SNE (scikit-learn) or UMAP (wh
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..seeding import SeedLike, as_seed_sequence, int_seed
@@ -27,7 +29,7 @@ def _features(features) -> np.ndarray:
     return f
 
 
-def scale_features(features, scale: str = "log") -> np.ndarray:
+def scale_features(features: Any, scale: str = "log") -> np.ndarray:
     """Standardize features column by column.
 
     Parameters
@@ -67,7 +69,7 @@ def available_reductions() -> list[str]:
     return [m for m in REDUCTIONS if m != "umap" or importlib.util.find_spec("umap") is not None]
 
 
-def reduce(features, method: str = "pca", seed: SeedLike = None, *, scale: str = "log",
+def reduce(features: Any, method: str = "pca", seed: SeedLike = None, *, scale: str = "log",
            perplexity: float = 30.0, kernel: str = "rbf", gamma: float | None = None) -> np.ndarray:
     """Embed features in two dimensions.
 

@@ -32,7 +32,7 @@ def _sweep_xy(sweep: Any) -> tuple[np.ndarray, np.ndarray]:
     return theta, feats
 
 
-def fit_surrogate(sweep: Any, surrogate: Any = "gp", columns: Any = None, **kwargs: Any):
+def fit_surrogate(sweep: Any, surrogate: Any = "gp", columns: Any = None, **kwargs: Any) -> Any:
     """Fit a surrogate on a sweep's parameter points and features.
 
     Parameters
@@ -79,7 +79,7 @@ def _columns(sweep: Any, columns: Any, F: int) -> np.ndarray:
 
 
 def predict_features(sweep: Any, theta: Any, surrogate: Any = "gp", return_std: bool = True,
-                     columns: Any = None, **kwargs: Any):
+                     columns: Any = None, **kwargs: Any) -> Any:
     """Predict a sweep's features at new parameter points.
 
     Parameters

@@ -24,6 +24,7 @@ On disk (``save(dir)`` / ``Sweep.load(dir)``) a sweep is a folder:
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -50,7 +51,7 @@ def simulator_spec(simulator: Any) -> Optional[dict]:
     cls = type(simulator).__name__
     if not type(simulator).__module__.startswith("sciope_abs.simulators."):
         return None
-    model = getattr(simulator, "model", None)
+    model: Any = getattr(simulator, "model", None)
     if not callable(getattr(model, "to_dict", None)):
         return None
     if cls == "FastSSASimulator":
@@ -63,7 +64,7 @@ def simulator_spec(simulator: Any) -> Optional[dict]:
             "param_names": list(simulator.param_names), "species": list(simulator.species), "options": options}
 
 
-def simulator_from_spec(spec: dict, timespan: np.ndarray):
+def simulator_from_spec(spec: dict, timespan: np.ndarray) -> Any:
     """The simulator a :func:`simulator_spec` describes (the model's content hash is checked)."""
     from ..crn.model import CRN
     from ..simulators import make_simulator
@@ -98,7 +99,7 @@ def summary_spec(summary: Any) -> Optional[list]:
     return specs if repr(rebuilt) == repr(summary) else None
 
 
-def summary_from_spec(spec: list):
+def summary_from_spec(spec: list) -> Any:
     """The summary a :func:`summary_spec` describes."""
     from ..summaries import make_summary
 
@@ -225,7 +226,7 @@ class Sweep:
             if pts.ndim != 2 or pts.shape[1] != len(self.param_names) or pts.shape[0] == 0:
                 raise ValueError(f"theta must have shape (m, {len(self.param_names)}), got {pts.shape}")
         else:
-            check_positive_int(n, "n")
+            n = check_positive_int(n, "n")
             if self.design is not None:
                 pts = np.asarray(self.design.generate(int(n), seed=child_seed(self.seed, b, 0)), dtype=np.float64)
             elif self.pending is None:
@@ -274,7 +275,7 @@ class Sweep:
         return np.arange(len(self) - m, len(self))
 
     # ------------------------------------------------------------------ traces
-    def trajectories(self, indices: Sequence[int]) -> np.ndarray:
+    def trajectories(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Traces of the given points, shape (k, r, S, T): stored ones, or recomputed exactly from
         their seeds when ``keep_traces=False``."""
         idx = self._indices(indices)
@@ -342,7 +343,7 @@ class Sweep:
         return reduce(self.features, method, seed, **kwargs)
 
     # ------------------------------------------------------------------ views
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """One row per point: parameters, features, batch, label, prediction, confidence."""
         import pandas as pd
 
@@ -356,7 +357,7 @@ class Sweep:
         df["confidence"] = self.confidence
         return df
 
-    def plot(self, method: str = "pca", seed: SeedLike = 0, color_by: str = "prediction"):
+    def plot(self, method: str = "pca", seed: SeedLike = 0, color_by: str = "prediction") -> Any:
         """Bokeh layout (scatter of the reduced features + trajectories of the selected points),
         for ``bokeh.io.show`` inline in Jupyter."""
         from ..viz.figures import explore_layout
@@ -366,7 +367,7 @@ class Sweep:
                               confidence=self.confidence, color_by=color_by)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the sweep folder (see the module docstring); returns its path."""
         path = Path(path)
         if path.exists() and not path.is_dir():
@@ -392,13 +393,13 @@ class Sweep:
             (path / OBJECTS).unlink()
         return path
 
-    def save_labels(self, path) -> Path:
+    def save_labels(self, path: str | os.PathLike) -> Path:
         """Rewrite only ``labels.zarr`` of a saved sweep."""
         return write_group(Path(path) / LABELS, {"labels": self.labels, "predictions": self.predictions,
                                                  "confidence": self.confidence}, {"kind": "sweep-labels"})
 
     @classmethod
-    def load(cls, path, *, simulator: Any = None, summary: Any = None, design: Any = None,
+    def load(cls, path: str | os.PathLike, *, simulator: Any = None, summary: Any = None, design: Any = None,
              client: Any = None) -> "Sweep":
         """Load a sweep folder written by :meth:`save`; nothing in it is unpickled or executed.
 

@@ -36,7 +36,7 @@ from ..seeding import SeedLike, as_seed_sequence, int_seed
 from ._points import simulate_summaries
 from ._stream import child_seed, compute_distances, fit_distance, prepare_distance
 from .posterior import Posterior
-from .rejection import _bind_problem
+from .rejection import _Problem, _bind_problem
 from .tasks import SimulateSummarise
 
 __all__ = ["BOLFI", "lcb_beta"]
@@ -57,7 +57,7 @@ def _finite_bounds(prior: Any) -> np.ndarray:
     return b
 
 
-class BOLFI:
+class BOLFI(_Problem):
     """Bayesian optimisation for likelihood-free inference.
 
     Parameters
@@ -176,8 +176,9 @@ class BOLFI:
         from scipy.stats import qmc
 
         u = qmc.LatinHypercube(len(self.param_names), scramble=True, rng=np.random.default_rng(seed)).random(n)
-        if callable(getattr(self.prior, "ppf", None)):
-            return np.asarray(self.prior.ppf(u), dtype=np.float64)
+        ppf = getattr(self.prior, "ppf", None)  # a JointPrior maps the unit cube; other priors are sampled
+        if callable(ppf):
+            return np.asarray(ppf(u), dtype=np.float64)
         return np.asarray(self.prior.sample(n, seed), dtype=np.float64).reshape(n, -1)
 
     @staticmethod

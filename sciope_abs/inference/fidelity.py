@@ -22,10 +22,11 @@ failing check sets ``passed = False``, writes the reason into ``message`` and em
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class FidelityReport:
         s = self.mean_self_distance
         return float(self.mean_emulator_distance / s) if s > 0 else float("inf")
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """One row per particle: parameters, both distances, their ratio, predictive distances."""
         import pandas as pd
 
@@ -115,7 +116,7 @@ class FidelityReport:
                  f"{self.species}, {self.meta.get('kind', 'l1').upper()} histogram distance",
                  f"  emulator vs SSA {self.mean_emulator_distance:.4f}, SSA self-distance "
                  f"{self.mean_self_distance:.4f}, ratio {self.ratio:.2f} (threshold {self.threshold:g})"]
-        if self.predictive_emulator is not None:
+        if self.predictive_emulator is not None and self.predictive_ssa is not None:
             lines.append(f"  posterior-predictive summary distance: emulator {np.nanmean(self.predictive_emulator):.3f}, "
                          f"SSA {np.nanmean(self.predictive_ssa):.3f}")
         return "\n".join(lines)
@@ -132,7 +133,7 @@ class FidelityReport:
                 "ratio": self.ratio if np.isfinite(self.ratio) else None, "threshold": self.threshold,
                 "passed": bool(self.passed), "message": self.message, "meta": self.meta}
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write ``fidelity.json`` (and ``fidelity_samples.npz`` when samples are kept) into ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ class FidelityReport:
         return path
 
     @classmethod
-    def load(cls, path) -> "FidelityReport":
+    def load(cls, path: str | os.PathLike) -> "FidelityReport":
         path = Path(path)
         jf = path / "fidelity.json"
         if not jf.exists():
@@ -282,9 +283,10 @@ def _report_meta(m: int, n_traj: int, kind: str, bins, t_emu: np.ndarray, base: 
             "emulator": type(emulator).__name__, "reference": type(ssa_simulator).__name__}
 
 
-def check_fidelity(posterior, emulator, ssa_simulator, *, n_particles: int = 20, n_traj: int = 100,
-                   seed: SeedLike = None, summary=None, initial_state=None, species: Sequence[str] | None = None,
-                   threshold: float = DEFAULT_THRESHOLD, kind: str = "l1", bins=100, client=None,
+def check_fidelity(posterior: Any, emulator: Any, ssa_simulator: Any, *, n_particles: int = 20, n_traj: int = 100,
+                   seed: SeedLike = None, summary: Any = None, initial_state: Any = None,
+                   species: Sequence[str] | None = None, threshold: float = DEFAULT_THRESHOLD, kind: str = "l1",
+                   bins: Any = 100, client: Any = None,
                    progress: bool = False, keep_samples: bool = True) -> "FidelityReport":
     """Re-simulate posterior particles with the emulator and with SSA and compare them.
 

@@ -97,9 +97,9 @@ def describe(role: str, obj: Any) -> Any:
             out[attr] = [str(v) for v in getattr(obj, attr, [])]
         ts = getattr(obj, "timespan", None)
         out["timespan"] = None if ts is None else describe("observed", ts)
-        model = getattr(obj, "model", None)
-        if callable(getattr(model, "content_hash", None)):
-            out["model"] = model.content_hash()
+        content_hash = getattr(getattr(obj, "model", None), "content_hash", None)
+        if callable(content_hash):
+            out["model"] = content_hash()
         return out
     params = getattr(obj, "get_params", None)
     if callable(params):
@@ -319,7 +319,7 @@ class History:
         atomic_write_bytes(self.run_dir / STATE, _dumps(self.state), fsync=True)
 
     # ------------------------------------------------------------------ views
-    def posterior(self):
+    def posterior(self) -> Any:
         """The finished run's :class:`~sciope_abs.inference.Posterior` (``posterior.npz``)."""
         from .posterior import Posterior
 
@@ -327,7 +327,7 @@ class History:
             raise ValueError(f"the run in {self.run_dir} has not finished (no {POSTERIOR}); resume it first")
         return Posterior.load(self.run_dir / POSTERIOR)
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """One row per round: tolerance, acceptance rate, ESS, simulations (all / used /
         discarded), accepted particles, wall time, complete."""
         import pandas as pd

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import numpy as np
 
 __all__ = ["MultivariateNormalKernel", "clone_kernel"]
 
 
-def clone_kernel(kernel):
+def clone_kernel(kernel: Any) -> Any:
     """An unfitted copy of ``kernel`` (``type(k)(**k.get_params())``, else a deep copy), so that
     fitting never changes the caller's object."""
     params = getattr(kernel, "get_params", None)

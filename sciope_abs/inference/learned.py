@@ -19,17 +19,38 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
 from .._checks import check_int_at_least
 from ..seeding import SeedLike, as_seed_sequence
-from ..summaries.base import Summary
+from ..summaries.base import CombinedSummary, Summary
 from ._stream import check_prior
+
+
+class LearnableSummary(Protocol):
+    """A summary fitted on simulations: ``fit(theta (n, d), x (n, r, S, T), prior=)`` then
+    ``__call__(x (n, r, S, T)) -> (n, F)`` and ``names``; ``save(path)`` writes it (the
+    :class:`~sciope_abs.surrogates.learned.LearnedSummary` and
+    :class:`~sciope_abs.surrogates.learned_semiauto.SemiAutoSummary` of the package)."""
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names, length F (known once fitted)."""
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Summaries (n, F) of traces (n, r, S, T)."""
+
+    def fit(self, theta: Any, x: Any = None, *, prior: Any = None) -> Any:
+        """Fit on parameters (n, d) and their traces (n, r, S, T); returns the fitted summary."""
+
+    def save(self, path: Any) -> Path:
+        """Write the fitted summary to ``path``."""
 from .posterior import Posterior
 
 __all__ = ["learned_abc", "fit_learned_summary", "make_learned_summary", "LearnedABCResult", "LEARNED_KINDS",
@@ -64,14 +85,14 @@ class LearnedABCResult:
     """
 
     posterior: Posterior
-    summary: Summary
-    learned: Summary
+    summary: Any              # the learned summary, or it combined with the hand-picked one
+    learned: LearnableSummary
     pilot_theta: np.ndarray
     n_pilot: int
     n_simulations: int
     timings: dict = field(default_factory=dict)
 
-    def save(self, run_dir) -> Path:
+    def save(self, run_dir: str | os.PathLike) -> Path:
         """Write ``posterior.npz``, the learned summary (``learned_summary/`` for a network,
         ``learned_summary.json`` for the semi-automatic one) and ``learned_abc.json``."""
         rd = Path(run_dir)
@@ -90,7 +111,7 @@ def _is_semiauto(summary: Any) -> bool:
 
 
 def make_learned_summary(kind: Any = "cnn", handpicked: Optional[Summary] = None, seed: SeedLike = None,
-                         **kwargs: Any) -> Summary:
+                         **kwargs: Any) -> LearnableSummary:
     """A fresh (unfitted) learned summary.
 
     Parameters
@@ -159,7 +180,7 @@ def pilot_simulations(simulator: Any, prior: Any, n_pilot: int, *, n_traj: int =
 def fit_learned_summary(simulator: Any, prior: Any, summary: Any = "cnn", *, n_pilot: int = 1000, n_traj: int = 1,
                         handpicked: Optional[Summary] = None, design: Any = None, seed: SeedLike = None,
                         client: Any = None, initial_state: Any = None, progress: bool = False,
-                        summary_kwargs: Optional[dict] = None) -> tuple[Summary, np.ndarray]:
+                        summary_kwargs: Optional[dict] = None) -> tuple[LearnableSummary, np.ndarray]:
     """Run a pilot and fit a learned summary on it; returns ``(fitted summary, pilot theta)``.
 
     Parameters are those of :func:`learned_abc` (``simulator`` here is the one the pilot uses).
@@ -186,7 +207,7 @@ def _check_learned_abc_args(method: str, combine: bool, handpicked: Optional[Sum
         raise ValueError(f"max_simulations={max_simulations} leaves nothing for the ABC after n_pilot={n_pilot}")
 
 
-def _abc_sampler(method: str, simulator: Any, prior: Any, summary: Summary, distance: Any, observed: Any, *,
+def _abc_sampler(method: str, simulator: Any, prior: Any, summary: Any, distance: Any, observed: Any, *,
                  n_traj: int, initial_state: Any, client: Any) -> Any:
     """The SMC-ABC or rejection sampler of :func:`learned_abc` (distance default: Adaptive)."""
     from .rejection import ABCRejection
@@ -263,7 +284,7 @@ def learned_abc(simulator: Any, prior: Any, observed: Any, *, summary: Any = "cn
                                          initial_state=initial_state, progress=progress,
                                          summary_kwargs=summary_kwargs)
     t1 = time.perf_counter()
-    used = learned + handpicked if combine else learned
+    used = CombinedSummary([learned, handpicked]) if combine and handpicked is not None else learned  # checked above
     abc = _abc_sampler(method, simulator, prior, used, distance, observed, n_traj=n_traj,
                        initial_state=initial_state, client=client)
     budget = None if max_simulations is None else int(max_simulations) - int(n_pilot)
@@ -291,7 +312,7 @@ def has_learned_spec(spec: Any) -> bool:
     return any(_is_learned_spec(s) for s in items)
 
 
-def _unfitted_from_spec(entry: dict, k: int, species, seed: int) -> tuple[Summary, int]:
+def _unfitted_from_spec(entry: dict, k: int, species: Any, seed: int) -> tuple[LearnableSummary, int]:
     """The unfitted summary of a learned entry and its ``n_pilot`` (one-line errors naming the entry)."""
     from ..summaries import make_summary
 
@@ -311,7 +332,7 @@ def _unfitted_from_spec(entry: dict, k: int, species, seed: int) -> tuple[Summar
         raise ValueError(f"summaries[{k}]: {exc}") from None
 
 
-def check_learned_specs(spec: Any, species) -> list:
+def check_learned_specs(spec: Any, species: Sequence[str]) -> list:
     """``spec`` with every learned entry replaced by its unfitted summary: checks the entries
     (architecture, options, ``n_pilot``) without simulating anything."""
     items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
@@ -320,7 +341,7 @@ def check_learned_specs(spec: Any, species) -> list:
 
 
 def _learned_from_spec(entry: dict, k: int, simulator: Any, prior: Any, species, *, seed: int, n_traj: int,
-                       client: Any, load_from: Any, initial_state: Any = None) -> Summary:
+                       client: Any, load_from: Any, initial_state: Any = None) -> Any:
     name = str(entry["name"]).lower()
     learned, n_pilot = _unfitted_from_spec(entry, k, species, seed)
     if load_from is not None:
@@ -370,7 +391,7 @@ def resolve_learned_specs(spec: Any, simulator: Any, prior: Any, *, seed: int = 
             for k, s in enumerate(items)]
 
 
-def save_learned_parts(spec: Any, summary: Summary, run_dir) -> list[Path]:
+def save_learned_parts(spec: Any, summary: Any, run_dir: str | os.PathLike) -> list[Path]:
     """Save the fitted learned parts of ``summary`` (built from ``spec`` through
     :func:`resolve_learned_specs`) into ``run_dir`` as ``learned_summary_<k>`` (``.json`` for a
     semiauto entry), ``k`` the entry's position in ``spec``; returns the paths written."""

@@ -6,6 +6,7 @@ a Bokeh figure from :meth:`Posterior.plot`, and a single ``.npz`` file on disk.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +18,7 @@ from ..store.atomic import atomic_savez
 __all__ = ["Posterior", "weighted_quantile"]
 
 
-def weighted_quantile(x: np.ndarray, q, weights: np.ndarray | None = None) -> np.ndarray:
+def weighted_quantile(x: np.ndarray, q: Any, weights: np.ndarray | None = None) -> np.ndarray:
     """Quantiles ``q`` of the 1-D sample ``x`` with (optional) weights.
 
     Uses the midpoint rule: the ``i``-th sorted value sits at cumulative weight
@@ -67,8 +68,8 @@ class Posterior:
         Further JSON-serialisable facts (tolerance, total simulations, seed, ...).
     """
 
-    def __init__(self, samples, names: Sequence[str], weights=None, distances=None, summaries=None,
-                 summary_names: Sequence[str] | None = None, observed=None,
+    def __init__(self, samples: Any, names: Sequence[str], weights: Any = None, distances: Any = None,
+                 summaries: Any = None, summary_names: Sequence[str] | None = None, observed: Any = None,
                  history: list[dict] | None = None, message: str = "", method: str = "",
                  info: dict | None = None) -> None:
         names = [str(n) for n in names]
@@ -168,7 +169,7 @@ class Posterior:
         mu = self.mean()
         return np.sqrt(np.maximum(self.weights @ (self.samples - mu) ** 2, 0.0))
 
-    def quantile(self, q) -> np.ndarray:
+    def quantile(self, q: Any) -> np.ndarray:
         """Weighted quantiles, shape ``(len(q), d)`` (or ``(d,)`` for a scalar ``q``)."""
         qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
         if ((qs < 0) | (qs > 1)).any():
@@ -192,7 +193,7 @@ class Posterior:
         idx = as_generator(seed).choice(len(self), size=int(n), replace=True, p=self.weights)
         return self.samples[idx]
 
-    def describe(self, level: float = 0.95):
+    def describe(self, level: float = 0.95) -> Any:
         """A pandas table: mean, std and the credible interval per parameter."""
         import pandas as pd
 
@@ -201,8 +202,8 @@ class Posterior:
                              f"high_{level:g}": ci[:, 1]}, index=pd.Index(self.names, name="parameter"))
 
     # ------------------------------------------------------------------ fidelity
-    def check_fidelity(self, ssa_simulator, n_particles: int = 20, n_traj: int = 100, seed: SeedLike = None,
-                       summary=None, initial_state=None, *, emulator=None, **kwargs):
+    def check_fidelity(self, ssa_simulator: Any, n_particles: int = 20, n_traj: int = 100, seed: SeedLike = None,
+                       summary: Any = None, initial_state: Any = None, *, emulator: Any = None, **kwargs: Any) -> Any:
         """Re-simulate posterior particles with the emulator and with SSA and compare them.
 
         ``emulator`` is required: a posterior carries its history (and, for a run with
@@ -225,7 +226,7 @@ class Posterior:
                               summary=summary, initial_state=initial_state, **kwargs)
 
     # ------------------------------------------------------------------ conversions
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """One row per sample: the parameters, ``weight`` and ``distance``."""
         import pandas as pd
 
@@ -234,14 +235,14 @@ class Posterior:
         df["distance"] = self.distances
         return df
 
-    def history_frame(self):
+    def history_frame(self) -> Any:
         """The per-round history as a pandas DataFrame (one row per round, the keys of
         ``history``; see the class docstring for the counts)."""
         import pandas as pd
 
         return pd.DataFrame(self.history)
 
-    def to_arviz(self, seed: SeedLike = 0):
+    def to_arviz(self, seed: SeedLike = 0) -> Any:
         """An ArviZ ``InferenceData`` with one chain.
 
         Equal weights (rejection): the samples themselves.  Unequal weights (SMC-ABC): ArviZ has
@@ -275,7 +276,7 @@ class Posterior:
         return {"names": self.names, "summary_names": self.summary_names, "history": self.history,
                 "message": self.message, "method": self.method, "info": self.info, "format": 1}
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write to one ``.npz`` file (arrays + JSON metadata); returns the path written."""
         path = Path(path)
         if path.suffix != ".npz":
@@ -288,7 +289,7 @@ class Posterior:
         return atomic_savez(path, arrays)
 
     @classmethod
-    def load(cls, path) -> "Posterior":
+    def load(cls, path: str | os.PathLike) -> "Posterior":
         """Read a file written by :meth:`save`."""
         path = Path(path)
         if not path.exists() and path.with_name(path.name + ".npz").exists():
@@ -303,7 +304,7 @@ class Posterior:
                        message=meta["message"], method=meta["method"], info=meta["info"])
 
     # ------------------------------------------------------------------ plotting
-    def plot(self, truth=None, *, bins: int = 30, size: int = 180):
+    def plot(self, truth: Any = None, *, bins: int = 30, size: int = 180) -> Any:
         """Bokeh grid: weighted marginal histograms on the diagonal, pairwise scatter below it.
 
         Parameters

@@ -4,11 +4,14 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 
 from .._checks import check_positive_int, optional
+from ..protocols import Prior as PriorProtocol
+from ..protocols import Simulator as SimulatorProtocol
+from ..protocols import Summary as SummaryProtocol
 from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, preferred_batch_size,
                       prepare_distance, stream_batches)
@@ -35,7 +38,31 @@ def _check_time(max_time: Any) -> Optional[float]:
 
 
 
-def _bind_problem(abc: Any, simulator: Any, prior: Any, summary: Any, distance: Any, observed: Any, n_traj: Any,
+_T = TypeVar("_T")
+
+
+def _present(value: Optional[_T], what: str) -> _T:
+    """``value``, which the order of the rounds guarantees is set (round 0 sets the population)."""
+    if value is None:
+        raise RuntimeError(f"ABC state: {what} is not set yet")
+    return value
+
+
+class _Problem:
+    """The attributes every ABC sampler shares, set by :func:`_bind_problem`."""
+
+    simulator: SimulatorProtocol
+    prior: PriorProtocol
+    summary: SummaryProtocol
+    distance: Any            # a Distance, or None for the default (Euclidean)
+    observed: Any
+    s_obs: np.ndarray        # (F,)
+    n_traj: int
+    initial_state: Any
+    client: Any
+
+
+def _bind_problem(abc: _Problem, simulator: Any, prior: Any, summary: Any, distance: Any, observed: Any, n_traj: Any,
                   initial_state: Any, client: Any) -> None:
     """Check and set the attributes every ABC sampler shares (simulator, prior, summary, distance,
     observed data and its summary, ``n_traj``, initial state, client)."""
@@ -51,7 +78,7 @@ def _bind_problem(abc: Any, simulator: Any, prior: Any, summary: Any, distance: 
     abc.observed = observed
     abc.s_obs = observed_summary(observed, simulator, summary)
 
-class ABCRejection:
+class ABCRejection(_Problem):
     """Approximate Bayesian computation by rejection.
 
     Proposals are drawn from the prior in batches, simulated and summarised inside Dask tasks

@@ -47,7 +47,7 @@ from ._stream import auto_batch_size, child_seed, compute_distances, fit_distanc
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel
 from .posterior import Posterior
-from .rejection import _bind_problem
+from .rejection import _present, _Problem, _bind_problem
 from .tasks import SimulateSummarise
 
 __all__ = ["ReplenishmentSMCABC", "n_moves"]
@@ -74,7 +74,7 @@ class _State:
     distance_state: Optional[dict] = None
 
 
-class ReplenishmentSMCABC:
+class ReplenishmentSMCABC(_Problem):
     """Replenishment SMC-ABC (equal weights, MCMC moves, adaptive number of moves).
 
     Parameters
@@ -228,7 +228,8 @@ class ReplenishmentSMCABC:
             if t == 0:
                 pop, entry = self._round0(task, distance, settings, child_seed(root, 0), progress)
             else:
-                pop, entry = self._round(task, distance, st.pop, settings, child_seed(root, t), progress)
+                pop, entry = self._round(task, distance, _present(st.pop, "the population"), settings,
+                                         child_seed(root, t), progress)
             entry.update(round=t, wall_time=time.perf_counter() - rt0)
             st.t_done, st.pop, st.n_sims = t, pop, st.n_sims + entry["n_simulations"]
             st.history.append(entry)
@@ -332,7 +333,7 @@ class ReplenishmentSMCABC:
         theta[idx[acc]], dist[idx[acc]], summ[idx[acc]] = prop[ok][acc], d[acc], s[acc]
 
     def _finish(self, st: _State, message: str, store: Optional[History], elapsed: float) -> Posterior:
-        pop = st.pop
+        pop = _present(st.pop, "the population")
         tol = float(st.history[-1]["tolerance"])
         info = {"n_simulations": st.n_sims, "tolerance": tol, "n_rounds": len(st.history), "n_traj": self.n_traj}
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"], distances=pop["distances"],

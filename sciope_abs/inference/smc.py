@@ -46,7 +46,7 @@ from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
 from .posterior import Posterior
-from .rejection import _bind_problem, _check_time
+from .rejection import _present, _Problem, _bind_problem, _check_time
 from .round import MAX_FIT_ROWS, Round  # noqa: F401  (MAX_FIT_ROWS: kept importable from here)
 from .tasks import ProposalBatch, SimulateSummarise
 
@@ -81,7 +81,7 @@ class _RunState:
     n_unprocessed: int = 0                    # simulated after their round had filled (never used)
 
 
-class SMCABC:
+class SMCABC(_Problem):
     """Sequential Monte Carlo ABC (ABC population Monte Carlo).
 
     Parameters
@@ -255,8 +255,9 @@ class SMCABC:
         t_start = time.perf_counter() - st.elapsed
         deadline = None if settings["max_time"] is None else t_start + settings["max_time"]
         max_rounds = settings["max_rounds"]
-        if eps_sched.max_rounds() is not None:
-            max_rounds = min(max_rounds, int(eps_sched.max_rounds()))
+        eps_rounds = eps_sched.max_rounds()
+        if eps_rounds is not None:
+            max_rounds = min(max_rounds, int(eps_rounds))
 
         stop_message = None
         if st.pop is not None:
@@ -292,8 +293,9 @@ class SMCABC:
         entry = self._complete_round(rnd, st, distance, kern, needs_q)
         stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
         if store is not None:
-            store.append(t, st.pop, distance.get_state() if hasattr(distance, "get_state") else {},
-                         st.sim_d, st.history, st.n_sims, time.perf_counter() - t_start, st.tol,
+            store.append(t, _present(st.pop, "the population"),
+                         distance.get_state() if hasattr(distance, "get_state") else {},
+                         _present(st.sim_d, "the simulated distances"), st.history, st.n_sims, time.perf_counter() - t_start, st.tol,
                          sim_theta=st.sim_theta, sim_logq=st.sim_logq)
         return stop_message
 
@@ -302,12 +304,13 @@ class SMCABC:
         """Tolerance and (fitted, cloned) kernel of round ``t``."""
         if t == 0:
             return float("inf"), None
-        d_prev = compute_distances(distance, self.s_obs, st.pop["summaries"])
-        kern = clone_kernel(self.kernel).fit(st.pop["particles"], st.pop["weights"])
+        pop = _present(st.pop, "the previous population")
+        d_prev = compute_distances(distance, self.s_obs, pop["summaries"])
+        kern = clone_kernel(self.kernel).fit(pop["particles"], pop["weights"])
         kw = {}
-        if getattr(eps_sched, "uses_proposal_density", False) and st.sim_logq is not None:
+        if getattr(eps_sched, "uses_proposal_density", False) and st.sim_logq is not None and st.sim_theta is not None:
             # importance weights of the previous round's proposals under this round's proposal
-            logw = self._log_proposal(st.sim_theta, st.pop, kern) - st.sim_logq
+            logw = self._log_proposal(st.sim_theta, pop, kern) - st.sim_logq
             kw["simulated_weights"] = np.exp(logw - np.max(logw))
         eps = float(eps_sched(t, d_prev, simulated=st.sim_d, **kw))
         if settings["target_tolerance"] is not None:
@@ -327,7 +330,8 @@ class SMCABC:
             if t == 0:
                 theta = np.asarray(prior.sample(m, child_seed(rs, k, 0)), dtype=np.float64).reshape(m, -1)
             else:
-                theta, outside[k] = self._perturbed(pop, kern, m, np.random.default_rng(child_seed(rs, k, 0)))
+                theta, outside[k] = self._perturbed(_present(pop, "the population"), _present(kern, "the kernel"), m,
+                                                    np.random.default_rng(child_seed(rs, k, 0)))
             return ProposalBatch(k, theta, child_seed(rs, k, 1))
 
         def consume(batch: ProposalBatch, s: np.ndarray) -> bool:
@@ -369,9 +373,11 @@ class SMCABC:
         if needs_q:  # the proposal density of this round's simulations, for the next tolerance
             st.sim_theta = np.concatenate(rnd.fit_theta)
             st.sim_logq = (np.asarray(self.prior.log_prob(st.sim_theta), dtype=np.float64) if rnd.t == 0
-                           else self._log_proposal(st.sim_theta, st.pop, kern))
+                           else self._log_proposal(st.sim_theta, _present(st.pop, "the population"),
+                                                   _present(kern, "the kernel")))
         theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(len(self.prior.names)))
-        w = np.full(n, 1.0 / n) if rnd.t == 0 else self._weights(theta, st.pop, kern)
+        w = (np.full(n, 1.0 / n) if rnd.t == 0
+             else self._weights(theta, _present(st.pop, "the population"), _present(kern, "the kernel")))
         # adapt the distance to this round's simulations (no-op for fixed distances)
         fit_rows = np.concatenate(rnd.fit_rows)
         fit_distance(distance, fit_rows)
@@ -412,7 +418,7 @@ class SMCABC:
                 "batch_size": settings["batch_size"], "seed_entropy": str(settings["seed_entropy"]),
                 "n_traj": self.n_traj, "n_simulations_unprocessed": st.n_unprocessed,
                 "settings": {k: v for k, v in settings.items() if k != "seed_entropy" and not k.startswith("_")}}
-        pop = st.pop
+        pop = _present(st.pop, "the population")
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"] if len(pop["particles"]) else None,
                          distances=pop["distances"], summaries=pop["summaries"],
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Simulator(ABC):
         array, shape (n, n_traj, S, T)
         """
 
-    def __call__(self, theta: np.ndarray, seed: SeedLike = None, **kwargs) -> np.ndarray:
+    def __call__(self, theta: np.ndarray, seed: SeedLike = None, **kwargs: Any) -> np.ndarray:
         return self.simulate(theta, seed=seed, **kwargs)
 
     @property
@@ -69,7 +69,7 @@ class Simulator(ABC):
                 f"T={len(self.timespan)})")
 
 
-def check_theta(theta, param_names: Sequence[str], *, allow_negative: bool = False) -> np.ndarray:
+def check_theta(theta: Any, param_names: Sequence[str], *, allow_negative: bool = False) -> np.ndarray:
     """Validate ``theta`` and return it as a float64 array of shape ``(n, d)``.
 
     A 1-D theta of length d is one point.  Raises a one-line ``ValueError`` naming the problem
@@ -94,7 +94,7 @@ def check_theta(theta, param_names: Sequence[str], *, allow_negative: bool = Fal
     return arr
 
 
-def check_initial_state(initial_state, n: int, species: Sequence[str], default: np.ndarray) -> np.ndarray:
+def check_initial_state(initial_state: Any, n: int, species: Sequence[str], default: np.ndarray) -> np.ndarray:
     """Validate initial counts; returns an int64 array of shape ``(n, S)``."""
     S = len(species)
     if initial_state is None:

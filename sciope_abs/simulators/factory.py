@@ -7,7 +7,7 @@ fast kernel does not know).  Every GillesPy2 solver stays selectable by name.
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ SOLVER_NAMES: tuple[str, ...] = ("auto", "fast_ssa") + _GILLESPY_SOLVERS
 
 def make_simulator(model: CRN | str, param_names: Sequence[str] | None = None,
                    species: Sequence[str] | None = None, timespan: np.ndarray | None = None,
-                   solver: str = "auto", **options) -> Simulator:
+                   solver: str = "auto", **options: Any) -> Simulator:
     """Build a simulator for ``model``.
 
     Parameters

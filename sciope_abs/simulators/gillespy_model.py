@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 import warnings
-from typing import Mapping, NoReturn, Sequence
+from typing import Any, Mapping, NoReturn, Sequence
 
 import numpy as np
 
@@ -189,7 +189,7 @@ def structure_hash(crn: CRN) -> str:
 
 def to_gillespy_model(crn: CRN, timespan: np.ndarray | None = None, *, target: str = "c",
                       species_mode: str = "discrete", parameters: Mapping[str, float] | None = None,
-                      initial_state: Mapping[str, int] | None = None):
+                      initial_state: Mapping[str, int] | None = None) -> Any:
     """Build a ``gillespy2.Model`` equivalent to ``crn``.
 
     Parameters

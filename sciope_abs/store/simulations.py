@@ -92,7 +92,7 @@ class SimulationSet:
     def model_name(self) -> Optional[str]:
         return self.attrs.get("model_name")
 
-    def crn(self):
+    def crn(self) -> Any:
         """The :class:`~sciope_abs.crn.CRN` the traces came from, if it was stored."""
         spec = self.attrs.get("model")
         if not spec:
@@ -102,7 +102,7 @@ class SimulationSet:
         return CRN.from_dict(spec)
 
     # ------------------------------------------------------------------ conversions
-    def to_xarray(self):
+    def to_xarray(self) -> Any:
         """An ``xarray.Dataset``: ``traces`` (point, trajectory, species, time) and ``theta`` (point, param)."""
         try:
             import xarray as xr
@@ -118,7 +118,7 @@ class SimulationSet:
                    if k != "model"},
         )
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """Long table: one row per (point, trajectory, time).
 
         Columns ``point``, ``trajectory``, ``time``, one column per parameter (the point's

@@ -20,7 +20,7 @@ import shutil
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Literal, Mapping, Union
 
 import numpy as np
 
@@ -133,12 +133,12 @@ def _write_tmp(tmp: Path, arrays: Mapping[str, np.ndarray], meta: dict, chunks: 
         data = np.asarray(value)
         if data.dtype == object:
             raise ValueError(f"array {name!r} has dtype object; store numbers or fixed-width strings")
-        kw = {"chunks": tuple(chunks[name])} if chunks and name in chunks else {}
+        chunk: tuple[int, ...] | Literal["auto"] = tuple(chunks[name]) if chunks and name in chunks else "auto"
         if data.dtype.kind == "U":  # variable-length UTF-8: the string type zarr v3 specifies
-            arr = group.create_array(name, shape=data.shape, dtype=str, **kw)
+            arr = group.create_array(name, shape=data.shape, dtype=str, chunks=chunk)
             arr[...] = data
         else:
-            group.create_array(name, data=data, **kw)
+            group.create_array(name, data=data, chunks=chunk)
     group.attrs.update({**meta, INVENTORY_KEY: _inventory(tmp, group)})
 
 

@@ -53,7 +53,7 @@ def get_summary(name: str, **kwargs: Any) -> Summary:
     return SUMMARIES[key](**kwargs)
 
 
-def make_summary(spec: Any, species=None) -> Summary:
+def make_summary(spec: Any, species: Any = None) -> Summary:
     """Build a summary from a config value.
 
     Parameters

@@ -141,7 +141,7 @@ class Summary(ABC):
             out[bad] = np.nan
         return out
 
-    def fit(self, x: Any) -> "Summary":
+    def fit(self, x: Any, /) -> "Summary":
         """Learn what the summary needs from reference traces (n, r, S, T); returns ``self``.
 
         Built-in numpy summaries only record the number of species; :class:`TSFresh` chooses its
@@ -276,7 +276,7 @@ class CombinedSummary(Summary):
         outs = [p(x) for p in self.parts]
         return np.concatenate(outs, axis=-1)
 
-    def fit(self, x: Any) -> "CombinedSummary":
+    def fit(self, x: Any, /) -> "CombinedSummary":
         """Fit every part (e.g. a :class:`TSFresh`) on reference traces (n, r, S, T)."""
         x = check_traces(x)
         self._bind_species(x.shape[2])

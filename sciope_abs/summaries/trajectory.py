@@ -1,7 +1,7 @@
 """The trajectory itself as features (identity summary)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class MeanTrajectory(SpeciesSummary):
             raise NamesUnknownError("MeanTrajectory: the number of time points is known after fit(x) or the first call")
         return [f"t{k}" for k in range(self.n_times_)]
 
-    def fit(self, x) -> "MeanTrajectory":
+    def fit(self, x: Any, /) -> "MeanTrajectory":
         x = check_traces(x)
         super().fit(x)
         self.n_times_ = x.shape[-1] if self.time_index is None else len(self.time_index)

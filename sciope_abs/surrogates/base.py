@@ -149,7 +149,7 @@ class Surrogate(ABC):
         if not hasattr(self, "models_"):
             raise ValueError(f"{type(self).__name__} is not fitted: call fit(theta, y) first")
 
-    def predict(self, theta: Any, return_std: bool = False):
+    def predict(self, theta: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted outputs at ``theta``.
 
         Parameters
@@ -174,7 +174,10 @@ class Surrogate(ABC):
             for m in self.models_:
                 mu, sd = self._predict_column(m, x, return_std)
                 means.append(np.asarray(mu).reshape(x.shape[0], -1))
-                stds.append(None if sd is None else np.asarray(sd).reshape(x.shape[0], -1))
+                if return_std:
+                    if sd is None:
+                        raise ValueError(f"{type(self).__name__} returned no standard deviation for return_std=True")
+                    stds.append(np.asarray(sd).reshape(x.shape[0], -1))
         mean = np.concatenate(means, axis=1) * self.y_scale_ + self.y_mean_
         if self._one_d:
             mean = mean[:, 0]

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -69,12 +70,17 @@ def check_fit_data(theta: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
 class ThetaScaler:
     """The target parametrisation: ``z = (g(theta) - mean) / std`` with ``g`` identity or log."""
 
-    def __init__(self, target: str = "standardise", mean=None, std=None):
+    def __init__(self, target: str = "standardise", mean: Any = None, std: Any = None) -> None:
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         self.target = target
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
-        self.std = None if std is None else np.asarray(std, dtype=np.float64)
+        self.mean: np.ndarray | None = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self.std: np.ndarray | None = None if std is None else np.asarray(std, dtype=np.float64)
+
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean is None or self.std is None:
+            raise ValueError("ThetaScaler is not fitted: call fit(theta, prior) first")
+        return self.mean, self.std
 
     def _g(self, theta: np.ndarray) -> np.ndarray:
         if self.target == "log":
@@ -86,25 +92,28 @@ class ThetaScaler:
     def fit(self, theta: np.ndarray, prior: Any = None) -> "ThetaScaler":
         """Moments from the prior (``target="standardise"`` and a prior with ``mean``/``std``) or the sample."""
         if prior is not None and self.target == "standardise" and callable(getattr(prior, "mean", None)):
-            self.mean = np.asarray(prior.mean(), dtype=np.float64).reshape(-1)
-            self.std = np.asarray(prior.std(), dtype=np.float64).reshape(-1)
+            mean = np.asarray(prior.mean(), dtype=np.float64).reshape(-1)
+            std = np.asarray(prior.std(), dtype=np.float64).reshape(-1)
         else:
             g = self._g(theta)
-            self.mean, self.std = g.mean(axis=0), g.std(axis=0)
-        if self.mean.shape != (theta.shape[1],) or not np.all(np.isfinite(self.std)):
-            raise ValueError(f"prior moments have shape {self.mean.shape}, expected ({theta.shape[1]},)")
-        self.std = np.where(self.std > 0, self.std, 1.0)
+            mean, std = g.mean(axis=0), g.std(axis=0)
+        if mean.shape != (theta.shape[1],) or not np.all(np.isfinite(std)):
+            raise ValueError(f"prior moments have shape {mean.shape}, expected ({theta.shape[1]},)")
+        self.mean, self.std = mean, np.where(std > 0, std, 1.0)
         return self
 
     def encode(self, theta: np.ndarray) -> np.ndarray:
-        return (self._g(theta) - self.mean) / self.std
+        mean, std = self._moments()
+        return (self._g(theta) - mean) / std
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        g = z * self.std + self.mean
+        mean, std = self._moments()
+        g = z * std + mean
         return np.exp(g) if self.target == "log" else g
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        mean, std = self._moments()
+        return {"target": self.target, "mean": mean.tolist(), "std": std.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ThetaScaler":
@@ -142,6 +151,9 @@ class LearnedSummary(Summary):
         Checked against the traces' species axis.
     """
 
+    #: the forward pass compiled per number of trajectories, for the current model (see _predict_fn)
+    _compiled: tuple[Any, dict[int, Any]] | None
+
     def __init__(self, arch: str = "cnn", arch_params: dict | None = None, head: Sequence[int] = (100, 100), *,
                  target: str = "standardise", input_transform: str = "auto", epochs: int = 200,
                  batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 10,
@@ -173,7 +185,7 @@ class LearnedSummary(Summary):
         self.seed = seed
         self.param_names = None if param_names is None else tuple(str(p) for p in param_names)
         self.prefix = str(prefix)
-        self.model_ = None
+        self.model_: Any = None  # a Keras model once fitted (Keras ships no type information)
         self.config_: dict | None = None
         self.card_: dict = {}
 
@@ -192,10 +204,15 @@ class LearnedSummary(Summary):
     def is_fitted(self) -> bool:
         return self.model_ is not None and self.config_ is not None
 
+    def _config(self) -> dict[str, Any]:
+        if self.config_ is None:
+            raise ValueError("LearnedSummary is not fitted: call fit(theta, x) or LearnedSummary.load(path) first")
+        return self.config_
+
     # ------------------------------------------------------------------ input scaling
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         """(n, r, S, T) -> scaled float32 (n, r, T, S)."""
-        cfg = self.config_
+        cfg = self._config()
         if x.shape[2] != cfg["n_species"] or x.shape[3] != cfg["n_times"]:
             raise ValueError(f"the learned summary was trained on traces with S={cfg['n_species']} species and "
                              f"T={cfg['n_times']} time points, got S={x.shape[2]}, T={x.shape[3]}")
@@ -328,7 +345,7 @@ class LearnedSummary(Summary):
     def _predict_fn(self, r: int):
         """The forward pass compiled once per number of trajectories ``r`` (an eager call costs
         ~30 ms; Keras' TimeDistributed needs a static ``r`` inside a graph)."""
-        cache = getattr(self, "_compiled", None)
+        cache: tuple[Any, dict[int, Any]] | None = getattr(self, "_compiled", None)
         if cache is None or cache[0] is not self.model_:
             cache = (self.model_, {})
             self._compiled = cache
@@ -336,7 +353,7 @@ class LearnedSummary(Summary):
         if fn is None:
             import tensorflow as tf
 
-            cfg, net = self.config_, self.model_
+            cfg, net = self._config(), self.model_
             spec = [tf.TensorSpec((None, r, cfg["n_times"], cfg["n_species"]), tf.float32)]
             fn = tf.function(lambda z: net(z, training=False), input_signature=spec, autograph=False)
             cache[1][r] = fn
@@ -344,7 +361,7 @@ class LearnedSummary(Summary):
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
         if len(z) == 0:
-            return np.zeros((0, len(self.config_["param_names"])))
+            return np.zeros((0, len(self._config()["param_names"])))
         f = self._predict_fn(int(z.shape[1]))
         out = [np.asarray(f(z[a:a + _PREDICT_BATCH]), dtype=np.float64) for a in range(0, len(z), _PREDICT_BATCH)]
         return np.concatenate(out, axis=0)
@@ -357,10 +374,10 @@ class LearnedSummary(Summary):
     def predict_theta(self, x: Any) -> np.ndarray:
         """The network's parameter estimate in the original units, (n, d)."""
         z = self(x)
-        return ThetaScaler.from_dict(self.config_["theta_scaling"]).decode(z)
+        return ThetaScaler.from_dict(self._config()["theta_scaling"]).decode(z)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write ``model.keras``, ``card.json`` and ``config.json`` (last: marks a complete save) to ``path``."""
         if not self.is_fitted:
             raise ValueError("cannot save an unfitted LearnedSummary")
@@ -372,12 +389,12 @@ class LearnedSummary(Summary):
                     "batch_size": self.batch_size, "learning_rate": self.learning_rate, "patience": self.patience,
                     "validation_fraction": self.validation_fraction, "prefix": self.prefix}
         (path / LEARNED_FILES["card"]).write_text(json.dumps(_jsonable(self.card_), indent=1, sort_keys=True))
-        cfg = {**self.config_, "settings": settings}
+        cfg = {**self._config(), "settings": settings}
         (path / LEARNED_FILES["config"]).write_text(json.dumps(_jsonable(cfg), indent=1, sort_keys=True))
         return path
 
     @classmethod
-    def load(cls, path) -> "LearnedSummary":
+    def load(cls, path: str | os.PathLike) -> "LearnedSummary":
         """Read a summary written by :meth:`save`; the Keras file is loaded with ``safe_mode=True``.
 
         Raises ``FileNotFoundError`` for a missing directory or file and ``ValueError`` naming the
@@ -427,7 +444,7 @@ class LearnedSummary(Summary):
     def from_bytes(cls, blob: bytes) -> "LearnedSummary":
         return from_directory_bytes(blob, cls.load)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         if not self.is_fitted:
             return (_unfitted, ({k: v for k, v in self.__dict__.items() if k != "_compiled"},))
         return (_learned_from_bytes, (self.to_bytes(),))

@@ -113,7 +113,7 @@ def architecture_defaults(arch: str) -> dict:
 
 
 def build_network(arch: str, T: int, S: int, d: int, *, seed: int = 0, head: Sequence[int] = (100, 100),
-                  params: dict | None = None):
+                  params: dict | None = None) -> Any:
     """The full network: input (b, r, T, S) with any ``r`` -> output (b, d).
 
     Parameters

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +30,7 @@ EXPANSIONS = ("linear", "quadratic")
 _FORMAT = "sciope_abs.semiauto_summary/1"
 
 
-def summary_spec(summary: Summary) -> Any:
+def summary_spec(summary: Any) -> Any:
     """A JSON config value that :func:`~sciope_abs.summaries.make_summary` turns back into ``summary``.
 
     Raises ``ValueError`` for a summary whose class is not in the summaries registry.
@@ -93,9 +94,15 @@ class SemiAutoSummary(Summary):
     def _names(self, species: tuple[str, ...]) -> list[str]:
         return self.names
 
+    def _config(self) -> dict[str, Any]:
+        if self.config_ is None:
+            raise ValueError("SemiAutoSummary is not fitted: call fit(theta, x) first")
+        return self.config_
+
     def _regressors(self, f: np.ndarray) -> np.ndarray:
         z = np.hstack([f, f ** 2]) if self.expansion == "quadratic" else f
-        return (z - self.config_["z_mean"]) / self.config_["z_std"]
+        cfg = self._config()
+        return (z - cfg["z_mean"]) / cfg["z_std"]
 
     def fit(self, theta: Any, x: Any = None, *, prior: Any = None) -> "SemiAutoSummary":
         """Fit the regression on ``theta`` (n, d) and traces ``x`` (n, r, S, T); ``fit(x)`` alone
@@ -120,10 +127,11 @@ class SemiAutoSummary(Summary):
             raise ValueError(f"param_names has {len(names)} entries but theta has {th.shape[1]} columns")
         z = np.hstack([f, f ** 2]) if self.expansion == "quadratic" else f
         z_std = z.std(axis=0)
-        self.config_ = {"param_names": list(names), "z_mean": z.mean(axis=0), "z_std": np.where(z_std > 0, z_std, 1.0),
-                        "theta_scaling": ThetaScaler(self.target).fit(th, prior).to_dict()}
+        cfg = {"param_names": list(names), "z_mean": z.mean(axis=0), "z_std": np.where(z_std > 0, z_std, 1.0),
+               "theta_scaling": ThetaScaler(self.target).fit(th, prior).to_dict()}
+        self.config_ = cfg
         A = np.hstack([np.ones((len(z), 1)), self._regressors(f)])
-        y = ThetaScaler.from_dict(self.config_["theta_scaling"]).encode(th)
+        y = ThetaScaler.from_dict(cfg["theta_scaling"]).encode(th)
         pen = self.ridge * len(z) * np.eye(A.shape[1])
         pen[0, 0] = 0.0
         self.coef_ = np.linalg.solve(A.T @ A + pen, A.T @ y)
@@ -135,16 +143,17 @@ class SemiAutoSummary(Summary):
         if self.coef_ is None:
             raise ValueError("SemiAutoSummary is not fitted: call fit(theta, x) first")
         f = np.asarray(self.base(x), dtype=np.float64)
-        if f.shape[1] != len(self.config_["z_mean"]) // (2 if self.expansion == "quadratic" else 1):
+        n_reg = len(self._config()["z_mean"])
+        if f.shape[1] != n_reg // (2 if self.expansion == "quadratic" else 1):
             raise ValueError(f"the base summary gives {f.shape[1]} features, the regression was fitted on "
-                             f"{len(self.config_['z_mean'])} regressors")
+                             f"{n_reg} regressors")
         return np.hstack([np.ones((len(f), 1)), self._regressors(f)]) @ self.coef_
 
     def predict_theta(self, x: Any) -> np.ndarray:
         """The regression's parameter estimate in the original units, (n, d)."""
-        return ThetaScaler.from_dict(self.config_["theta_scaling"]).decode(self(x))
+        return ThetaScaler.from_dict(self._config()["theta_scaling"]).decode(self(x))
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted regression and the base summary's spec to the JSON file ``path``."""
         if self.coef_ is None:
             raise ValueError("cannot save an unfitted SemiAutoSummary")
@@ -152,12 +161,12 @@ class SemiAutoSummary(Summary):
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"format": _FORMAT, "base": summary_spec(self.base), "expansion": self.expansion, "target": self.target,
                "ridge": self.ridge, "prefix": self.prefix, "coef": self.coef_.tolist(),
-               "config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.config_.items()}}
+               "config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self._config().items()}}
         path.write_text(json.dumps(doc, indent=1))
         return path
 
     @classmethod
-    def load(cls, path, base: Summary | None = None) -> "SemiAutoSummary":
+    def load(cls, path: str | os.PathLike, base: Summary | None = None) -> "SemiAutoSummary":
         """Read a file written by :meth:`save` (``base`` overrides the stored base summary)."""
         path = Path(path)
         if not path.is_file():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 __all__ = ["embed_features", "parse_indices", "make_document_factory", "serve"]
 
 
-def embed_features(features) -> np.ndarray:
+def embed_features(features: Any) -> np.ndarray:
     """PCA (numpy SVD) of signed-log, standardized features -> (n, 2); NaN rows stay NaN."""
     f = np.asarray(features, dtype=np.float64)
     f = np.sign(f) * np.log1p(np.abs(f))
@@ -99,9 +99,10 @@ class _SweepFiles:
                                                 "confidence": self.confidence}, {"kind": "sweep-labels"})
 
 
-def make_document_factory(sweep_dir, *, on_spread: Optional[Callable[[Path], str]] = None,
+def make_document_factory(sweep_dir: str | Path, *, on_spread: Optional[Callable[[Path], str]] = None,
                           on_suggest: Optional[Callable[[Path, int], str]] = None,
-                          embed: Callable = embed_features, traj_loader: Optional[Callable] = None):
+                          embed: Callable = embed_features,
+                          traj_loader: Optional[Callable] = None) -> Callable[[Any], None]:
     """A ``doc -> None`` function building the app for one browser session.
 
     Parameters
@@ -264,8 +265,9 @@ class _Session:
         self.refresh_scatter()
 
 
-def serve(sweep_dir, *, port: int = 5006, host: str = "127.0.0.1", show: bool = True,
-          on_spread=None, on_suggest=None, traj_loader=None) -> None:
+def serve(sweep_dir: str | Path, *, port: int = 5006, host: str = "127.0.0.1", show: bool = True,
+          on_spread: Optional[Callable[[Path], str]] = None, on_suggest: Optional[Callable[[Path, int], str]] = None,
+          traj_loader: Optional[Callable] = None) -> None:
     """Start the Bokeh server on ``host:port`` and block (Ctrl-C stops it).
 
     Prints ``serving sweep at http://HOST:PORT/`` once listening (``port=0`` picks a free port).

@@ -6,7 +6,7 @@ species names and integer labels (``-1`` = unlabelled).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 UNLABELLED = "#bbbbbb"
 
 
-def label_colors(labels) -> list[str]:
+def label_colors(labels: Any) -> list[str]:
     """A colour per label (grey for -1)."""
     lab = np.asarray(labels, dtype=np.int64)
     return [UNLABELLED if v < 0 else PALETTE[int(v) % len(PALETTE)] for v in lab]
@@ -38,8 +38,8 @@ def _scatter_data(xy, labels, predictions, confidence, color_by: str) -> dict:
             "size": np.where(lab >= 0, 10, 7)}
 
 
-def scatter_figure(xy, labels=None, predictions=None, confidence=None, *, color_by: str = "prediction",
-                   title: str = "features (2-D embedding)", source=None):
+def scatter_figure(xy: Any, labels: Any = None, predictions: Any = None, confidence: Any = None, *,
+                   color_by: str = "prediction", title: str = "features (2-D embedding)", source: Any = None) -> Any:
     """Scatter of embedded features coloured by label (or prediction where unlabelled).
 
     Returns
@@ -75,8 +75,8 @@ def _traj_data(traces, indices, timespan, s: int) -> dict:
     return {"xs": xs, "ys": ys, "point": who}
 
 
-def trajectory_figure(traces, timespan, species: Sequence[str], indices: Optional[Sequence[int]] = None,
-                      sources: Optional[list] = None):
+def trajectory_figure(traces: Any, timespan: Any, species: Sequence[str], indices: Optional[Sequence[int]] = None,
+                      sources: Optional[list] = None) -> Any:
     """One panel per species with the trajectories of ``indices`` (all realisations).
 
     Parameters
@@ -114,8 +114,8 @@ def trajectory_figure(traces, timespan, species: Sequence[str], indices: Optiona
     return column(*figs), srcs
 
 
-def explore_layout(xy, traces, timespan, species: Sequence[str], *, labels=None, predictions=None,
-                   confidence=None, color_by: str = "prediction"):
+def explore_layout(xy: Any, traces: Any, timespan: Any, species: Sequence[str], *, labels: Any = None,
+                   predictions: Any = None, confidence: Any = None, color_by: str = "prediction") -> Any:
     """Scatter + trajectory panels linked in the browser (works as static HTML / inline in Jupyter).
 
     Selecting points in the scatter shows their trajectories (a ``CustomJS`` callback copies

@@ -8,14 +8,14 @@ the stored frames), so a saved HTML file works without a server.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 __all__ = ["grid_frames", "grid_heatmaps"]
 
 
-def grid_frames(trace, shape: Sequence[int], species: Sequence[str]) -> np.ndarray:
+def grid_frames(trace: Any, shape: Sequence[int], species: Sequence[str]) -> np.ndarray:
     """Reshape one composite trajectory to frames.
 
     Parameters
@@ -37,8 +37,8 @@ def grid_frames(trace, shape: Sequence[int], species: Sequence[str]) -> np.ndarr
     return x.reshape(rows, cols, S, x.shape[1]).transpose(3, 2, 0, 1)
 
 
-def grid_heatmaps(trace, shape: Sequence[int], species: Sequence[str], timespan, *,
-                  show: Sequence[str] | None = None, title: str = "", size: int = 260):
+def grid_heatmaps(trace: Any, shape: Sequence[int], species: Sequence[str], timespan: Any, *,
+                  show: Sequence[str] | None = None, title: str = "", size: int = 260) -> Any:
     """Heat maps of the chosen species over the grid with one time slider.
 
     Parameters

@@ -40,7 +40,7 @@ def histogram_overlay(p: Optional[np.ndarray], q: Optional[np.ndarray], edges: O
     return f
 
 
-def distance_by_lag(lags, distance, self_distance, *, species: str, kind: str = "l1") -> Any:
+def distance_by_lag(lags: Any, distance: Any, self_distance: Any, *, species: str, kind: str = "l1") -> Any:
     """Mean histogram distance (emulator vs SSA) and the SSA self-distance against the time lag.
 
     Parameters
@@ -67,7 +67,7 @@ def distance_by_lag(lags, distance, self_distance, *, species: str, kind: str = 
     return g
 
 
-def per_particle_distances(emulator_distance, self_distance, *, kind: str = "l1") -> Any:
+def per_particle_distances(emulator_distance: Any, self_distance: Any, *, kind: str = "l1") -> Any:
     """Per posterior particle: the emulator-vs-SSA distance beside the SSA self-distance."""
     from bokeh.plotting import figure
 

@@ -8,7 +8,7 @@ import numpy as np
 __all__ = ["posterior_grid", "posterior_comparison"]
 
 
-def posterior_grid(samples, weights, names: Sequence[str], truth: Optional[np.ndarray] = None, *,
+def posterior_grid(samples: Any, weights: Any, names: Sequence[str], truth: Optional[np.ndarray] = None, *,
                    bins: int = 30, size: int = 180) -> Any:
     """Bokeh grid: weighted marginal histograms on the diagonal, pairwise scatter below it.
 
