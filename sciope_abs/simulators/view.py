@@ -7,10 +7,12 @@ it like any simulator (the pipeline wraps its emulator in one).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from ..protocols import Simulator as SimulatorProtocol
+from ..seeding import SeedLike
 from .base import Simulator
 
 __all__ = ["SpeciesView"]
@@ -27,7 +29,7 @@ class SpeciesView(Simulator):
         A subset of ``simulator.species`` (any order).
     """
 
-    def __init__(self, simulator, species: Sequence[str]) -> None:
+    def __init__(self, simulator: SimulatorProtocol, species: Sequence[str]) -> None:
         full = list(simulator.species)
         species = [species] if isinstance(species, str) else list(species)
         missing = [s for s in species if s not in full]
@@ -40,11 +42,12 @@ class SpeciesView(Simulator):
         self.timespan = np.asarray(simulator.timespan, dtype=np.float64)
 
     @property
-    def preferred_batch_size(self):
+    def preferred_batch_size(self) -> Any:
         """The wrapped simulator's ``preferred_batch_size`` (None when it declares none)."""
         return getattr(self.simulator, "preferred_batch_size", None)
 
-    def simulate(self, theta, *, n_traj: int = 1, seed=None, initial_state=None) -> np.ndarray:
+    def simulate(self, theta: np.ndarray, *, n_traj: int = 1, seed: SeedLike = None,
+                 initial_state: np.ndarray | None = None) -> np.ndarray:
         """``(n, r, len(species), T)``: the wrapped simulator's output at the viewed species."""
         x = self.simulator.simulate(theta, n_traj=n_traj, seed=seed, initial_state=initial_state)
         return np.ascontiguousarray(np.asarray(x)[:, :, self._idx])
