@@ -26,7 +26,7 @@ import logging
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -139,8 +139,8 @@ class Emulator(Simulator):
         self.rollout_method = rollout
         self.jit_compile = bool(jit_compile)
         self.chunk_bytes = int(chunk_bytes)
-        self._step_fn = None
-        self._compiled = None
+        self._step_fn: Any = None            # the compiled one-step function (built on first use)
+        self._compiled: Any = None           # CompiledRollout, False (stepwise only) or None (not built)
         self.n_network_calls = 0
 
     # ------------------------------------------------------------------ the compiled step
@@ -259,9 +259,10 @@ class Emulator(Simulator):
         if n == 0 or n_steps == 0:
             return out
         seeds = point_seeds(seed, n)
-        if method == "compiled" and self._compiled_rollout() is not None:
+        compiled = self._compiled_rollout() if method == "compiled" else None
+        if compiled is not None:
             totals = np.round(self._totals(states))
-            self._compiled.run(states, rates, totals, seeds, r, n_steps, out)
+            compiled.run(states, rates, totals, seeds, r, n_steps, out)
             self.n_network_calls += n_steps
             return out
         return self._rollout_stepwise(states, rates, seeds, r, n_steps, out)
@@ -323,7 +324,7 @@ class Emulator(Simulator):
         has_laws = totals_np.shape[1] > 0
         u = np.empty(n * r, dtype=np.float32)
         eps = np.empty((n * r, S), dtype=np.float32)
-        ties = np.empty((n * r, S)) if has_laws else None
+        ties = np.empty((n * r, S))          # tie-breaking uniforms of the projection (drawn with laws only)
         for t in range(1, n_steps + 1):
             for i, g in enumerate(gens):  # per-point noise: independent of the batch composition
                 u[i * r:(i + 1) * r] = g.random(r, dtype=np.float32)

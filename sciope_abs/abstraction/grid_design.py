@@ -225,7 +225,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
                               np.repeat(rates, int(n_steps), axis=0), splits, attrs=attrs)
 
 
-def _simulate_chains(crn: CRN, vary: tuple[str, ...], x: np.ndarray, rates: np.ndarray, sh: list[int],
+def _simulate_chains(crn: CRN, vary: tuple[str, ...], x: np.ndarray, rates: np.ndarray, sh: np.ndarray,
                      lam: np.ndarray, leave: np.ndarray, n_steps: int, k_sim, frng) -> np.ndarray:
     """SSA steps of ``crn.dt`` of every chain from its state ``x`` (n, S), the shared species ``sh``
     exchanged between steps (a binomial share leaves, a Poisson number arrives).

@@ -264,7 +264,7 @@ class StateScaler:
         return self.target == other.target and all(np.array_equal(getattr(self, k), getattr(other, k))
                                                    for k in _FIELDS)
 
-    __hash__ = None  # mutable
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         if not hasattr(self, "in_mean_"):

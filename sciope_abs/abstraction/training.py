@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +21,7 @@ from .card import train_card
 from .emulator import Emulator
 from .mixture import as_spec, component_support, mixture_nll
 from .network import build_mdn, find_head, fix_last_input
+from .scaling import StateScaler
 
 __all__ = ["fit_mdn", "train", "TRAIN_DEFAULTS", "prepare_training", "mdn_nll", "resolve_discrete", "check_lags",
            "lagged_pairs", "lag_feature", "dequantise", "emulator_from", "export_network"]
@@ -206,8 +207,8 @@ def _run_epochs(loop: _EpochLoop, bar, y_tr: np.ndarray, half: np.ndarray, rng, 
     """Epochs with early stopping on the validation loss; the best weights are restored at the end."""
     model, m = loop.model, len(y_tr)
     best = model.get_weights()
-    hist = {"loss": [], "val_loss": [], "best_epoch": -1, "best_val_loss": float("inf"),
-            "epochs_run": 0, "stop_reason": "completed"}
+    hist: dict[str, Any] = {"loss": [], "val_loss": [], "best_epoch": -1, "best_val_loss": float("inf"),
+                            "epochs_run": 0, "stop_reason": "completed"}
     since_best = 0
     for epoch in bar:
         perm = rng.permutation(m).astype(np.int32)
@@ -288,10 +289,10 @@ def check_lags(lags, n_steps: int | None = None) -> tuple[int, ...]:
         vals, ok = [], False
     if not ok or not vals or min(vals) < 1 or 1 not in vals:
         raise ValueError(f"lags must be positive integers (steps) including 1, got {lags!r}")
-    vals = tuple(sorted(set(vals)))
-    if n_steps is not None and vals[-1] > n_steps:
-        raise ValueError(f"lag {vals[-1]} is longer than the dataset's {n_steps} steps")
-    return vals
+    out = tuple(sorted(set(vals)))
+    if n_steps is not None and out[-1] > n_steps:
+        raise ValueError(f"lag {out[-1]} is longer than the dataset's {n_steps} steps")
+    return out
 
 
 def lag_feature(lag, max_lag: int) -> np.ndarray:
@@ -347,7 +348,7 @@ class Prepared:
     """Everything :func:`train` and the search need from a dataset, encoded once."""
 
     target: str
-    scaling: object
+    scaling: StateScaler
     component: object
     train_xy: tuple
     val_xy: tuple
@@ -381,7 +382,9 @@ def prepare_training(dataset, component, n_components: int, target: str = "auto"
         for k in lags[1:]:
             xk, yk = lagged_pairs(dataset, "train", k)
             pick = np.sort(rng.choice(len(xk), size=min(n_each, len(xk)), replace=False))
-            xs.append(xk[pick]), ys.append(yk[pick]), ls.append(np.full(len(pick), float(k)))
+            xs.append(xk[pick])
+            ys.append(yk[pick])
+            ls.append(np.full(len(pick), float(k)))
         x_tr, y_tr, lag_tr = np.concatenate(xs), np.concatenate(ys), np.concatenate(ls)
     species = tuple(dataset.species)
     laws = getattr(dataset.model, "conservation_matrix", None)

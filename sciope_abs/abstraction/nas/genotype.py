@@ -232,7 +232,7 @@ class Genotype:
                         search_space=ops, max_inputs=max_inputs)
 
 
-def layout_genotype(genotype: Genotype) -> dict:
+def layout_genotype(genotype: Genotype | dict) -> dict:
     """Positions and connections of the drawing (plain data, drawn by :func:`draw_genotype`).
 
     Returns
