@@ -6,6 +6,7 @@ with a fixed MLP body (the architecture search builds on the same two functions)
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
 from .components.categorical import MAX_SUPPORT, categorical_spec, low_copy_species
 from .bodies import mlp_body
 from .card import train_card
+from .config import TrainConfig
 from .emulator import Emulator
 from .mixture import as_spec, component_support, mixture_nll
 from .network import build_mdn, find_head, fix_last_input
@@ -26,9 +28,8 @@ from .scaling import StateScaler
 __all__ = ["fit_mdn", "train", "TRAIN_DEFAULTS", "prepare_training", "mdn_nll", "resolve_discrete", "check_lags",
            "lagged_pairs", "lag_feature", "dequantise", "emulator_from", "export_network"]
 
-TRAIN_DEFAULTS = dict(hidden=(64, 64), n_components=6, component="diag_normal", epochs=100, batch_size=256,
-                      learning_rate=1e-3, patience=10, activation="swish", target="auto", discrete="auto",
-                      max_support=MAX_SUPPORT, lags=(1,), lag_fraction=1.0)
+#: the defaults of :func:`train`, read from :class:`~.config.TrainConfig`
+TRAIN_DEFAULTS = dataclasses.asdict(TrainConfig())
 
 _EVAL_BATCH = 16384
 
@@ -417,11 +418,8 @@ def emulator_from(dataset, prepared: Prepared, mdn, n_components: int, card: dic
                     target=prepared.target, rate_bounds=getattr(dataset, "rate_bounds", None), genotype=genotype)
 
 
-def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, component="diag_normal",
-          epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3, patience: int = 10,
-          seed: SeedLike = None, progress: bool = True, target: str = "auto", activation: str = "swish",
-          body=None, callbacks: Sequence[Callable] = (), discrete="auto", max_support: int = MAX_SUPPORT,
-          lags: Sequence[int] = (1,), lag_fraction: float = 1.0):
+def train(dataset, config: TrainConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
+          body=None, callbacks: Sequence[Callable] = (), **overrides):
     """Train an MDN emulator on an :class:`~.dataset.AbstractionDataset`.
 
     Parameters
@@ -429,53 +427,46 @@ def train(dataset, *, hidden: Sequence[int] = (64, 64), n_components: int = 6, c
     dataset : AbstractionDataset
         Its ``"train"`` pairs fit the weights, its ``"val"`` pairs pick the checkpoint; the
         ``"test"`` split is left for :func:`~.evaluation.evaluate`.
-    hidden, activation : MLP body widths and activation (ignored when ``body`` is given).
-    n_components, component : the mixture (default 6 diagonal Normals).
-    epochs, batch_size, learning_rate, patience : see :func:`fit_mdn`.
+    config : TrainConfig, optional
+        The hyper-parameters (default ``TrainConfig()``; each field is documented there).
     seed : int or SeedSequence
         Seeds the initialisers, the shuffling and the dequantisation noise.
-    target : {"auto", "delta", "state", "positive"}
-        Target parametrisation (:mod:`~.targets`); ``"auto"`` = ``"delta"`` for real-support
-        components, ``"positive"`` for the log-normal.
+    progress : bool
+        A tqdm bar over epochs.
     body : keras.Model, optional
         A prebuilt body (b, S + p) -> (b, h), e.g. a searched architecture (with ``lags``
         longer than 1 it must take one more input column, the lag).
     callbacks : passed to :func:`fit_mdn`.
-    discrete : "auto", None or sequence of str
-        Low-copy species modelled by a categorical over their values in the data instead of the
-        continuous component (:mod:`~.components.categorical`): ``"auto"`` (default) picks the
-        species whose counts take at most ``max_support`` values in the training pairs.
-    max_support : int
-        Threshold of ``discrete="auto"`` (default :data:`~.components.categorical.MAX_SUPPORT` = 8).
-    lags : sequence of int
-        Training lags in steps (default ``(1,)``).  With longer lags, e.g. ``(1, 2, 5, 10)``, the
-        network also learns ``x_t -> x_{t+k}`` with the lag as an extra input
-        (:func:`prepare_training`); the emulator rolls out with the lag held at 1.
-    lag_fraction : float
-        Longer-lag pairs, together, as a fraction of the lag-1 pairs (default 1: twice the data).
+    **overrides
+        Fields of :class:`~.config.TrainConfig` replacing those of ``config``:
+        ``train(ds, epochs=50)`` is ``train(ds, TrainConfig(epochs=50))``.
 
     Returns
     -------
     Emulator
-        With ``card`` holding the model and dataset hashes, the settings and the training history.
+        With ``card`` holding the model and dataset hashes, the settings, the training history
+        and ``card["config"]`` (``TrainConfig.to_dict()``).
     """
+    cfg = (config if config is not None else TrainConfig()).override(**overrides)
+    hidden, n_components, max_support = cfg.hidden, cfg.n_components, cfg.max_support
     ss = as_seed_sequence(seed)
     s_body, s_head, s_fit, s_lag = ss.spawn(4)
-    prep = prepare_training(dataset, component, n_components, target, discrete=discrete,
-                            max_support=max_support, lags=lags, lag_fraction=lag_fraction, seed=s_lag)
+    prep = prepare_training(dataset, cfg.component, n_components, cfg.target, discrete=cfg.discrete,
+                            max_support=max_support, lags=cfg.lags, lag_fraction=cfg.lag_fraction, seed=s_lag)
     S, n_in = len(dataset.species), prep.n_inputs
     if body is None:
-        body = mlp_body(n_in, hidden=hidden, activation=activation, seed=int_seed(s_body))
+        body = mlp_body(n_in, hidden=hidden, activation=cfg.activation, seed=int_seed(s_body))
     mdn = build_mdn(body, n_components, S, prep.component, seed=int_seed(s_head), input_dim=n_in)
-    history = fit_mdn(mdn, prep.train_xy, prep.val_xy, epochs=epochs, batch_size=batch_size,
-                      learning_rate=learning_rate, patience=patience, seed=s_fit,
+    history = fit_mdn(mdn, prep.train_xy, prep.val_xy, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                      learning_rate=cfg.learning_rate, patience=cfg.patience, seed=s_fit,
                       target_noise=prep.scaling.half_width(), callbacks=callbacks, progress=progress)
-    settings = {"hidden": [int(h) for h in hidden], "activation": activation, "n_components": int(n_components),
-                "component": as_spec(prep.component), "epochs": int(epochs), "batch_size": int(batch_size),
-                "learning_rate": float(learning_rate), "patience": int(patience), "target": prep.target,
+    settings = {"hidden": [int(h) for h in hidden], "activation": cfg.activation, "n_components": int(n_components),
+                "component": as_spec(prep.component), "epochs": int(cfg.epochs), "batch_size": int(cfg.batch_size),
+                "learning_rate": float(cfg.learning_rate), "patience": int(cfg.patience), "target": prep.target,
                 "discrete": list(prep.discrete), "max_support": int(max_support), "lags": list(prep.lags),
-                "lag_fraction": float(lag_fraction),
+                "lag_fraction": float(cfg.lag_fraction),
                 "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
                 "body": "mlp" if body.name == "mlp_body" else getattr(body, "name", "custom")}
     card = train_card(dataset, prep, settings, history)
+    card["config"] = cfg.to_dict()
     return emulator_from(dataset, prep, mdn, n_components, card)

@@ -12,6 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+from ..abstraction.config import SearchConfig
+from ._options import add_option, config_from_args
+
 RECORD = "search.json"
 
 
@@ -24,22 +27,13 @@ def register(sub) -> None:
                     "output.")
     p.add_argument("dataset", help="dataset folder (zarr) written by `sciope-abs dataset`")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder of the emulator")
-    p.add_argument("--cells", type=int, default=2, help="number of cells C_n (default 2)")
-    p.add_argument("--cell-size", type=int, default=2, help="intermediate nodes per cell C_s (default 2)")
-    p.add_argument("--expansion", type=int, default=20, help="width multiplier d of the first cell (default 20)")
-    p.add_argument("--epochs", type=int, nargs=3, default=[10, 40, 100], metavar=("HEAT", "SEARCH", "TUNE"),
-                   help="epochs of heat-up, search and fine-tuning (default 10 40 100; fine-tuning stops early)")
-    p.add_argument("--ops", default=None, metavar="a,b,...",
-                   help="comma-separated candidate operations (default: all registered)")
-    p.add_argument("--components", type=int, default=6, help="mixture components (default 6)")
-    p.add_argument("--component", default="diag_normal", help="mixture component family (default diag_normal)")
-    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
-    p.add_argument("--arch-lr", type=float, default=3e-2, help="Adam step of alpha (default 0.03)")
-    p.add_argument("--init", choices=("scratch", "supernet", "best"), default="scratch",
-                   help="start of the fine-tuning: fresh weights (default), the supernet's, or both "
-                        "keeping the lower validation loss")
-    p.add_argument("--turn", type=int, default=3, help="epochs per weight/architecture block (default 3)")
-    p.add_argument("--expand", choices=("dense", "tile"), default="dense", help="cell input widening")
+    # defaults, types and help from SearchConfig (the API's and the pipeline's defaults too)
+    for name in ("cells", "cell_size", "expansion"):
+        add_option(p, SearchConfig, name)
+    add_option(p, SearchConfig, "epochs", type=int, nargs=3, metavar=("HEAT", "SEARCH", "TUNE"))
+    add_option(p, SearchConfig, "ops", metavar="a,b,...")
+    for name in ("n_components", "component", "batch_size", "arch_learning_rate", "init", "turn", "expand"):
+        add_option(p, SearchConfig, name)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="search again even if a finished output matches")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -49,9 +43,9 @@ def register(sub) -> None:
 def _settings(args: argparse.Namespace) -> dict:
     ops = None if args.ops is None else [o.strip() for o in args.ops.split(",") if o.strip()]
     return {"cells": args.cells, "cell_size": args.cell_size, "expansion": args.expansion,
-            "epochs": list(args.epochs), "ops": ops, "n_components": args.components,
+            "epochs": list(args.epochs), "ops": ops, "n_components": args.n_components,
             "component": args.component, "batch_size": args.batch_size, "turn": args.turn,
-            "arch_learning_rate": args.arch_lr, "init": args.init,
+            "arch_learning_rate": args.arch_learning_rate, "init": args.init,
             "expand": args.expand, "seed": args.seed}
 
 
@@ -60,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
     from ..abstraction.nas.cells import build_cell_specs
 
     settings = _settings(args)
-    # cheap validation before loading anything
-    check_ops(settings["ops"])
-    resolve_epochs(settings["epochs"])
-    build_cell_specs(1, args.cells, args.cell_size, args.expansion, expand=args.expand)
+    ops = None if settings["ops"] is None else tuple(settings["ops"])
+    config = config_from_args(SearchConfig, args, ops=ops, epochs=tuple(args.epochs))
+    # cheap validation before loading anything (a size not given is checked at its default's place)
+    check_ops(config.ops)
+    resolve_epochs(config.epochs)
+    build_cell_specs(1, *(2 if v is None else v for v in (config.cells, config.cell_size, config.expansion)),
+                     expand=config.expand)
     ds_path = Path(args.dataset)
     if not ds_path.exists():
         raise FileNotFoundError(f"dataset {ds_path} not found")
@@ -86,17 +83,14 @@ def run(args: argparse.Namespace) -> int:
     from ..abstraction.nas import search
     from ..abstraction.nas.genotype import save_genotype_html
 
-    em = search(ds, cells=args.cells, cell_size=args.cell_size, expansion=args.expansion, ops=settings["ops"],
-                epochs=tuple(args.epochs), n_components=args.components, component=args.component,
-                batch_size=args.batch_size, arch_learning_rate=args.arch_lr, turn=args.turn,
-                init=args.init, expand=args.expand, seed=args.seed,
-                progress=not args.quiet)
+    em = search(ds, config, seed=args.seed, progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     if rec_path.exists():
         rec_path.unlink()  # written last: its presence marks a finished search
     em.save(out)
     save_genotype_html(em.genotype, out / "genotype.html",
-                       title=f"{ds.model.name}: searched body ({args.cells} cells x {args.cell_size} nodes)")
+                       title=f"{ds.model.name}: searched body ({em.card['search']['settings']['cells']} cells x "
+                             f"{em.card['search']['settings']['cell_size']} nodes)")
     rec_path.write_text(json.dumps(record, indent=1))
     info = em.card["search"]
     print(f"wrote {out} (emulator, genotype.json, genotype.html); parameters "

@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..abstraction.config import TrainConfig
+from ._options import add_option, config_from_args
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,24 +23,17 @@ def register(sub) -> None:
                     "Rerunning with the same dataset and settings reuses a finished emulator.")
     p.add_argument("dataset", help="abstraction dataset folder written by `sciope-abs dataset`")
     p.add_argument("--out", required=True, metavar="DIR", help="output emulator folder")
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
-    p.add_argument("--components", type=int, default=6, help="mixture components (default 6)")
-    p.add_argument("--component", default="diag_normal",
-                   help="component family: diag_normal, full_normal or lognormal (default diag_normal)")
-    p.add_argument("--hidden", default="64,64", metavar="W1,W2",
-                   help="comma-separated hidden widths of the MLP body (default 64,64)")
-    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
+    for name in ("epochs", "n_components", "component", "hidden", "batch_size", "learning_rate", "patience"):
+        add_option(p, TrainConfig, name, **({"metavar": "W1,W2"} if name == "hidden" else {}))   # from the one definition
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="retrain even if --out holds a matching emulator")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=run)
 
 
-def _hidden(spec: str) -> list[int]:
+def _hidden(spec: str) -> tuple[int, ...]:
     try:
-        widths = [int(v) for v in spec.split(",") if v.strip()]
+        widths = tuple(int(v) for v in spec.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"--hidden must be comma-separated positive integers, got {spec!r}") from None
     if not widths or min(widths) < 1:
@@ -60,12 +56,12 @@ def _finished(out: Path) -> dict | None:
 def run(args: argparse.Namespace) -> int:
     from ..abstraction.dataset import AbstractionDataset
 
-    hidden = _hidden(args.hidden)
+    config = config_from_args(TrainConfig, args, hidden=_hidden(args.hidden))
     ds = AbstractionDataset.load(args.dataset)
     out = Path(args.out)
-    request = {"hidden": hidden, "n_components": args.components, "component": args.component,
-               "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-               "patience": args.patience, "seed": args.seed}
+    request = {"hidden": list(config.hidden), "n_components": config.n_components, "component": config.component,
+               "epochs": config.epochs, "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+               "patience": config.patience, "seed": args.seed}
     card = _finished(out)
     if card is not None and not args.force and card.get("dataset_hash") == ds.content_hash() \
             and card.get("request") == request:
@@ -81,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
                   f"best epoch {logs['best_epoch'] + 1}", flush=True)
 
     t0 = time.perf_counter()
-    emu = train(ds, hidden=hidden, n_components=args.components, component=args.component, epochs=args.epochs,
-                batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed,
-                progress=False, callbacks=[log])
+    emu = train(ds, config, seed=args.seed, progress=False, callbacks=[log])
     emu.card["request"] = request
     emu.card["train_seconds"] = time.perf_counter() - t0
     emu.save(out)

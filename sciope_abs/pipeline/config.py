@@ -31,25 +31,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._config import Config, as_number, option
+from ..abstraction.config import DatasetConfig, SearchConfig, TrainConfig
 from .refine import REFINE_DEFAULTS, check_refine_section
 
-__all__ = ["PipelineConfig", "SECTION_DEFAULTS", "load_config"]
+__all__ = ["PipelineConfig", "SECTION_DEFAULTS", "load_config", "EvaluateSection", "InferSection",
+           "FidelitySection", "SsaInferSection", "emulator_config", "as_number"]
 
-SECTION_DEFAULTS: dict[str, dict] = {
-    "dataset": {"n_settings": 80, "n_traj": 20, "dt": None, "n_steps": None, "solver": "auto",
-                "split": [0.7, 0.15, 0.15]},
-    "emulator": {"method": "search", "search": {}, "train": {}},
-    "evaluate": {"n_settings": 8, "n_traj": 200, "lags": [1, 3, 5], "bins": 100},
-    "observed": {"truth": {}, "initial_state": None, "n_traj": 20, "seed": 1},
-    "infer": {"n_traj": 20, "n_particles": 300, "quantile": 0.5, "max_rounds": 5, "min_acceptance_rate": 0.02,
-              "max_simulations": None, "max_time": None, "batch_size": "auto", "scheduler": "sync",
-              "epsilon": None, "simulator": "emulator"},
-    "fidelity": {"n_particles": 20, "n_traj": 100, "threshold": 1.5, "kind": "l1", "bins": 100},
-    "ssa_infer": {"enabled": False, "scheduler": None},
-    "refine": dict(REFINE_DEFAULTS),
-}
 #: values of ``infer.simulator``: the cheaper per proposal (measured), the emulator, the exact SSA
 INFER_SIMULATORS = ("auto", "emulator", "ssa")
+
+
+@dataclass(frozen=True)
+class EvaluateSection(Config):
+    """The ``evaluate:`` section (histogram distances emulator vs SSA on held-out settings)."""
+
+    n_settings: int = option(8, "held-out settings simulated by both")
+    n_traj: int = option(200, "trajectories per setting and simulator")
+    lags: tuple = option((1, 3, 5), "time lags (steps) compared", "list")
+    bins: Any = option(100, "histogram bins, or auto", "any")
+
+
+@dataclass(frozen=True)
+class InferSection(Config):
+    """The ``infer:`` section (SMC-ABC with the emulator; ``ssa_infer`` reuses it with the SSA)."""
+
+    n_traj: int = option(20, "trajectories per proposal")
+    n_particles: int = option(300, "particles per SMC round")
+    quantile: float = option(0.5, "tolerance of the next round: this quantile of the accepted distances")
+    max_rounds: int = option(5, "SMC rounds at most")
+    min_acceptance_rate: float | None = option(0.02, "stop when a round accepts less", none=True)
+    max_simulations: int | None = option(None, "simulations per round at most", "int")
+    max_time: float | None = option(None, "seconds per round at most", "float")
+    batch_size: Any = option("auto", "proposals per task, or auto", "any")
+    scheduler: str | None = option("sync", "Dask address, sync, or null (the pipeline's client)", none=True)
+    epsilon: Any = option(None, "tolerance schedule replacing quantile, e.g. {name: acceptance_rate}", "any")
+    simulator: str = option("emulator", "emulator, ssa, or auto (the cheaper per proposal)",
+                            choices=INFER_SIMULATORS)
+
+
+@dataclass(frozen=True)
+class FidelitySection(Config):
+    """The ``fidelity:`` section (re-simulate posterior particles with SSA)."""
+
+    n_particles: int = option(20, "posterior particles re-simulated")
+    n_traj: int = option(100, "trajectories per particle and simulator")
+    threshold: float = option(1.5, "largest emulator / SSA-self distance ratio that passes")
+    kind: str = option("l1", "histogram distance: l1 or iou", choices=("l1", "iou"))
+    bins: Any = option(100, "histogram bins, or auto", "any")
+
+
+@dataclass(frozen=True)
+class SsaInferSection(Config):
+    """The ``ssa_infer:`` section (the same SMC-ABC with the exact simulator, for comparison)."""
+
+    enabled: bool = option(False, "run it")
+    scheduler: str | None = option(None, "Dask address, sync, or null (the pipeline's client)", "str")
+
+
+#: each section's defaults, read from its dataclass (``emulator.search`` / ``emulator.train`` hold
+#: only the user's keys: their defaults are :class:`SearchConfig` / :class:`TrainConfig`)
+SECTION_DEFAULTS: dict[str, dict] = {
+    "dataset": DatasetConfig().to_dict(),
+    "emulator": {"method": "search", "search": {}, "train": {}},
+    "evaluate": EvaluateSection().to_dict(),
+    "observed": {"truth": {}, "initial_state": None, "n_traj": 20, "seed": 1},
+    "infer": InferSection().to_dict(),
+    "fidelity": FidelitySection().to_dict(),
+    "ssa_infer": SsaInferSection().to_dict(),
+    "refine": dict(REFINE_DEFAULTS),
+}
+#: the dataclass whose fields are a section's keys (``observed`` and ``emulator`` are checked by hand)
+_SECTION_CLASSES: dict[str, type[Config]] = {"dataset": DatasetConfig, "evaluate": EvaluateSection,
+                                             "infer": InferSection, "fidelity": FidelitySection,
+                                             "ssa_infer": SsaInferSection}
+_EMULATOR_CONFIGS: dict[str, type[Config]] = {"search": SearchConfig, "train": TrainConfig}
 _TOP = {"name", "model", "vary_params", "species", "seed", "scheduler", "prior", "summaries", "distance",
         *SECTION_DEFAULTS}
 _EMULATOR_METHODS = ("search", "train")
@@ -60,17 +116,6 @@ def _positive_int(section: str, key: str, v: Any, allow_none: bool = False) -> N
         return
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"{section}.{key} must be a positive integer, got {v!r}")
-
-
-def as_number(v: Any, key: str) -> float:
-    """``float(v)``, or a one-line ValueError naming the key (``infer.quantile: could not convert
-    'abc' to a number``)."""
-    if isinstance(v, bool):
-        raise ValueError(f"{key}: expected a number, got {v!r}")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: could not convert {v!r} to a number") from None
 
 
 def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open: bool = True,
@@ -85,62 +130,6 @@ def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open
         interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
         raise ValueError(f"{section}.{key} must lie in {interval}, got {v!r}")
     d[key] = x
-
-
-def _kwargs_of(module: str, func: str) -> dict[str, Any]:
-    """Keyword parameters of ``sciope_abs.<module>.<func>``, each with its kind (``"int"``,
-    ``"float"``, ``"bool"``, ``"list"`` or None), read from the source (from the literal default,
-    else the annotation) so that checking a config does not import TensorFlow."""
-    import ast
-
-    src = Path(__file__).resolve().parents[1].joinpath(*module.split(".")).with_suffix(".py")
-    tree = ast.parse(src.read_text())
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func)
-    args = fn.args
-    pos = args.posonlyargs + args.args
-    defaults: list = [None] * (len(pos) - len(args.defaults)) + list(args.defaults)
-    out: dict[str, Any] = {}
-    for a, dflt in list(zip(pos, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults)):
-        try:
-            value = ast.literal_eval(dflt) if dflt is not None else None
-        except ValueError:
-            value = None
-        kind = None
-        if isinstance(value, bool):
-            kind = "bool"
-        elif isinstance(value, int):
-            kind = "int"
-        elif isinstance(value, float):
-            kind = "float"
-        elif isinstance(value, (tuple, list)):
-            kind = "list"
-        elif value is None and a.annotation is not None:
-            ann = {p.strip() for p in ast.unparse(a.annotation).split("|")} - {"None"}
-            kind = {"int": "int", "float": "float", "bool": "bool"}.get(next(iter(ann))) if len(ann) == 1 else None
-        out[a.arg] = kind
-    return out
-
-
-def _check_kwargs(section: str, given: dict, module: str, func: str, fixed: tuple) -> None:
-    """Unknown keys and values of the wrong kind (from the signature) name the key."""
-    params = {k: v for k, v in _kwargs_of(module, func).items() if k not in fixed}
-    unknown = sorted(set(given) - set(params))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in section {section!r}; known: {sorted(params)}")
-    for k, v in given.items():
-        kind, key = params[k], f"{section}.{k}"
-        if v is None or kind is None:
-            continue
-        if kind == "bool":
-            if not isinstance(v, bool):
-                raise ValueError(f"{key} must be true or false, got {v!r}")
-        elif kind == "int":
-            if not float(as_number(v, key)).is_integer():
-                raise ValueError(f"{key} must be an integer, got {v!r}")
-        elif kind == "float":
-            as_number(v, key)
-        elif kind == "list" and not isinstance(v, (list, tuple)):
-            raise ValueError(f"{key} must be a list, got {v!r}")
 
 
 def read_yaml(path) -> object:
@@ -189,6 +178,8 @@ class PipelineConfig:
             given = getattr(self, sec) or {}
             if not isinstance(given, dict):
                 raise ValueError(f"config section {sec!r} must be a mapping, got {given!r}")
+            if sec in _SECTION_CLASSES:
+                _SECTION_CLASSES[sec].check_keys(given, sec)
             unknown = sorted(set(given) - set(defaults))
             if unknown:
                 raise ValueError(f"unknown key(s) {unknown} in section {sec!r}; known: {sorted(defaults)}")
@@ -222,10 +213,8 @@ class PipelineConfig:
         for k in _EMULATOR_METHODS:
             if not isinstance(e[k], dict):
                 raise ValueError(f"emulator.{k} must be a mapping of keyword arguments, got {e[k]!r}")
-        _check_kwargs("emulator.search", e["search"], "abstraction.nas.search", "search",
-                      ("dataset", "seed", "progress", "callbacks"))
-        _check_kwargs("emulator.train", e["train"], "abstraction.training", "train",
-                      ("dataset", "seed", "progress", "callbacks", "body"))
+        for k, cls in _EMULATOR_CONFIGS.items():   # keys and value kinds, one line naming the key
+            cls.from_mapping(e[k], f"emulator.{k}")
         v = self.evaluate
         _positive_int("evaluate", "n_settings", v["n_settings"])
         _positive_int("evaluate", "n_traj", v["n_traj"])
@@ -323,23 +312,9 @@ class PipelineConfig:
                              "or max_time")
 
     def _validate_prior(self) -> None:
-        if self.prior is None:
-            return
-        if not isinstance(self.prior, dict):
-            raise ValueError("prior must map each varied rate to {uniform: [low, high]} (or be null)")
-        if sorted(self.prior) != sorted(self.vary_params):
-            raise ValueError(f"prior must name exactly vary_params {self.vary_params}, got {sorted(self.prior)}")
-        for p, spec in self.prior.items():
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("uniform", "loguniform"):
-                raise ValueError(f"prior.{p} must be {{uniform: [low, high]}} or {{loguniform: [low, high]}}, "
-                                 f"got {spec!r}")
-            kind, vals = next(iter(spec.items()))
-            if not isinstance(vals, (list, tuple)) or len(vals) != 2:
-                raise ValueError(f"prior.{p}.{kind} must be [low, high], got {vals!r}")
-            lo, hi = (as_number(x, f"prior.{p}.{kind}") for x in vals)
-            if not lo < hi or (kind == "loguniform" and lo <= 0):
-                raise ValueError(f"prior.{p}.{kind} must have {'0 < ' if kind == 'loguniform' else ''}low < high, "
-                                 f"got {vals!r}")
+        from .specs import check_prior_spec   # the grammar `sciope-abs infer` reads too
+
+        check_prior_spec(self.prior, self.vary_params)
 
     # ------------------------------------------------------------------ I/O
     @classmethod
@@ -378,3 +353,10 @@ def load_config(config) -> PipelineConfig:
     if isinstance(config, (str, Path)):
         return PipelineConfig.from_yaml(config)
     raise ValueError(f"config must be a PipelineConfig, a dict or a YAML path, got {type(config).__name__}")
+
+
+def emulator_config(cfg: PipelineConfig):
+    """The :class:`SearchConfig` or :class:`TrainConfig` of the ``emulator:`` section's method (its
+    keys over the dataclass's defaults)."""
+    method = cfg.emulator["method"]
+    return _EMULATOR_CONFIGS[method].from_mapping(cfg.emulator[method], f"emulator.{method}")

@@ -23,15 +23,47 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._config import Config, option
 from ..seeding import SeedLike, as_seed_sequence
 
-__all__ = ["refine_emulator", "sequential_emulation", "SequentialResult", "REFINE_DEFAULTS"]
+__all__ = ["refine_emulator", "sequential_emulation", "SequentialResult", "RefineConfig", "REFINE_DEFAULTS"]
 
 log = logging.getLogger(__name__)
 
-#: the pipeline's ``refine:`` section (``max_rounds: 0`` = off)
-REFINE_DEFAULTS = {"max_rounds": 0, "n_settings": 40, "n_traj": 20, "epochs": 30, "learning_rate": 5e-4,
-                   "spread": 0.5, "keep_old": True}
+@dataclass(frozen=True)
+class RefineConfig(Config):
+    """Settings of :func:`refine_emulator` (what it simulates and how it fine-tunes).
+
+    Parameters
+    ----------
+    n_settings, n_traj : int
+        New settings (rate vectors from the posterior) and SSA trajectories per setting.
+    epochs, learning_rate, batch_size, patience : see :func:`~sciope_abs.abstraction.training.fit_mdn`.
+    spread : float
+        Jitter of each resampled particle: a normal with ``spread`` x the posterior standard
+        deviation per parameter (0: the resampled particles themselves).
+    solver : str
+        The exact simulator (``sciope_abs.simulators.make_simulator``).
+    val_fraction : float
+        Fraction of the new settings held out to pick the checkpoint (at least one).
+    """
+
+    n_settings: int = option(40, "new settings drawn around the posterior (at least 2)")
+    n_traj: int = option(20, "SSA trajectories per new setting")
+    epochs: int = option(30, "fine-tuning epochs at most")
+    learning_rate: float = option(5e-4, "Adam learning rate of the fine-tuning")
+    batch_size: int = option(256, "minibatch size")
+    patience: int = option(10, "early-stopping patience in epochs")
+    spread: float = option(0.5, "jitter of a resampled particle, in posterior standard deviations")
+    solver: str = option("auto", "the exact simulator")
+    val_fraction: float = option(0.2, "fraction of the new settings that picks the checkpoint")
+
+
+#: the pipeline's ``refine:`` section (``max_rounds: 0`` = off); the shared keys' defaults are
+#: :class:`RefineConfig`'s
+REFINE_DEFAULTS = {"max_rounds": 0, **{k: RefineConfig.default(k) for k in ("n_settings", "n_traj", "epochs",
+                                                                            "learning_rate", "spread")},
+                   "keep_old": True}
 
 
 def check_refine_section(r: dict) -> None:
@@ -91,10 +123,8 @@ def _initial_states(emu, initial_state, n: int, seed) -> np.ndarray:
     return np.broadcast_to(x0, (n, x0.size)).copy()
 
 
-def refine_emulator(emulator, posterior, *, n_settings: int = 40, n_traj: int = 20, epochs: int = 30,
-                    learning_rate: float = 5e-4, batch_size: int = 256, patience: int = 10, spread: float = 0.5,
-                    initial_state=None, dataset=None, seed: SeedLike = None, client=None, solver: str = "auto",
-                    val_fraction: float = 0.2, progress: bool = False):
+def refine_emulator(emulator, posterior, config: RefineConfig | None = None, *, initial_state=None, dataset=None,
+                    seed: SeedLike = None, client=None, progress: bool = False, **overrides):
     """Fine-tune a copy of ``emulator`` on exact data simulated around ``posterior``'s particles.
 
     Parameters
@@ -103,23 +133,17 @@ def refine_emulator(emulator, posterior, *, n_settings: int = 40, n_traj: int = 
         Left unchanged; the refined copy keeps its scaler, architecture and rate ranges.
     posterior : Posterior
         Where the inference landed; its parameter names are the emulator's ``param_names``.
-    n_settings, n_traj : int
-        New settings (rate vectors from the posterior) and SSA trajectories per setting.
-    epochs, learning_rate, batch_size, patience : see :func:`~sciope_abs.abstraction.training.fit_mdn`.
-    spread : float
-        Jitter of each resampled particle: a normal with ``spread`` x the posterior standard
-        deviation per parameter (0: the resampled particles themselves).
+    config : RefineConfig, optional
+        What to simulate and how to fine-tune (default ``RefineConfig()``; fields documented there).
     initial_state : array (S,), optional
         The inference's initial state (full model state); default: the model's initial-state rule.
     dataset : AbstractionDataset, optional
         The emulator's original data: its train pairs are added to the new ones (old + new).
     seed : int or SeedSequence
     client : passed to ``sciope_abs.engine.simulate_parallel``.
-    solver : str
-        The exact simulator (``sciope_abs.simulators.make_simulator``).
-    val_fraction : float
-        Fraction of the new settings held out to pick the checkpoint (at least one).
     progress : bool
+    **overrides
+        Fields of :class:`RefineConfig` replacing those of ``config`` (``n_settings=80``).
 
     Returns
     -------
@@ -127,46 +151,26 @@ def refine_emulator(emulator, posterior, *, n_settings: int = 40, n_traj: int = 
         The refined copy; ``card["refinements"]`` lists what each refinement simulated and cost
         (``n_settings``, ``n_traj``, ``n_simulations`` = settings x trajectories, seconds).
     """
-    from ..abstraction.dataset import _simulate
     from ..abstraction.emulator import Emulator
     from ..abstraction.training import fit_mdn
 
+    cfg = (config if config is not None else RefineConfig()).override(**overrides)
     emu = _unwrap(emulator)
-    n_settings = _check_int(n_settings, "n_settings", 2)
-    n_traj = _check_int(n_traj, "n_traj")
-    epochs = _check_int(epochs, "epochs")
-    if not 0 < float(val_fraction) < 1:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
-    if not float(spread) >= 0:
-        raise ValueError(f"spread must be >= 0, got {spread!r}")
-    if len(posterior) == 0:
-        raise ValueError("refine_emulator: the posterior is empty (no accepted particles)")
-    if dataset is not None and (list(dataset.species) != list(emu.species) or
-                                list(dataset.vary_params) != list(emu.param_names)):
-        raise ValueError("refine_emulator: dataset has other species or rates than the emulator")
+    n_settings, n_traj, epochs = _check_refine(cfg, emu, posterior, dataset)
     ss = as_seed_sequence(seed)
     k_theta, k_init, k_sim, k_split, k_fit = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key).spawn(5)
-    rates = _draw_settings(emu, posterior, n_settings, float(spread), k_theta)
+    rates = _draw_settings(emu, posterior, n_settings, float(cfg.spread), k_theta)
     init = _initial_states(emu, initial_state, n_settings, k_init)
-    t0 = time.perf_counter()
-    traces, _ = _simulate(emu.model, tuple(emu.param_names), emu.dt, emu.n_steps, rates, init, n_traj, k_sim,
-                          client, solver, progress)
-    sim_seconds = time.perf_counter() - t0
-    ok = np.flatnonzero(np.isfinite(traces).all(axis=(1, 2, 3)))
-    if ok.size < 2:
-        raise ValueError(f"refine_emulator: only {ok.size} of {n_settings} new settings simulated successfully")
-    perm = np.random.default_rng(k_split).permutation(ok)
-    n_val = max(1, int(round(float(val_fraction) * perm.size)))
-    x_tr, y_tr = _pairs(traces[perm[n_val:]], rates[perm[n_val:]])
-    x_va, y_va = _pairs(traces[perm[:n_val]], rates[perm[:n_val]])
+    (x_tr, y_tr), (x_va, y_va), sim_seconds = _new_pairs(emu, cfg, rates, init, k_sim, k_split, client, progress)
     if dataset is not None:
         x_old, y_old = dataset.pairs("train")
         x_tr, y_tr = np.concatenate([x_old, x_tr]), np.concatenate([y_old, y_tr])
     new = Emulator.from_bytes(emu.to_bytes())       # a deep copy: the caller's emulator is not touched
     scaling = new.scaler
     hist = fit_mdn(new.keras_model, scaling.encode(x_tr, y_tr), scaling.encode(x_va, y_va), epochs=epochs,
-                   batch_size=int(batch_size), learning_rate=float(learning_rate), patience=int(patience),
-                   seed=k_fit, target_noise=scaling.half_width(), progress=progress, desc="refine")
+                   batch_size=int(cfg.batch_size), learning_rate=float(cfg.learning_rate),
+                   patience=int(cfg.patience), seed=k_fit, target_noise=scaling.half_width(), progress=progress,
+                   desc="refine")
     new._step_fn, new._compiled = None, None
     record = {"n_settings": int(n_settings), "n_traj": int(n_traj), "n_simulations": int(n_settings * n_traj),
               "simulation_seconds": sim_seconds, "training_seconds": float(hist["seconds"]),
@@ -177,6 +181,42 @@ def refine_emulator(emulator, posterior, *, n_settings: int = 40, n_traj: int = 
     log.info("refined the emulator on %d settings x %d trajectories around the posterior (%.1f s simulating, "
              "%.1f s training, %s)", n_settings, n_traj, sim_seconds, hist["seconds"], hist["stop_reason"])
     return new
+
+
+def _check_refine(cfg: RefineConfig, emu, posterior, dataset) -> tuple[int, int, int]:
+    """The cheap checks of :func:`refine_emulator`: ``(n_settings, n_traj, epochs)`` as ints."""
+    n_settings = _check_int(cfg.n_settings, "n_settings", 2)
+    n_traj = _check_int(cfg.n_traj, "n_traj")
+    epochs = _check_int(cfg.epochs, "epochs")
+    if not 0 < float(cfg.val_fraction) < 1:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {cfg.val_fraction!r}")
+    if not float(cfg.spread) >= 0:
+        raise ValueError(f"spread must be >= 0, got {cfg.spread!r}")
+    if len(posterior) == 0:
+        raise ValueError("refine_emulator: the posterior is empty (no accepted particles)")
+    if dataset is not None and (list(dataset.species) != list(emu.species) or
+                                list(dataset.vary_params) != list(emu.param_names)):
+        raise ValueError("refine_emulator: dataset has other species or rates than the emulator")
+    return n_settings, n_traj, epochs
+
+
+def _new_pairs(emu, cfg: RefineConfig, rates: np.ndarray, init: np.ndarray, k_sim, k_split, client, progress):
+    """SSA traces at the new settings, split by setting: (train pairs, validation pairs, seconds)."""
+    from ..abstraction.dataset import _simulate
+
+    n_settings = len(rates)
+    t0 = time.perf_counter()
+    traces, _ = _simulate(emu.model, tuple(emu.param_names), emu.dt, emu.n_steps, rates, init, int(cfg.n_traj),
+                          k_sim, client, cfg.solver, progress)
+    sim_seconds = time.perf_counter() - t0
+    ok = np.flatnonzero(np.isfinite(traces).all(axis=(1, 2, 3)))
+    if ok.size < 2:
+        raise ValueError(f"refine_emulator: only {ok.size} of {n_settings} new settings simulated successfully")
+    perm = np.random.default_rng(k_split).permutation(ok)
+    n_val = max(1, int(round(float(cfg.val_fraction) * perm.size)))
+    train = _pairs(traces[perm[n_val:]], rates[perm[n_val:]])
+    val = _pairs(traces[perm[:n_val]], rates[perm[:n_val]])
+    return train, val, sim_seconds
 
 
 def _pairs(traces: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +264,8 @@ class SequentialResult:
 
 def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *, max_refinements: int = 2,
                          wrap: Callable[[Any], Any] | None = None, fidelity: dict | None = None,
-                         refine: dict | None = None, initial_state=None, dataset=None, seed: SeedLike = None,
-                         client=None, posterior=None, report=None) -> SequentialResult:
+                         refine: RefineConfig | dict | None = None, initial_state=None, dataset=None,
+                         seed: SeedLike = None, client=None, posterior=None, report=None) -> SequentialResult:
     """Inference -> fidelity check -> refinement, until the check passes or the refinements run out.
 
     Parameters
@@ -243,8 +283,9 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
     fidelity : dict, optional
         Keyword arguments of :func:`~sciope_abs.inference.fidelity.check_fidelity` (``n_particles``,
         ``n_traj``, ``threshold``, ``summary``, ...).
-    refine : dict, optional
-        Keyword arguments of :func:`refine_emulator` (``n_settings``, ``n_traj``, ``epochs``, ...).
+    refine : RefineConfig or dict, optional
+        The settings of :func:`refine_emulator` (a dict: fields of :class:`RefineConfig`,
+        ``n_settings``, ``n_traj``, ``epochs``, ...).
     initial_state : array (S,), optional
         The inference's initial state (full model state), for the check and the new data.
     dataset : AbstractionDataset, optional
@@ -266,7 +307,7 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
     max_refinements = _check_int(max_refinements, "max_refinements", 0)
     wrap = wrap or (lambda e: e)
     fid = dict(fidelity or {})
-    ref = dict(refine or {})
+    ref = refine if isinstance(refine, RefineConfig) else RefineConfig().override(**dict(refine or {}))
     ss = as_seed_sequence(seed)
     seeds = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key).spawn(max_refinements + 1)
     emu, rounds = emulator, []
@@ -294,8 +335,8 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
                  "passed" if rep.passed else "failed")
         if rep.passed or k == max_refinements:
             break
-        emu = refine_emulator(emu, post, initial_state=initial_state, dataset=dataset, seed=s_ref, client=client,
-                              **ref)
+        emu = refine_emulator(emu, post, ref, initial_state=initial_state, dataset=dataset, seed=s_ref,
+                              client=client)
         rec = emu.card["refinements"][-1]
         row.update(refined=True, refine_seconds=time.perf_counter() - t2,
                    n_simulations=n_check + rec["n_simulations"])
@@ -312,6 +353,7 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     """
     import json
 
+    from ..simulators.view import SpeciesView
     from .stages import _observed, _smc
 
     r, f = dict(ctx.cfg.refine), ctx.cfg.fidelity
@@ -327,8 +369,8 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
 
     fid = {"n_particles": int(f["n_particles"]), "n_traj": int(f["n_traj"]), "summary": ctx.summary(),
            "threshold": float(f["threshold"]), "kind": f["kind"], "bins": f["bins"]}
-    ref = {k: r[k] for k in ("n_settings", "n_traj", "epochs", "learning_rate", "spread")}
-    ref["solver"] = ctx.cfg.dataset["solver"]
+    ref = RefineConfig(**{k: r[k] for k in ("n_settings", "n_traj", "epochs", "learning_rate", "spread")},
+                       solver=ctx.cfg.dataset["solver"])
     res = sequential_emulation(ctx.get("emulator"), infer, ctx.ssa_simulator(),
                                max_refinements=int(r["max_rounds"]), wrap=lambda e: SpeciesView(e, ctx.species),
                                fidelity=fid, refine=ref, initial_state=ctx.initial_state(),
@@ -343,4 +385,3 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     return {"refined_passed": res.passed, "refined_ratio": res.fidelity.ratio, "refine_rounds": res.rounds,
             "refined_posterior_mean": res.posterior.mean().tolist(),
             "refine_exact_simulations": res.n_exact_simulations}
-    from ..simulators.view import SpeciesView

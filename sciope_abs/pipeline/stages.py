@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import PipelineConfig
+from .config import PipelineConfig, emulator_config
 
 __all__ = ["Stage", "STAGES", "StageContext", "stage_seed", "build_prior", "build_summary", "check_inputs"]
 
@@ -41,13 +41,13 @@ class StageContext:
     """What stages share: the config, the model, the client, the cache and lazily loaded outputs."""
 
     def __init__(self, cfg: PipelineConfig, cache, client: Any, progress: bool) -> None:
-        from ..crn import from_sbml, load_model
+        from .specs import build_model
 
         self.cfg = cfg
         self.cache = cache
         self.client = client
         self.progress = progress
-        self.crn = from_sbml(cfg.model) if cfg.model.lower().endswith((".xml", ".sbml")) else load_model(cfg.model)
+        self.crn = build_model(cfg.model)
         self.crn.check_parameter_names(cfg.vary_params)
         self.species = list(cfg.species or self.crn.observed or self.crn.species)
         self.crn.species_index(self.species)
@@ -92,13 +92,13 @@ class StageContext:
         return build_summary(self.cfg.summaries, self.species, ctx=self)
 
     def distance(self):
-        from ..distances import get_distance
+        from .specs import build_distance
 
-        spec = self.cfg.distance
-        try:
-            return get_distance(spec) if isinstance(spec, str) else get_distance(**dict(spec))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"distance: {' '.join(str(exc).split())}") from None
+        return build_distance(self.cfg.distance)
+
+    def prior(self):
+        """The ABC prior of the config (:func:`build_prior`)."""
+        return build_prior(self.cfg, _rate_bounds(self), crn=self.crn)
 
     def truth(self) -> np.ndarray:
         return np.array([[float(self.cfg.observed["truth"][p]) for p in self.cfg.vary_params]])
@@ -110,17 +110,18 @@ class StageContext:
 
 def build_summary(spec: Any, species: Any, ctx: "StageContext | None" = None):
     """The summary of the config's ``summaries:`` entry (a registry name, ``{name: ..., **kw}``, or
-    a list of them) for the observed ``species``: the one place the spec is parsed.  Learned
-    entries (``{name: learned | semiauto, n_pilot: ...}``) need ``ctx``: see :func:`_learned_specs`."""
+    a list of them) for the observed ``species``, built by :func:`.specs.build_summary` (the factory
+    ``sciope-abs infer`` uses too).  Learned entries (``{name: learned | semiauto, n_pilot: ...}``)
+    need ``ctx``: see :func:`_learned_specs`."""
     from ..inference.learned import has_learned_spec
-    from ..summaries import make_summary
+    from .specs import build_summary as _build_summary
 
     try:
         if has_learned_spec(spec):
             spec = _learned_specs(spec, species, ctx)
-        return make_summary(spec, species=tuple(species))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"summaries: {' '.join(str(exc).split())}") from None
+    return _build_summary(spec, species)
 
 
 def _learned_specs(spec: Any, species: Any, ctx: "StageContext | None") -> list:
@@ -137,7 +138,7 @@ def _learned_specs(spec: Any, species: Any, ctx: "StageContext | None") -> list:
                        cfg.infer["n_traj"], ctx.dt, ctx.n_steps, cfg.dataset["solver"], cfg.observed["initial_state"])
     if ("learned", key) not in ctx._values:
         folder = ctx.cache.run_dir / "learned_summaries" / key
-        resolved = resolve_learned_specs(spec, ctx.ssa_simulator(), build_prior(cfg, _rate_bounds(ctx)),
+        resolved = resolve_learned_specs(spec, ctx.ssa_simulator(), ctx.prior(),
                                          seed=int(cfg.seed), n_traj=int(cfg.infer["n_traj"]), client=ctx.client,
                                          load_from=folder, initial_state=ctx.initial_state())
         if not folder.exists():
@@ -152,33 +153,16 @@ def check_inputs(ctx: "StageContext") -> None:
     ctx.initial_state()
     ctx.summary()
     ctx.distance()
-    bounds = _rate_bounds(ctx)
-    if ctx.cfg.prior is None:
-        unbounded = [p for p, (lo, hi) in zip(ctx.cfg.vary_params, bounds) if not np.isfinite(hi)]
-        if unbounded:
-            raise ValueError(f"prior: null needs trained rate ranges, but model {ctx.crn.name!r} has none for "
-                             f"{unbounded}; give prior: {{{unbounded[0]}: {{uniform: [low, high]}}, ...}}")
-    try:
-        build_prior(ctx.cfg, bounds)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"prior: {' '.join(str(exc).split())}") from None
+    ctx.prior()
 
 
-def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray):
-    """The ABC prior: the config's, or uniform over the emulator's trained rate ranges."""
-    from ..priors import JointPrior, LogUniform, Uniform
+def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray, crn=None):
+    """The ABC prior: the config's ``prior:`` (:func:`.specs.build_prior`, the grammar
+    ``sciope-abs infer`` reads too), or uniform over the emulator's trained rate ranges."""
+    from .specs import build_prior as _build_prior
 
-    names = list(cfg.vary_params)
-    if cfg.prior is None:
-        return JointPrior({p: Uniform(float(lo), float(hi)) for p, (lo, hi) in zip(names, rate_bounds)})
-    parts = {}
-    for p in names:
-        spec = cfg.prior[p]
-        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("uniform", "loguniform"):
-            raise ValueError(f"prior of {p!r} must be {{uniform: [low, high]}} or {{loguniform: [low, high]}}, got {spec!r}")
-        kind, (lo, hi) = next(iter(spec.items()))
-        parts[p] = (Uniform if kind == "uniform" else LogUniform)(float(lo), float(hi))
-    return JointPrior(parts)
+    return _build_prior(cfg.prior, names=list(cfg.vary_params), crn=crn, truth=cfg.observed.get("truth"),
+                        rate_bounds=rate_bounds)
 
 
 @dataclass(frozen=True)
@@ -217,20 +201,15 @@ def _run_emulator(ctx: StageContext, out: Path):
     ds = ctx.get("dataset")
     e = ctx.cfg.emulator
     seed = stage_seed(ctx.cfg, "emulator")
+    config = emulator_config(ctx.cfg)   # the section checked against SearchConfig / TrainConfig
     if e["method"] == "search":
         from ..abstraction.nas import search
 
-        kw = dict(e["search"])
-        if "epochs" in kw and isinstance(kw["epochs"], list):
-            kw["epochs"] = tuple(kw["epochs"])
-        emu = search(ds, seed=seed, progress=ctx.progress, **kw)
+        emu = search(ds, config, seed=seed, progress=ctx.progress)
     else:
         from ..abstraction.training import train
 
-        kw = dict(e["train"])
-        if "hidden" in kw:
-            kw["hidden"] = tuple(kw["hidden"])
-        emu = train(ds, seed=seed, progress=ctx.progress, **kw)
+        emu = train(ds, config, seed=seed, progress=ctx.progress)
     emu.save(out / "emulator")
     hist = emu.card.get("history", {})
     return emu, {"method": e["method"], "epochs_run": hist.get("epochs_run"),
@@ -280,7 +259,7 @@ def _smc(ctx: StageContext, simulator, observed: np.ndarray, client: Any, seed, 
     from ..inference import SMCABC
 
     i = ctx.cfg.infer
-    prior = build_prior(ctx.cfg, _rate_bounds(ctx))
+    prior = ctx.prior()
     smc = SMCABC(simulator, prior, ctx.summary(), ctx.distance(), observed=observed, n_traj=int(i["n_traj"]),
                  initial_state=ctx.initial_state(), client=client)
     t0 = time.perf_counter()
@@ -354,7 +333,7 @@ def _choose_simulator(ctx: StageContext) -> tuple[Any, dict]:
 
     i = ctx.cfg.infer
     emu, ssa = _emulator_view(ctx), ctx.ssa_simulator()
-    prior = build_prior(ctx.cfg, _rate_bounds(ctx))
+    prior = ctx.prior()
     n_pilot = min(COST_PILOT_POINTS, int(getattr(emu, "preferred_batch_size", None) or 64))
     theta = np.asarray(prior.sample(n_pilot, child_seed(stage_seed(ctx.cfg, "infer"), 99)), dtype=np.float64)
     theta = theta.reshape(n_pilot, -1)

@@ -22,15 +22,17 @@ The test split is not read here: it is left for :func:`~..evaluation.evaluate`.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import keras
 import numpy as np
 
 from ...seeding import SeedLike, as_seed_sequence, int_seed
 from ..card import search_card
+from ..config import SearchConfig
 from ..layers import MixtureHead
 from ..mixture import mixture_nll
 from ..network import build_mdn, find_head
@@ -43,12 +45,8 @@ from .supernet import SuperNet
 __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs", "default_size"]
 
 #: the documented defaults (paper: C_s = 2, C_n = 2, d = 20 at 70 000 training pairs; a ``None``
-#: size comes from :func:`default_size` of the dataset)
-SEARCH_DEFAULTS = dict(cells=None, cell_size=None, expansion=None, size="fixed", time_budget=None, max_rounds=4,
-                       overfit_gap=0.1, epochs=(10, 40, 100), n_components=6, component="diag_normal",
-                       discrete="auto", max_support=8, lags=(1,), lag_fraction=1.0, batch_size=256,
-                       learning_rate=1e-3, arch_learning_rate=3e-2, turn=3, patience=10, clipnorm=5.0,
-                       init="scratch", expand="dense", aggregate="mean", max_inputs=2, target="auto")
+#: size comes from :func:`default_size` of the dataset); read from :class:`~..config.SearchConfig`
+SEARCH_DEFAULTS = dataclasses.asdict(SearchConfig())
 
 _STAGES = ("heat_up", "search", "finetune")
 
@@ -133,16 +131,8 @@ def _check_size_args(size, time_budget, max_rounds, overfit_gap) -> None:
         raise ValueError(f"overfit_gap must be a positive number, got {overfit_gap!r}")
 
 
-def search(dataset, cells: int | None = None, cell_size: int | None = None, expansion: int | None = None,
-           ops: Sequence[str] | None = None, epochs=(10, 40, 100), *, size: str = "fixed",
-           time_budget: float | None = None, max_rounds: int = 4, overfit_gap: float = 0.1,
-           n_components: int = 6, component="diag_normal", batch_size: int = 256,
-           learning_rate: float = 1e-3, arch_learning_rate: float = 3e-2, turn: int = 3,
-           patience: int = 10, clipnorm: float | None = 5.0, init: str = "scratch",
-           expand: str = "dense", aggregate: str = "mean",
-           n_aggregate: int | None = None, max_inputs: int = 2, target: str = "auto",
-           discrete="auto", max_support: int = 8, lags: Sequence[int] = (1,), lag_fraction: float = 1.0,
-           seed: SeedLike = None, progress: bool = True, callbacks=()):
+def search(dataset, config: SearchConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
+           callbacks=(), **overrides):
     """Search the MDN body on ``dataset`` and return a fine-tuned :class:`~..emulator.Emulator`.
 
     Parameters
@@ -150,119 +140,81 @@ def search(dataset, cells: int | None = None, cell_size: int | None = None, expa
     dataset : AbstractionDataset
         Its ``"train"`` split trains the weights, its ``"val"`` split trains ``alpha`` and picks
         the fine-tuning checkpoint.  The ``"test"`` split is not used.
-    cells, cell_size, expansion : int, optional
-        ``C_n``, ``C_s`` and the expansion multiplier ``d``.  Each one not given comes from
-        :func:`default_size` of the number of training pairs (``2, 2, 20`` at the paper's X16
-        size of 70 000 pairs and above, a smaller ``d`` below).  With ``size="auto"`` they are
-        the starting point of the loop.
-    ops : sequence of str, optional
-        Candidate operations (registry names); default all built-ins.
-    epochs : (heat_up, search, finetune) or dict
-        Epochs of each stage (default ``(10, 40, 100)``; fine-tuning stops early on the
-        validation loss with ``patience``; 0 skips a stage).
-    size : {"fixed", "auto"}
-        ``"fixed"`` (default): one search at the given or default size.  ``"auto"``: the paper's
-        hand loop made automatic — search, then compare the derived network's train and
-        validation NLL (same fixed dequantisation draw): when validation is worse than train by
-        more than ``overfit_gap`` the space shrinks (``d / 1.5``, then one cell fewer), else it
-        grows (``d x 1.5`` up to 40, then one more cell); the loop keeps moving in that direction
-        while the validation loss improves, and stops at the first move that does not, after
-        ``max_rounds`` searches, or when the next search (its time predicted from the last one,
-        scaled by the width) would overrun ``time_budget`` seconds.  The network with the lowest
-        validation loss is returned; ``card["search"]["size_history"]`` lists every round.
-    time_budget : float, optional
-        Seconds for the whole ``size="auto"`` loop (default: no limit but ``max_rounds``).
-    max_rounds : int
-        Searches at most in the ``size="auto"`` loop (default 4).
-    overfit_gap : float
-        Validation minus train NLL (nats per pair) above which the loop shrinks (default 0.1).
-    n_components, component : the mixture head (default 6 diagonal Normals).
-    batch_size, learning_rate : minibatch size and Adam step of the weights.
-    arch_learning_rate : Adam step of ``alpha`` (default 0.03: on X16 with 16 800 training pairs,
-        3e-3 left ``softmax(alpha)`` nearly uniform after 40 search epochs — mean max 0.15 of 8
-        operations — while 0.03 reached 0.40 and a better derived network; see BENCHMARKS.md).
-    turn : int
-        Epochs per block of the alternating stage.
-    patience : int
-        Early-stopping patience of the fine-tuning stage.
-    init : {"scratch", "supernet", "best"}
-        Start of the fine-tuning: fresh seeded weights (default), the supernet's weights of the
-        kept operations and its mixture head, or both (twice the fine-tuning time) keeping the
-        one with the lower validation loss.  Neither start wins everywhere: on X16 the same
-        genotype reached a validation NLL of 0.510 from scratch and 0.621 from the supernet, on
-        Gene (3 500 training pairs) 5.83 from scratch and 5.34 from the supernet.
-    clipnorm : float, optional
-        Bound on the global gradient norm of every weight step, in the search and the
-        fine-tuning (default 5; ``None`` turns it off).  Without it the EGFR supernet (23
-        species, width 460) diverged mid-search (train NLL 17 -> 10^8).
-    expand : {"dense", "tile"}, aggregate : {"mean", "sum"}, n_aggregate : int, optional
-        Cell variants (see :mod:`.cells`).
-    max_inputs : int
-        Incoming edges kept per node (2 in the paper).
-    target : {"auto", "delta", "state", "positive"}
-        Target parametrisation (:mod:`~..targets`), as in :func:`~..training.train`.
-    discrete, max_support : categorical low-copy species, as in :func:`~..training.train`.
-    lags, lag_fraction : multi-lag training pairs, as in :func:`~..training.train`.
+    config : SearchConfig, optional
+        The hyper-parameters (default ``SearchConfig()``; each field is documented there).
     seed : int or SeedSequence
         Seeds the initialisers (through Keras' global seed), the gates, the shuffling and the
         dequantisation noise (every round of ``size="auto"`` uses the same seed).
     progress : bool
         One line per epoch and stage on stderr.
     callbacks : passed to :func:`~..training.fit_mdn` in the fine-tuning stage.
+    **overrides
+        Fields of :class:`~..config.SearchConfig` replacing those of ``config``:
+        ``search(ds, epochs=(1, 4, 2))`` is ``search(ds, SearchConfig(epochs=(1, 4, 2)))``.
 
     Returns
     -------
     Emulator
         ``emulator.genotype`` is the derived genotype (dict; :class:`.Genotype.from_dict`);
         ``emulator.card["search"]`` holds the genotype, the settings, the ``softmax(alpha)``
-        history, the loss of every stage, parameter counts, stage times and ``size_history``.
+        history, the loss of every stage, parameter counts, stage times and ``size_history``;
+        ``emulator.card["config"]`` the whole config (``SearchConfig.to_dict()``).
     """
-    from ..training import check_clipnorm, prepare_training
+    from ..training import prepare_training
 
-    # ---------------------------------------------------------------- validate, cheaply first
-    ops = check_ops(ops)
-    stage_epochs = resolve_epochs(epochs)
-    check_clipnorm(clipnorm)
-    _check_size_args(size, time_budget, max_rounds, overfit_gap)
-    if init not in ("scratch", "supernet", "best"):
-        raise ValueError(f"init must be 'scratch', 'supernet' or 'best', got {init!r}")
-    if not all(hasattr(dataset, a) for a in ("pairs", "scaler", "species", "model", "vary_params")):
-        raise ValueError(f"dataset must be an AbstractionDataset, got {type(dataset).__name__}")
-    if isinstance(max_inputs, bool) or not isinstance(max_inputs, (int, np.integer)) or max_inputs < 1:
-        raise ValueError(f"max_inputs must be a positive integer, got {max_inputs!r}")
-    S = len(dataset.species)
-    given = {"cells": cells, "cell_size": cell_size, "expansion": expansion}
-    # the backbone checks the values (a None stands for its default, filled in below)
-    build_cell_specs(S + len(dataset.vary_params), 2 if cells is None else cells, 2 if cell_size is None else cell_size,
-                     2 if expansion is None else expansion, expand=expand, aggregate=aggregate,
-                     n_aggregate=n_aggregate)
+    cfg = (config if config is not None else SearchConfig()).override(**overrides)
+    ops, stage_epochs = _check_config(cfg, dataset)
+    given = {"cells": cfg.cells, "cell_size": cfg.cell_size, "expansion": cfg.expansion}
     ss = as_seed_sequence(seed)
     base = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key)
-    prep = prepare_training(dataset, component, n_components, target, discrete=discrete,
-                            max_support=max_support, lags=lags, lag_fraction=lag_fraction,
+    prep = prepare_training(dataset, cfg.component, cfg.n_components, cfg.target, discrete=cfg.discrete,
+                            max_support=cfg.max_support, lags=cfg.lags, lag_fraction=cfg.lag_fraction,
                             seed=_children(base)[4])
     start = {k: (default_size(prep.n_train_pairs)[k] if v is None else int(v)) for k, v in given.items()}
-    build_cell_specs(prep.n_inputs, start["cells"], start["cell_size"], start["expansion"], expand=expand,
-                     aggregate=aggregate, n_aggregate=n_aggregate)
-    opts = dict(ops=ops, stage_epochs=stage_epochs, n_components=n_components, batch_size=batch_size,
-                learning_rate=learning_rate, arch_learning_rate=arch_learning_rate, turn=turn,
-                patience=patience, clipnorm=clipnorm, init=init, expand=expand, aggregate=aggregate,
-                n_aggregate=n_aggregate, max_inputs=max_inputs, progress=progress, callbacks=callbacks)
-    extra = {"size": size, "time_budget": None if time_budget is None else float(time_budget),
-             "max_rounds": int(max_rounds), "overfit_gap": float(overfit_gap), "size_given": given,
-             "discrete": list(prep.discrete), "max_support": int(max_support), "lags": list(prep.lags),
-             "lag_fraction": float(lag_fraction),
+    build_cell_specs(prep.n_inputs, start["cells"], start["cell_size"], start["expansion"], expand=cfg.expand,
+                     aggregate=cfg.aggregate, n_aggregate=cfg.n_aggregate)
+    opts = dict(ops=ops, stage_epochs=stage_epochs, n_components=cfg.n_components, batch_size=cfg.batch_size,
+                learning_rate=cfg.learning_rate, arch_learning_rate=cfg.arch_learning_rate, turn=cfg.turn,
+                patience=cfg.patience, clipnorm=cfg.clipnorm, init=cfg.init, expand=cfg.expand,
+                aggregate=cfg.aggregate, n_aggregate=cfg.n_aggregate, max_inputs=cfg.max_inputs,
+                progress=progress, callbacks=callbacks)
+    extra = {"size": cfg.size, "time_budget": None if cfg.time_budget is None else float(cfg.time_budget),
+             "max_rounds": int(cfg.max_rounds), "overfit_gap": float(cfg.overfit_gap), "size_given": given,
+             "discrete": list(prep.discrete), "max_support": int(cfg.max_support), "lags": list(prep.lags),
+             "lag_fraction": float(cfg.lag_fraction),
              "seed": int(seed) if isinstance(seed, (int, np.integer)) else None}
-    if size == "fixed":
+    if cfg.size == "fixed":
         emu, info = _search_once(dataset, prep, start, opts, base)
         history = [info]
     else:
-        emu, history = _auto_size(dataset, prep, start, opts, base, time_budget, int(max_rounds),
-                                  float(overfit_gap), progress)
+        emu, history = _auto_size(dataset, prep, start, opts, base, cfg.time_budget, int(cfg.max_rounds),
+                                  float(cfg.overfit_gap), progress)
     emu.card["search"]["settings"].update(extra)
     emu.card["training"].update(extra)
     emu.card["search"]["size_history"] = history
+    emu.card["config"] = cfg.to_dict()
     return emu
+
+
+def _check_config(cfg: SearchConfig, dataset) -> tuple:
+    """The cheap checks of :func:`search`, before any data is read: (ops, stage epochs)."""
+    from ..training import check_clipnorm
+
+    ops = check_ops(cfg.ops)
+    stage_epochs = resolve_epochs(cfg.epochs)
+    check_clipnorm(cfg.clipnorm)
+    _check_size_args(cfg.size, cfg.time_budget, cfg.max_rounds, cfg.overfit_gap)
+    if cfg.init not in ("scratch", "supernet", "best"):
+        raise ValueError(f"init must be 'scratch', 'supernet' or 'best', got {cfg.init!r}")
+    if not all(hasattr(dataset, a) for a in ("pairs", "scaler", "species", "model", "vary_params")):
+        raise ValueError(f"dataset must be an AbstractionDataset, got {type(dataset).__name__}")
+    if isinstance(cfg.max_inputs, bool) or not isinstance(cfg.max_inputs, (int, np.integer)) or cfg.max_inputs < 1:
+        raise ValueError(f"max_inputs must be a positive integer, got {cfg.max_inputs!r}")
+    # the backbone checks the values (a None stands for its default, filled in by search)
+    build_cell_specs(len(dataset.species) + len(dataset.vary_params), 2 if cfg.cells is None else cfg.cells,
+                     2 if cfg.cell_size is None else cfg.cell_size, 2 if cfg.expansion is None else cfg.expansion,
+                     expand=cfg.expand, aggregate=cfg.aggregate, n_aggregate=cfg.n_aggregate)
+    return ops, stage_epochs
 
 
 def _auto_size(dataset, prep, start: dict, opts: dict, base, time_budget, max_rounds: int, overfit_gap: float,
