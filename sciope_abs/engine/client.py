@@ -1,7 +1,9 @@
 """Getting a Dask client: an explicit address, ``SCIOPE_ABS_SCHEDULER``, or a cached local cluster.
 
 The local cluster runs worker *processes* with one thread each (GillesPy2's solvers and numba
-kernels are not thread-friendly, and processes sidestep the GIL).  Before it starts, the
+kernels are not thread-friendly, and processes sidestep the GIL), and BLAS, OpenMP, numba and
+TensorFlow in them are pinned to one thread (:data:`WORKER_ENV`); glibc's malloc keeps its
+adaptive thresholds there (:data:`WORKER_PRE_SPAWN_ENV`).  Before it starts, the
 directory of the running Python (the virtual environment's ``bin``) is put on ``PATH`` so that
 workers find SCons and can build GillesPy2's C++ solvers without anything being activated.
 External workers (``dask worker``) need the same: start them from the environment's ``bin`` or
@@ -24,6 +26,7 @@ import threading
 from typing import Any, Optional
 
 __all__ = ["get_client", "user_client", "close_clients", "n_workers_of", "SCHEDULER_ENV", "DASHBOARD_ENV", "CONNECT_TIMEOUT",
+           "WORKER_ENV", "WORKER_PRE_SPAWN_ENV",
            "DEFAULT_DASHBOARD_ADDRESS"]
 
 logger = logging.getLogger("sciope_abs.engine")
@@ -36,6 +39,17 @@ DASHBOARD_ENV = "SCIOPE_ABS_DASHBOARD"
 DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:0"
 #: seconds to wait for a scheduler to answer before giving up with a ConnectionError
 CONNECT_TIMEOUT = 8.0
+#: environment of the local cluster's worker processes: one thread each for BLAS/OpenMP, numba and
+#: TensorFlow (a worker is one process with one task thread; a second pool of threads per worker
+#: would oversubscribe the cores the other workers use)
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+#: set (``None``: not set) before a worker process starts, over Dask's own ``pre-spawn-environ``:
+#: Dask sets ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's thresholds so that every array
+#: of a few MB a simulation allocates is returned to the system when freed and page-faulted in
+#: again (the compiled toggle-switch SSA with its summaries took 25-35 % more CPU per batch that
+#: way); unset, glibc keeps reusing the memory
+WORKER_PRE_SPAWN_ENV = {"MALLOC_TRIM_THRESHOLD_": None}
 
 _lock = threading.RLock()
 _remote: dict[str, Any] = {}  # address -> Client
@@ -214,8 +228,13 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
 
         _quiet_distributed()
 
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=dashboard, silence_logs=logging.ERROR)
+        import dask
+
+        pre_spawn = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+        pre_spawn.update(WORKER_PRE_SPAWN_ENV)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn}):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
         client = Client(cluster, set_as_default=False)
         _local[n_workers] = (cluster, client)
         logger.debug("started a local Dask cluster: %d workers; dashboard: %s", n_workers, client.dashboard_link)

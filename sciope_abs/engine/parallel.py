@@ -50,6 +50,8 @@ TARGET_TASK_SECONDS = 0.5
 MIN_TASKS_PER_WORKER = 4
 
 ChunkSize = Union[int, str]
+#: tasks kept in flight: a number, or a callable asked before every submission
+InFlight = Union[int, Callable[[], int]]
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ def _take_chunks(items: Iterator, seeds: Optional[Iterator], planner: _ChunkPlan
 
 
 def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any, chunk_size: ChunkSize,
-            seed: Any, retries: int, max_in_flight: Optional[int], batched: bool, desc: Optional[str]
+            seed: Any, retries: int, max_in_flight: Optional[InFlight], batched: bool, desc: Optional[str]
             ) -> Iterator[tuple[_Chunk, dict]]:
     """Yield ``(chunk, run_chunk result)`` as chunks complete; cancels what is left on close."""
     if retries is None or int(retries) < 0:
@@ -302,8 +304,8 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
                             retries=retries, max_in_flight=max_in_flight, batched=batched, desc=desc)
 
 
-def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_flight: Optional[int]
-               ) -> tuple[_ChunkPlanner, int]:
+def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_flight: Optional[InFlight]
+               ) -> tuple[_ChunkPlanner, InFlight]:
     """The chunk planner and the number of tasks in flight for a cluster's worker count."""
     from .client import n_workers_of
 
@@ -311,6 +313,8 @@ def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_
     planner = _ChunkPlanner(chunk_size, total, workers)
     if max_in_flight is None:
         max_in_flight = 2 * workers + 1
+    if callable(max_in_flight):  # asked again before every submission (at least 1 is kept)
+        return planner, max_in_flight
     max_in_flight = int(max_in_flight)
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
@@ -318,7 +322,7 @@ def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_
 
 
 def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner, *, client: Any, retries: int,
-                 max_in_flight: int, batched: bool, desc: Optional[str]) -> Iterator[tuple[_Chunk, dict]]:
+                 max_in_flight: InFlight, batched: bool, desc: Optional[str]) -> Iterator[tuple[_Chunk, dict]]:
     """The Dask side of :func:`_stream`: ``fn`` shipped once, ``max_in_flight`` tasks topped up."""
     from distributed import as_completed
 
@@ -346,7 +350,8 @@ def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner,
 
     def fill() -> None:
         nonlocal exhausted
-        while not exhausted and len(pending) < max_in_flight:
+        while not exhausted and len(pending) < (max(1, int(max_in_flight())) if callable(max_in_flight)
+                                                else max_in_flight):
             chunk = next(chunks, None)
             if chunk is None:
                 exhausted = True
@@ -519,7 +524,7 @@ def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_siz
 
 def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_size: ChunkSize = 1,
                    seed: SeedLike = None, retries: int = 2, on_error: str = "raise",
-                   max_in_flight: Optional[int] = None, progress: bool = False,
+                   max_in_flight: Optional[InFlight] = None, progress: bool = False,
                    desc: Optional[str] = None, total: Optional[int] = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, result)`` pairs as they complete; closing the generator cancels the rest.
 
@@ -537,8 +542,10 @@ def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_s
     seed : int or SeedSequence, optional
         Item ``i`` (in input order) receives the ``i``-th child of the seed: the same child it
         would get from :func:`parallel_map` on the first ``n`` items.
-    max_in_flight : int, optional
-        Outstanding tasks (default ``2 * workers + 1``).
+    max_in_flight : int or callable () -> int, optional
+        Outstanding tasks (default ``2 * workers + 1``); a callable is asked before every
+        submission (a streaming caller that knows how much more work it needs), at least one
+        task is always kept in flight.
     total : int, optional
         Length of ``items`` if known (for the progress bar and chunk planning).
 

@@ -8,8 +8,9 @@ batch are discarded, not counted.
 from __future__ import annotations
 
 import copy
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -19,6 +20,7 @@ from .._checks import check_positive_int
 from ..seeding import child_seed
 
 __all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult", "RoundStream",
+           "SimulateGroup", "TaskGroup", "LazyBatch", "TaskSizer", "expected_need", "TASK_SECONDS",
            "ABCWarning", "default_distance", "auto_batch_size", "preferred_batch_size"]
 
 
@@ -154,6 +156,167 @@ def auto_batch_size(batch_size: Any, target: int, preferred: Optional[int] = Non
     return int(batch_size)
 
 
+#: seconds of simulation one Dask task aims for once the cost of a batch is measured: the engine's
+#: per-task cost (client, scheduler and worker together, about 5-15 ms of CPU on a 2-core machine)
+#: stays a few per cent of it
+TASK_SECONDS = 0.25
+#: near the expected end of a round a task holds at most 1/(this x workers) of what is still needed,
+#: so the last tasks are small and little is simulated in vain when the round fills
+TAIL_TASKS_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class LazyBatch:
+    """A batch whose ``m`` proposals are drawn where it is simulated (a worker), by the group's
+    ``draw`` (SMC-ABC's perturbation of the previous population), from ``draw_seed`` only: the
+    same numbers wherever that happens."""
+
+    index: int
+    m: int
+    draw_seed: np.random.SeedSequence
+    seed: np.random.SeedSequence
+
+
+def batch_len(b: Any) -> int:
+    """Proposals in a :class:`ProposalBatch` or a :class:`LazyBatch`."""
+    return int(b.m) if isinstance(b, LazyBatch) else int(b.theta.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class TaskGroup:
+    """The item of one task: batches in order, and for lazy batches the ``draw`` callable
+    ``LazyBatch -> (theta (m, d), n_outside)``."""
+
+    batches: tuple
+    draw: Any = None
+
+
+@dataclass(frozen=True)
+class SimulateGroup:
+    """One Dask task: several batches drawn (when lazy), simulated and summarised in a row.
+
+    Returns ``(summaries, seconds, cpu_seconds, drawn)``: the ``(m_i, F)`` summaries of each
+    batch (only features travel back, never traces), the task's wall time and CPU time on the
+    worker (the process's and its finished child processes', so a simulator that runs a solver
+    executable is costed too), from which the stream sizes the next tasks, and per batch
+    ``(theta, n_outside)`` where the task drew it (else None).  Grouping never changes a result:
+    each batch keeps its own seeds and is consumed in batch order.
+    """
+
+    task: SimulateSummarise
+
+    def __call__(self, group: TaskGroup) -> tuple[list, float, float, list]:
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        out, drawn = [], []
+        for b in group.batches:
+            if isinstance(b, LazyBatch):
+                theta, n_outside = group.draw(b)
+                drawn.append((theta, int(n_outside)))
+                b = ProposalBatch(b.index, theta, b.seed)
+            else:
+                drawn.append(None)
+            out.append(self.task(b))
+        return out, time.perf_counter() - t0, _cpu_seconds() - c0, drawn
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its waited-for children (user + system)."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
+@dataclass
+class TaskSizer:
+    """How many batches go into the next Dask task (guided self-scheduling on measured cost).
+
+    In-process (``n_workers=0``) and before any cost is known a task holds one batch.  Then a task
+    holds about ``target`` CPU seconds of simulation, but never more than ``remaining / (tail x
+    n_workers)`` batches when ``remaining`` (batches still expected to be needed) is known, so the
+    tasks shrink towards the end of a round.  The sizes change only the timing, never a result.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker threads (0: in-process).
+    target : float
+        Seconds of simulation per task.
+    tail : int
+        Tasks per worker the remaining work is at least cut into.
+    """
+
+    n_workers: int
+    target: float = TASK_SECONDS
+    tail: int = TAIL_TASKS_PER_WORKER
+    n_tasks: int = 0
+    n_batches: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    sizes: dict = field(default_factory=dict)
+
+    def observe(self, n_batches: int, seconds: float, cpu_seconds: float) -> None:
+        """Record one finished task: its batches and its wall and CPU time on the worker."""
+        self.n_tasks += 1
+        self.n_batches += int(n_batches)
+        self.seconds += float(seconds)
+        self.cpu_seconds += float(cpu_seconds)
+
+    @property
+    def batch_seconds(self) -> Optional[float]:
+        """Measured CPU seconds per batch (None before the first result).  CPU, not wall time: on
+        a loaded machine a task's wall time grows with the load, its work does not."""
+        return self.cpu_seconds / self.n_batches if self.n_batches else None
+
+    def size(self, remaining: Optional[float] = None, at_most: Optional[int] = None) -> int:
+        """Batches for the next task (``at_most``: a further cap, e.g. a round's ramp-up)."""
+        per = self.batch_seconds
+        if self.n_workers < 1 or per is None:
+            g = 1
+        else:
+            g = max(1, int(self.target / max(per, 1e-9)))
+            if remaining is not None:
+                g = min(g, max(1, int(remaining // (self.tail * self.n_workers))))
+            if at_most is not None:
+                g = max(1, min(g, int(at_most)))
+        self.sizes[g] = self.sizes.get(g, 0) + 1
+        return g
+
+    def in_flight(self, covered: bool) -> int:
+        """Tasks to keep in flight: two per worker and one more while more work is expected; one
+        per worker and one spare once what is in flight covers the expected need (what is
+        simulated past the end of a round is thrown away, so the stream queues little of it)."""
+        w = max(self.n_workers, 1)
+        return w + 1 if covered else 2 * w + 1
+
+    def profile(self) -> dict:
+        """What the tasks did: count, batches, worker seconds (wall, CPU), group sizes used."""
+        return {"n_tasks": self.n_tasks, "n_batches": self.n_batches, "task_seconds": self.seconds,
+                "task_cpu_seconds": self.cpu_seconds,
+                "batches_per_task": {str(k): v for k, v in sorted(self.sizes.items())}}
+
+
+def n_workers(client: Any) -> int:
+    """Worker threads of ``client`` (0 in-process)."""
+    if client is None or (isinstance(client, str) and client == "sync"):
+        return 0
+    from ..engine.client import n_workers_of
+
+    return n_workers_of(client)
+
+
+def expected_need(rnd: Any, prior_rate: Optional[float]) -> Callable[[], Optional[float]]:
+    """Proposals still expected to be needed by a round ``rnd`` (with ``n``, ``n_acc``,
+    ``n_eval``): ``(n - n_acc) / rate``, the rate measured so far shrunk towards ``prior_rate``
+    (the previous round's); only task sizes depend on it."""
+    def need() -> Optional[float]:
+        if prior_rate is None and rnd.n_eval == 0:
+            return None
+        prior = float(prior_rate) if prior_rate is not None else 0.5
+        rate = (rnd.n_acc + 50.0 * prior) / (rnd.n_eval + 50.0)
+        return max(rnd.n - rnd.n_acc, 0) / max(rate, 1e-4)
+
+    return need
+
+
 @dataclass
 class StreamResult:
     """What :func:`stream_batches` did."""
@@ -163,13 +326,20 @@ class StreamResult:
     n_proposals: int       # proposals simulated and processed
     n_discarded: int       # proposals simulated but discarded (arrived after the stop)
     wall_time: float
+    profile: dict = field(default_factory=dict)  # TaskSizer.profile() of the tasks behind it
 
 
 def stream_batches(task: SimulateSummarise, propose: Callable[[int, int], ProposalBatch],
                    consume: Callable[[ProposalBatch, np.ndarray], bool], *, batch_size: int,
                    max_proposals: Optional[int], deadline: Optional[float], client: Any,
-                   progress: bool = False, desc: str = "abc") -> StreamResult:
+                   progress: bool = False, desc: str = "abc",
+                   need: Optional[Callable[[], Optional[float]]] = None) -> StreamResult:
     """Simulate batches ``0, 1, 2, ...`` in parallel and hand them to ``consume`` in order.
+
+    On a cluster several batches travel in one task (:class:`TaskSizer`: about
+    :data:`TASK_SECONDS` of measured simulation, smaller towards the end); in-process one at a
+    time.  Either way every batch keeps its seed and is consumed in order, so results do not
+    depend on the grouping.
 
     Parameters
     ----------
@@ -184,62 +354,112 @@ def stream_batches(task: SimulateSummarise, propose: Callable[[int, int], Propos
     deadline : float or None
         ``time.perf_counter()`` value after which the run stops at the next result.
     client : Dask client, address, "sync" or None
+    need : callable () -> float or None, optional
+        Proposals still expected to be needed (:func:`expected_need`); only task sizes use it.
     """
     from ..engine import imap_unordered
+    from ..engine.parallel import resolve_client
 
     t0 = time.perf_counter()
+    client = resolve_client(client)
+    sizer = TaskSizer(n_workers(client))
+    feed = _RoundFeed(0, propose, int(batch_size), max_proposals, need)
+    groups: dict[int, TaskGroup] = {}
 
-    def items() -> Iterator[ProposalBatch]:
-        k, made = 0, 0
-        while max_proposals is None or made < max_proposals:
-            m = batch_size if max_proposals is None else min(batch_size, max_proposals - made)
-            yield propose(k, m)
-            k += 1
-            made += m
+    def items() -> Iterator[TaskGroup]:
+        pos = 0
+        while True:
+            grp = feed.next_group(sizer)
+            if grp is None:
+                return
+            groups[pos] = grp
+            pos += 1
+            yield grp
 
-    buffered: dict[int, np.ndarray] = {}
-    batches: dict[int, ProposalBatch] = {}
-
-    def tracked() -> Iterator[ProposalBatch]:
-        for b in items():
-            batches[b.index] = b
-            yield b
-
-    next_k, n_prop, reason = 0, 0, "budget"
-    gen = imap_unordered(task, tracked(), client=client, chunk_size=1, progress=progress, desc=desc)
+    buffered: dict[int, tuple[ProposalBatch, np.ndarray]] = {}
+    next_k, reason = 0, "budget"
+    gen = imap_unordered(SimulateGroup(task), items(), client=client, chunk_size=1, progress=progress, desc=desc,
+                         max_in_flight=lambda: sizer.in_flight(feed.covered()))
     try:
-        for k, s in gen:
-            buffered[k] = s
-            stop = False
-            while next_k in buffered:
-                s_k = buffered.pop(next_k)
-                b = batches.pop(next_k)
-                n_prop += b.theta.shape[0]
-                next_k += 1
-                if consume(b, s_k):
-                    stop, reason = True, "target"
-                    break
+        for pos, res in gen:
+            _take(buffered, groups.pop(pos), res, sizer)
+            next_k, stop = _drain(buffered, next_k, consume, feed)
             if stop:
+                reason = "target"
                 break
             if deadline is not None and time.perf_counter() > deadline:
                 reason = "time"
                 break
     finally:
         gen.close()
-    n_disc = int(sum(batches[k].theta.shape[0] for k in buffered if k in batches))
-    return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)
+    n_disc = int(sum(b.theta.shape[0] for b, _ in buffered.values()))
+    return StreamResult(reason, next_k, feed.consumed, n_disc, time.perf_counter() - t0, sizer.profile())
+
+
+def _take(buffered: dict, group: TaskGroup, res: tuple, sizer: TaskSizer) -> None:
+    """File one task's batches under their batch index (drawn ones with the proposals the task
+    drew) and record its cost."""
+    outs, seconds, cpu, drawn = res
+    sizer.observe(len(group.batches), seconds, cpu)
+    for b, s, d in zip(group.batches, outs, drawn):
+        if d is not None:
+            b = ProposalBatch(b.index, d[0], b.seed, n_outside=d[1])
+        buffered[b.index] = (b, s)
+
+
+def _drain(buffered: dict, next_k: int, consume: Callable[[ProposalBatch, np.ndarray], bool],
+           feed: "_RoundFeed") -> tuple[int, bool]:
+    """Consume the buffered batches ``next_k, next_k + 1, ...`` in order; (next index, stopped)."""
+    while next_k in buffered:
+        b, s = buffered.pop(next_k)
+        feed.consumed += b.theta.shape[0]
+        next_k += 1
+        if consume(b, s):
+            return next_k, True
+    return next_k, False
 
 
 @dataclass
 class _RoundFeed:
-    """The batches of one round as the shared stream pulls them (see :class:`RoundStream`)."""
+    """The batches of one round as the stream pulls them, grouped into tasks."""
 
     rid: int
-    propose: Callable[[int, int], ProposalBatch]
+    propose: Callable[[int, int], Any]
     batch_size: int
     cap: Optional[int]
+    need: Optional[Callable[[], Optional[float]]] = None
+    draw: Any = None
     k: int = 0
     made: int = 0
+    consumed: int = 0
+    n_groups: int = 0
+
+    def covered(self) -> bool:
+        """Whether the proposals made but not yet consumed cover the expected need."""
+        wanted = self.need() if self.need is not None else None
+        return wanted is not None and self.made - self.consumed >= float(wanted)
+
+    def next_group(self, sizer: TaskSizer) -> Optional[TaskGroup]:
+        """The next task's batches (None once the cap is reached).  A round's first tasks ramp
+        up (1, 2, 4, ... batches) so that every worker starts soon after the round opens."""
+        if self.cap is not None and self.made >= self.cap:
+            return None
+        remaining = None if self.cap is None else (self.cap - self.made) / self.batch_size
+        wanted = self.need() if self.need is not None else None
+        if wanted is not None:
+            ahead = max(float(wanted) - (self.made - self.consumed), 0.0) / self.batch_size
+            remaining = ahead if remaining is None else min(remaining, ahead)
+        out = []
+        size = sizer.size(remaining, at_most=1 << min(self.n_groups, 20))
+        self.n_groups += 1
+        for _ in range(size):
+            if self.cap is not None and self.made >= self.cap:
+                break
+            m = self.batch_size if self.cap is None else min(self.batch_size, self.cap - self.made)
+            out.append(self.propose(self.k, m))
+            self.k += 1
+            self.made += m
+        return TaskGroup(tuple(out), self.draw)
 
 
 class RoundStream:
@@ -274,72 +494,94 @@ class RoundStream:
         self.task, self.client, self.progress, self.desc = task, client, progress, desc
         self.n_unprocessed = 0
         self._feed: Optional[_RoundFeed] = None
-        self._made: dict[int, tuple[int, ProposalBatch]] = {}
-        self._gen: Optional[Iterator[tuple[int, np.ndarray]]] = None
+        self._made: dict[int, tuple[int, TaskGroup]] = {}
+        self._gen: Optional[Iterator[tuple[int, Any]]] = None
         self._fed_out = False
         self._pos = 0
         self._rid = 0
+        self._sizer: Optional[TaskSizer] = None
 
-    def _items(self) -> Iterator[ProposalBatch]:
+    def _client(self) -> Any:
+        """The client, resolved once (``None`` or an address becomes a Dask client)."""
+        if self._sizer is None:
+            from ..engine.parallel import resolve_client
+
+            self.client = resolve_client(self.client)
+            self._sizer = TaskSizer(n_workers(self.client))
+        return self.client
+
+    @property
+    def sizer(self) -> TaskSizer:
+        """The task sizer of this stream (its cost measurements carry over from round to round)."""
+        self._client()
+        if self._sizer is None:
+            raise RuntimeError("the round stream has no task sizer")
+        return self._sizer
+
+    def profile(self) -> dict:
+        """:meth:`TaskSizer.profile` of every task this stream ran."""
+        return self.sizer.profile()
+
+    def _in_flight(self) -> int:
+        f = self._feed
+        return self.sizer.in_flight(f is not None and f.covered())
+
+    def _items(self) -> Iterator[TaskGroup]:
         while True:
             f = self._feed
-            if f is None or (f.cap is not None and f.made >= f.cap):
+            grp = f.next_group(self.sizer) if f is not None else None
+            if f is None or grp is None:
                 self._fed_out = True  # the engine sees the end of the items: a later round restarts
                 return
-            m = f.batch_size if f.cap is None else min(f.batch_size, f.cap - f.made)
-            b = f.propose(f.k, m)
-            f.k += 1
-            f.made += m
-            self._made[self._pos] = (f.rid, b)
+            self._made[self._pos] = (f.rid, grp)
             self._pos += 1
-            yield b
+            yield grp
 
     def _start(self) -> None:
         from ..engine import imap_unordered
 
         self._drop_stream()
         self._fed_out, self._pos = False, 0
-        self._gen = imap_unordered(self.task, self._items(), client=self.client, chunk_size=1,
-                                   progress=self.progress, desc=self.desc)
+        self._gen = imap_unordered(SimulateGroup(self.task), self._items(), client=self._client(),
+                                   chunk_size=1, progress=self.progress, desc=self.desc,
+                                   max_in_flight=self._in_flight)
 
     def _drop_stream(self) -> None:
         if self._gen is not None:
             self._gen.close()  # cancels what is still in flight
             self._gen = None
-        self.n_unprocessed += int(sum(b.theta.shape[0] for _, b in self._made.values()))
+        self.n_unprocessed += int(sum(batch_len(b) for _, grp in self._made.values() for b in grp.batches))
         self._made.clear()
 
     def run_round(self, propose: Callable[[int, int], ProposalBatch],
                   consume: Callable[[ProposalBatch, np.ndarray], bool], *, batch_size: int,
-                  max_proposals: Optional[int], deadline: Optional[float]) -> StreamResult:
+                  max_proposals: Optional[int], deadline: Optional[float],
+                  need: Optional[Callable[[], Optional[float]]] = None, draw: Any = None) -> StreamResult:
         """Simulate one round's batches ``0, 1, ...`` and hand them to ``consume`` in order
-        (the arguments as in :func:`stream_batches`)."""
+        (the arguments as in :func:`stream_batches`; ``propose`` may return a
+        :class:`LazyBatch`, whose proposals ``draw(batch) -> (theta, n_outside)`` makes in the
+        task, on a worker: the client only consumes)."""
         t0 = time.perf_counter()
         self._rid += 1
-        feed = _RoundFeed(self._rid, propose, int(batch_size), max_proposals)
+        feed = _RoundFeed(self._rid, propose, int(batch_size), max_proposals, need, draw)
         self._feed = feed
         if self._gen is None or self._fed_out:
             self._start()
         buffered: dict[int, tuple[ProposalBatch, np.ndarray]] = {}
-        next_k, n_prop, reason = 0, 0, "budget"
+        next_k, reason = 0, "budget"
         gen = self._gen
         if gen is None:
             raise RuntimeError("the round stream has no task stream")
-        for pos, s in gen:
-            rid, b = self._made.pop(pos)
+        for pos, res in gen:
+            rid, grp = self._made.pop(pos)
             if rid != feed.rid:  # over-proposed for a round that is already closed
-                self.n_unprocessed += b.theta.shape[0]
+                self.sizer.observe(len(grp.batches), res[1], res[2])
+                self.n_unprocessed += int(sum(batch_len(b) for b in grp.batches))
                 continue
-            buffered[b.index] = (b, s)
-            stop = False
-            while next_k in buffered:
-                b_k, s_k = buffered.pop(next_k)
-                n_prop += b_k.theta.shape[0]
-                next_k += 1
-                if consume(b_k, s_k):
-                    stop, reason = True, "target"
-                    break
+            _take(buffered, grp, res, self.sizer)
+            next_k, stop = _drain(buffered, next_k, consume, feed)
             if stop:
+                reason = "target"
                 break
             if deadline is not None and time.perf_counter() > deadline:
                 reason = "time"
@@ -351,7 +593,7 @@ class RoundStream:
         self.n_unprocessed += n_disc
         if not self.keep_in_flight and self._made:
             self._drop_stream()
-        return StreamResult(reason, next_k, n_prop, n_disc, time.perf_counter() - t0)
+        return StreamResult(reason, next_k, feed.consumed, n_disc, time.perf_counter() - t0, self.sizer.profile())
 
     def close(self) -> None:
         """Cancel what is in flight; count it as unprocessed."""

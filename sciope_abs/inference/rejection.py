@@ -13,8 +13,8 @@ from ..protocols import Prior as PriorProtocol
 from ..protocols import Simulator as SimulatorProtocol
 from ..protocols import Summary as SummaryProtocol
 from ..seeding import SeedLike, as_seed_sequence
-from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, observed_summary, preferred_batch_size,
-                      prepare_distance, stream_batches)
+from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, expected_need, observed_summary,
+                      preferred_batch_size, prepare_distance, stream_batches)
 from .posterior import Posterior
 from .round import QuantileRound, Round
 from .tasks import ProposalBatch, SimulateSummarise
@@ -179,7 +179,8 @@ class ABCRejection(_Problem):
         deadline = None if max_time is None else t0 + max_time
         res = stream_batches(self._task(), propose, rnd.consume, batch_size=plan["batch_size"],
                              max_proposals=plan["budget"], deadline=deadline, client=self.client,
-                             progress=progress, desc="abc-rejection")
+                             progress=progress, desc="abc-rejection",
+                             need=expected_need(rnd, None) if plan["mode"] == "tolerance" else None)
         wall = time.perf_counter() - t0
         if plan["mode"] == "tolerance":
             out = self._tolerance_result(rnd, res.reason, plan, max_time)
@@ -198,7 +199,8 @@ class ABCRejection(_Problem):
         info = {"n_simulations": n_sims, "n_simulations_used": n_sims, "n_simulations_discarded": 0,
                 "tolerance": final_tol, "reason": res.reason, "batch_size": plan["batch_size"],
                 "budget": plan["budget"], "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
-                "seed_entropy": str(root.entropy), "n_traj": self.n_traj, "mode": plan["mode"]}
+                "seed_entropy": str(root.entropy), "n_traj": self.n_traj, "mode": plan["mode"],
+                "engine": res.profile}
         post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=message, method=self.method, info=info)

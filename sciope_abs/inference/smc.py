@@ -40,8 +40,8 @@ import numpy as np
 
 from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence
-from ._stream import (ABCWarning, RoundStream, auto_batch_size, child_seed, compute_distances,
-                      fit_distance, preferred_batch_size, prepare_distance)
+from ._stream import (ABCWarning, LazyBatch, RoundStream, auto_batch_size, child_seed, compute_distances,
+                      expected_need, fit_distance, preferred_batch_size, prepare_distance)
 from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
@@ -56,6 +56,42 @@ __all__ = ["SMCABC"]
 MAX_SUPPORT_TRIES = 1000
 #: kernel values held at once by the importance-weight computation (2**22 float64 = 32 MiB)
 MAX_WEIGHT_CELLS = 2 ** 22
+
+
+@dataclass(frozen=True, eq=False)
+class Perturbation:
+    """Round ``t``'s proposal mechanism, sent with the tasks: ancestors drawn by weight from the
+    previous population, perturbed by the fitted kernel, redrawn while outside the prior.
+
+    Called on a :class:`~sciope_abs.inference._stream.LazyBatch` it draws that batch's proposals
+    from the batch's ``draw_seed`` (on a worker, so the client only consumes results).
+    """
+
+    particles: np.ndarray
+    weights: np.ndarray
+    kernel: MultivariateNormalKernel
+    prior: Any
+
+    def __call__(self, batch: LazyBatch) -> tuple[np.ndarray, int]:
+        return self.draw(batch.m, np.random.default_rng(batch.draw_seed))
+
+    def draw(self, m: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """``m`` proposals (m, d) and the number of redraws outside the prior."""
+        P, w = self.particles, self.weights
+        out = np.empty((m, P.shape[1]))
+        todo = np.arange(m)
+        n_outside = 0
+        for _ in range(MAX_SUPPORT_TRIES):
+            anc = rng.choice(P.shape[0], size=todo.size, p=w)
+            cand = self.kernel.perturb(P[anc], rng)
+            inside = np.isfinite(self.prior.log_prob(cand))
+            out[todo[inside]] = cand[inside]
+            n_outside += int((~inside).sum())
+            todo = todo[~inside]
+            if todo.size == 0:
+                return out, n_outside
+        raise ValueError(f"the perturbation kernel left the prior's support {MAX_SUPPORT_TRIES} times in a row; "
+                         "the population sits outside the prior?")
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -79,6 +115,7 @@ class _RunState:
     elapsed: float = 0.0
     distance_state: Optional[dict] = None
     n_unprocessed: int = 0                    # simulated after their round had filled (never used)
+    engine: dict = field(default_factory=dict)  # what the tasks did (RoundStream.profile())
 
 
 class SMCABC(_Problem):
@@ -270,6 +307,7 @@ class SMCABC(_Problem):
         finally:
             stream.close()
         st.n_unprocessed += stream.n_unprocessed
+        st.engine = stream.profile()
         return self._finish(st, settings, stop_message, store, time.perf_counter() - t_start)
 
     def _one_round(self, st: _RunState, settings: dict, stream: RoundStream, distance: Any, eps_sched: Epsilon,
@@ -282,15 +320,21 @@ class SMCABC(_Problem):
         eps, kern = self._round_setup(t, st, distance, eps_sched, settings)
         needs_q = bool(getattr(eps_sched, "uses_proposal_density", False))
         rnd = Round(t, eps, n, self.s_obs.size, distance, self.s_obs, defer_distances=(t == 0))
-        propose, consume = self._proposer(t, child_seed(root, t), st.pop, kern, rnd)
+        log_q: list = []  # log proposal densities of the accepted particles, computed as they arrive
+        propose, consume = self._proposer(t, child_seed(root, t), st.pop, kern, rnd, log_q)
         cap = self._round_cap(settings, st.n_sims)
-        res = stream.run_round(propose, consume, batch_size=bs, max_proposals=cap, deadline=deadline)
+        # the tolerance shrinks every round, so the rate is expected below the previous round's
+        prev_rate = 0.7 * float(st.history[-1].get("acceptance_rate") or 0.0) if (t > 0 and st.history) else 1.0
+        draw = None if t == 0 else Perturbation(_present(st.pop, "the population")["particles"],
+                                                st.pop["weights"], _present(kern, "the kernel"), self.prior)
+        res = stream.run_round(propose, consume, batch_size=bs, max_proposals=cap, deadline=deadline,
+                               need=expected_need(rnd, prev_rate), draw=draw)
         st.n_sims += rnd.n_sims
         if res.reason != "target":
             message = self._cut_message(t, res.reason, rnd, settings, st.n_sims)
             self._cut_round(rnd, st, distance)
             return message
-        entry = self._complete_round(rnd, st, distance, kern, needs_q)
+        entry = self._complete_round(rnd, st, distance, kern, needs_q, log_q)
         stop_message = self._stop_rule(entry, t, settings, max_rounds, st.n_sims, deadline)
         if store is not None:
             store.append(t, _present(st.pop, "the population"),
@@ -318,25 +362,30 @@ class SMCABC(_Problem):
         return eps, kern
 
     def _proposer(self, t: int, rs: np.random.SeedSequence, pop: Optional[dict],
-                  kern: Optional[MultivariateNormalKernel], rnd: Round
+                  kern: Optional[MultivariateNormalKernel], rnd: Round, log_q: Optional[list] = None
                   ) -> tuple[Callable[[int, int], ProposalBatch], Callable[[ProposalBatch, np.ndarray], bool]]:
         """``propose(k, m)`` and the round's ``consume``; a batch's redraws outside the prior are
         counted in ``rnd.n_outside`` when the batch is consumed (batches simulated after the
-        round filled are never counted)."""
+        round filled are never counted).  With ``log_q`` (rounds after 0), the log proposal
+        density of each batch's accepted particles is appended to it as the batch is consumed,
+        while the workers simulate the next batches, instead of all at the end of the round."""
         prior = self.prior
         outside: dict[int, int] = {}
 
-        def propose(k: int, m: int) -> ProposalBatch:
+        def propose(k: int, m: int) -> Any:
             if t == 0:
                 theta = np.asarray(prior.sample(m, child_seed(rs, k, 0)), dtype=np.float64).reshape(m, -1)
-            else:
-                theta, outside[k] = self._perturbed(_present(pop, "the population"), _present(kern, "the kernel"), m,
-                                                    np.random.default_rng(child_seed(rs, k, 0)))
-            return ProposalBatch(k, theta, child_seed(rs, k, 1))
+                return ProposalBatch(k, theta, child_seed(rs, k, 1))
+            # drawn in the task (Perturbation), on a worker: the same numbers as drawn here
+            return LazyBatch(k, m, child_seed(rs, k, 0), child_seed(rs, k, 1))
 
         def consume(batch: ProposalBatch, s: np.ndarray) -> bool:
-            rnd.n_outside += outside.pop(batch.index, 0)
-            return rnd.consume(batch, s)
+            rnd.n_outside += outside.pop(batch.index, 0) + batch.n_outside
+            full = rnd.consume(batch, s)
+            if log_q is not None and t > 0 and rnd.theta and rnd.theta[-1].shape[0]:
+                log_q.append(self._log_proposal(rnd.theta[-1], _present(pop, "the population"),
+                                                _present(kern, "the kernel")))
+            return full
 
         return propose, consume
 
@@ -368,7 +417,8 @@ class SMCABC(_Problem):
         return cap
 
     def _complete_round(self, rnd: Round, st: _RunState, distance: Any,
-                        kern: Optional[MultivariateNormalKernel], needs_q: bool = False) -> dict:
+                        kern: Optional[MultivariateNormalKernel], needs_q: bool = False,
+                        log_q: Optional[list] = None) -> dict:
         n = rnd.n
         if needs_q:  # the proposal density of this round's simulations, for the next tolerance
             st.sim_theta = np.concatenate(rnd.fit_theta)
@@ -377,7 +427,8 @@ class SMCABC(_Problem):
                                                    _present(kern, "the kernel")))
         theta, d_acc, s_acc = (a[:n] for a in rnd.accepted(len(self.prior.names)))
         w = (np.full(n, 1.0 / n) if rnd.t == 0
-             else self._weights(theta, _present(st.pop, "the population"), _present(kern, "the kernel")))
+             else self._weights(theta, _present(st.pop, "the population"), _present(kern, "the kernel"),
+                                np.concatenate(log_q)[:n] if log_q else None))
         # adapt the distance to this round's simulations (no-op for fixed distances)
         fit_rows = np.concatenate(rnd.fit_rows)
         fit_distance(distance, fit_rows)
@@ -416,7 +467,7 @@ class SMCABC(_Problem):
         info = {"n_simulations": st.n_sims, "n_simulations_used": st.n_sims - discarded,
                 "n_simulations_discarded": discarded, "tolerance": st.tol, "n_rounds": len(complete_rounds),
                 "batch_size": settings["batch_size"], "seed_entropy": str(settings["seed_entropy"]),
-                "n_traj": self.n_traj, "n_simulations_unprocessed": st.n_unprocessed,
+                "n_traj": self.n_traj, "n_simulations_unprocessed": st.n_unprocessed, "engine": st.engine,
                 "settings": {k: v for k, v in settings.items() if k != "seed_entropy" and not k.startswith("_")}}
         pop = _present(st.pop, "the population")
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"] if len(pop["particles"]) else None,
@@ -436,22 +487,8 @@ class SMCABC(_Problem):
     def _perturbed(self, pop: dict, kern: MultivariateNormalKernel, m: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """``m`` proposals (m, d): ancestors by weight, perturbed, redrawn while outside the prior;
-        and the number of redraws."""
-        P, w = pop["particles"], pop["weights"]
-        out = np.empty((m, P.shape[1]))
-        todo = np.arange(m)
-        n_outside = 0
-        for _ in range(MAX_SUPPORT_TRIES):
-            anc = rng.choice(P.shape[0], size=todo.size, p=w)
-            cand = kern.perturb(P[anc], rng)
-            inside = np.isfinite(self.prior.log_prob(cand))
-            out[todo[inside]] = cand[inside]
-            n_outside += int((~inside).sum())
-            todo = todo[~inside]
-            if todo.size == 0:
-                return out, n_outside
-        raise ValueError(f"the perturbation kernel left the prior's support {MAX_SUPPORT_TRIES} times in a row; "
-                         "the population sits outside the prior?")
+        and the number of redraws (:class:`Perturbation`, here in this process)."""
+        return Perturbation(pop["particles"], pop["weights"], kern, self.prior).draw(m, rng)
 
     @staticmethod
     def _log_proposal(theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
@@ -471,11 +508,15 @@ class SMCABC(_Problem):
                 out[a:a + chunk] = _logsumexp(kern.log_density(theta[a:a + chunk], pop["particles"]) + logw, axis=1)
         return out
 
-    def _weights(self, theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel) -> np.ndarray:
+    def _weights(self, theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
+                 log_q: Optional[np.ndarray] = None) -> np.ndarray:
         """Normalised importance weights prior(θ_i) / Σ_j w_j K(θ_i | θ_j) (the n x n kernel
-        matrix in memory-bounded blocks, :meth:`_log_proposal`)."""
+        matrix in memory-bounded blocks, :meth:`_log_proposal`; ``log_q``: its rows already
+        computed, as the round's batches were consumed)."""
         log_prior = np.asarray(self.prior.log_prob(theta), dtype=np.float64)
-        logw = log_prior - self._log_proposal(theta, pop, kern)
+        if log_q is None or log_q.shape[0] != theta.shape[0]:
+            log_q = self._log_proposal(theta, pop, kern)
+        logw = log_prior - log_q
         logw -= np.max(logw)
         w = np.exp(logw)
         return w / w.sum()

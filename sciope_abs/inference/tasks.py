@@ -24,11 +24,14 @@ class ProposalBatch:
     theta : array, shape (m, d)
     seed : numpy.random.SeedSequence
         Simulation seed of the batch (point ``i`` uses its ``i``-th child).
+    n_outside : int
+        Redraws outside the prior's support behind these proposals (counted by SMC-ABC).
     """
 
     index: int
     theta: np.ndarray
     seed: np.random.SeedSequence
+    n_outside: int = 0  # proposals redrawn outside the prior's support (SMC-ABC, drawn in the task)
 
 
 @dataclass(frozen=True)
