@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 from ..abstraction.config import SearchConfig
 from ._options import add_option, config_from_args
+
+log = logging.getLogger(__name__)
 
 RECORD = "search.json"
 
@@ -76,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             old = {}
         if old.get("dataset_hash") == record["dataset_hash"] and old.get("settings") == settings:
-            print(f"{out}: finished search for this dataset and settings found; nothing to do "
-                  f"(use --force to search again)")
+            log.info(f"{out}: finished search for this dataset and settings found; nothing to do "
+                     f"(use --force to search again)")
             return 0
 
     from ..abstraction.nas import search
@@ -93,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
                              f"{em.card['search']['settings']['cell_size']} nodes)")
     rec_path.write_text(json.dumps(record, indent=1))
     info = em.card["search"]
-    print(f"wrote {out} (emulator, genotype.json, genotype.html); parameters "
-          f"{info['param_counts']['final']}, search {info['seconds']['search_total']:.1f} s, "
-          f"fine-tune {info['seconds']['finetune']:.1f} s")
+    log.info(f"wrote {out} (emulator, genotype.json, genotype.html); parameters "
+             f"{info['param_counts']['final']}, search {info['seconds']['search_total']:.1f} s, "
+             f"fine-tune {info['seconds']['finetune']:.1f} s")
     sys.stdout.flush()
     return 0

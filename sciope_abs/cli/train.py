@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 
 from ..abstraction.config import TrainConfig
 from ._options import add_option, config_from_args
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -65,24 +68,24 @@ def run(args: argparse.Namespace) -> int:
     card = _finished(out)
     if card is not None and not args.force and card.get("dataset_hash") == ds.content_hash() \
             and card.get("request") == request:
-        print(f"{out} already holds an emulator trained on this dataset ({ds.content_hash()}) with the same "
-              f"settings; skipping (use --force to retrain)")
+        log.info(f"{out} already holds an emulator trained on this dataset ({ds.content_hash()}) with the same "
+                 f"settings; skipping (use --force to retrain)")
         return 0
 
     from ..abstraction.training import train
 
-    def log(epoch, logs, model):
+    def epoch_end(epoch, logs, model):
         if not args.quiet:
-            print(f"epoch {epoch + 1}/{args.epochs}  loss {logs['loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
-                  f"best epoch {logs['best_epoch'] + 1}", flush=True)
+            log.info(f"epoch {epoch + 1}/{args.epochs}  loss {logs['loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
+                     f"best epoch {logs['best_epoch'] + 1}")
 
     t0 = time.perf_counter()
-    emu = train(ds, config, seed=args.seed, progress=False, callbacks=[log])
+    emu = train(ds, config, seed=args.seed, progress=False, callbacks=[epoch_end])
     emu.card["request"] = request
     emu.card["train_seconds"] = time.perf_counter() - t0
     emu.save(out)
     h = emu.card["history"]
-    print(f"wrote {out}: {emu!r}; best validation NLL {h['best_val_loss']:.4f} at epoch {h['best_epoch'] + 1} "
-          f"of {h['epochs_run']} ({h['stop_reason']}), {emu.card['train_seconds']:.1f} s")
+    log.info(f"wrote {out}: {emu!r}; best validation NLL {h['best_val_loss']:.4f} at epoch {h['best_epoch'] + 1} "
+             f"of {h['epochs_run']} ({h['stop_reason']}), {emu.card['train_seconds']:.1f} s")
     sys.stdout.flush()
     return 0

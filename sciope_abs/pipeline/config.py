@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_nonneg_int, check_positive_int
 from .._config import Config, as_number, option
 from ..abstraction.config import DatasetConfig, SearchConfig, TrainConfig
 from .refine import REFINE_DEFAULTS, check_refine_section
@@ -114,8 +115,7 @@ _EMULATOR_METHODS = ("search", "train")
 def _positive_int(section: str, key: str, v: Any, allow_none: bool = False) -> None:
     if v is None and allow_none:
         return
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{section}.{key} must be a positive integer, got {v!r}")
+    check_positive_int(v, f"{section}.{key}")
 
 
 def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open: bool = True,
@@ -202,8 +202,7 @@ class PipelineConfig:
             raise ValueError("vary_params must be a non-empty list of rate names")
         if self.species is not None and (not isinstance(self.species, list) or not self.species):
             raise ValueError(f"species must be a non-empty list of species names, got {self.species!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_nonneg_int(self.seed, "seed")
         if self.scheduler is not None and not isinstance(self.scheduler, str):
             raise ValueError(f"scheduler must be an address, 'sync' or null, got {self.scheduler!r}")
         self._validate_dataset()
@@ -281,8 +280,7 @@ class PipelineConfig:
                 if x < 0 or not x.is_integer():
                     raise ValueError(f"observed.initial_state.{sp} must be a count >= 0, got {c!r}")
         _positive_int("observed", "n_traj", o["n_traj"])
-        if isinstance(o["seed"], bool) or not isinstance(o["seed"], int) or o["seed"] < 0:
-            raise ValueError(f"observed.seed must be a non-negative integer, got {o['seed']!r}")
+        check_nonneg_int(o["seed"], "observed.seed")
 
     def _validate_infer(self) -> None:
         i = self.infer

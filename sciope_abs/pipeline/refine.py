@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._checks import check_int_at_least, check_nonneg_int, check_positive_int
 from .._config import Config, option
 from ..seeding import SeedLike, as_seed_sequence
 
@@ -68,14 +69,12 @@ REFINE_DEFAULTS = {"max_rounds": 0, **{k: RefineConfig.default(k) for k in ("n_s
 
 def check_refine_section(r: dict) -> None:
     """Validate the pipeline's ``refine:`` section in place (one-line errors naming ``refine.<key>``)."""
-    from .config import _number_in, _positive_int
+    from .config import _number_in
 
-    if isinstance(r["max_rounds"], bool) or not isinstance(r["max_rounds"], int) or r["max_rounds"] < 0:
-        raise ValueError(f"refine.max_rounds must be a non-negative integer (0: off), got {r['max_rounds']!r}")
-    _positive_int("refine", "n_traj", r["n_traj"])
-    _positive_int("refine", "epochs", r["epochs"])
-    if isinstance(r["n_settings"], bool) or not isinstance(r["n_settings"], int) or r["n_settings"] < 2:
-        raise ValueError(f"refine.n_settings must be an integer >= 2, got {r['n_settings']!r}")
+    check_nonneg_int(r["max_rounds"], "refine.max_rounds", what="a non-negative integer (0: off)")
+    check_positive_int(r["n_traj"], "refine.n_traj")
+    check_positive_int(r["epochs"], "refine.epochs")
+    check_int_at_least(r["n_settings"], "refine.n_settings", 2)
     _number_in(r, "refine", "learning_rate", 0.0, float("inf"))
     _number_in(r, "refine", "spread", 0.0, float("inf"), lo_open=False)
     if not isinstance(r["keep_old"], bool):
@@ -90,12 +89,6 @@ def _unwrap(emulator):
     if not hasattr(inner, "keras_model") or not hasattr(inner, "scaler"):
         raise ValueError(f"refine_emulator: {type(emulator).__name__} is not an Emulator (nor a view of one)")
     return inner
-
-
-def _check_int(v: Any, name: str, low: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
 
 
 def _draw_settings(emu, posterior, n: int, spread: float, seed) -> np.ndarray:
@@ -185,9 +178,9 @@ def refine_emulator(emulator, posterior, config: RefineConfig | None = None, *, 
 
 def _check_refine(cfg: RefineConfig, emu, posterior, dataset) -> tuple[int, int, int]:
     """The cheap checks of :func:`refine_emulator`: ``(n_settings, n_traj, epochs)`` as ints."""
-    n_settings = _check_int(cfg.n_settings, "n_settings", 2)
-    n_traj = _check_int(cfg.n_traj, "n_traj")
-    epochs = _check_int(cfg.epochs, "epochs")
+    n_settings = check_int_at_least(cfg.n_settings, "n_settings", 2)
+    n_traj = check_positive_int(cfg.n_traj, "n_traj")
+    epochs = check_positive_int(cfg.epochs, "epochs")
     if not 0 < float(cfg.val_fraction) < 1:
         raise ValueError(f"val_fraction must lie in (0, 1), got {cfg.val_fraction!r}")
     if not float(cfg.spread) >= 0:
@@ -304,7 +297,7 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
 
     from ..inference.fidelity import FidelityWarning, check_fidelity
 
-    max_refinements = _check_int(max_refinements, "max_refinements", 0)
+    max_refinements = check_nonneg_int(max_refinements, "max_refinements")
     wrap = wrap or (lambda e: e)
     fid = dict(fidelity or {})
     ref = refine if isinstance(refine, RefineConfig) else RefineConfig().override(**dict(refine or {}))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import PipelineConfig, emulator_config
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Stage", "STAGES", "StageContext", "stage_seed", "build_prior", "build_summary", "check_inputs"]
 
@@ -66,7 +67,7 @@ class StageContext:
 
     def log(self, msg: str) -> None:
         if self.progress:
-            print(f"[pipeline] {msg}", file=sys.stderr, flush=True)
+            log.info(f"[pipeline] {msg}")
 
     # ------------------------------------------------------------------ shared pieces
     def initial_state(self) -> np.ndarray:
@@ -387,7 +388,7 @@ def _run_fidelity(ctx: StageContext, out: Path):
                                   threshold=float(f["threshold"]), kind=f["kind"], bins=f["bins"], client=ctx.client,
                                   progress=ctx.progress)
     for w in caught:  # shown to the user, and kept in the report
-        print(f"WARNING: {w.message}", file=sys.stderr, flush=True)
+        log.warning(str(w.message))
     rep.save(out)
     facts = {"passed": rep.passed, "ratio": rep.ratio, "message": rep.message}
     if ctx.cfg.refine["max_rounds"] and not rep.passed:   # sequential emulation (pipeline/refine.py)
