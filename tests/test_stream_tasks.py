@@ -180,3 +180,18 @@ def test_local_cluster_workers_are_single_threaded_and_keep_mallocs_thresholds(c
         assert env["NUMBA_NUM_THREADS"] == env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
         # Dask's default MALLOC_TRIM_THRESHOLD_=65536 is not imposed (only inherited, if set here)
         assert env["MALLOC_TRIM_THRESHOLD_"] == os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_kernel_density_from_whitened_centers_matches_the_normal_density():
+    from scipy.stats import multivariate_normal
+
+    from sciope_abs.inference.kernels import MultivariateNormalKernel
+
+    rng = np.random.default_rng(0)
+    centers, theta = rng.normal(size=(30, 3)), rng.normal(size=(7, 3))
+    kern = MultivariateNormalKernel().fit(centers, rng.random(30))
+    log_k = kern.log_density_from(centers)
+    got = np.vstack([log_k(theta[:3]), log_k(theta[3:])])      # in blocks, as SMC-ABC does
+    np.testing.assert_array_equal(got, kern.log_density(theta, centers))
+    want = np.array([[multivariate_normal(c, kern.cov_).logpdf(t) for c in centers] for t in theta])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

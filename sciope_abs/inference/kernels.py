@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -94,14 +94,26 @@ class MultivariateNormalKernel:
 
     def log_density(self, theta: np.ndarray, centers: np.ndarray) -> np.ndarray:
         """``log K(theta_i | center_j)``, shape (n, m)."""
+        return self.log_density_from(centers)(theta)
+
+    def log_density_from(self, centers: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``theta (n, d) -> log K(theta_i | center_j)`` (n, m) with ``centers`` (m, d) whitened
+        once (SMC-ABC evaluates a round's accepted particles batch by batch against the same
+        population); the same numbers as :meth:`log_density`."""
         self._check()
         from scipy.linalg import solve_triangular
 
-        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         centers = np.atleast_2d(np.asarray(centers, dtype=np.float64))
         # whiten both sets once, then squared distances by |a|^2 + |b|^2 - 2 a.b (one matrix product)
         shift = centers.mean(axis=0)
-        a = solve_triangular(self.chol_, (theta - shift).T, lower=True).T       # (n, d)
         b = solve_triangular(self.chol_, (centers - shift).T, lower=True).T     # (m, d)
-        sq = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2.0 * (a @ b.T)
-        return self.log_norm_ - 0.5 * np.maximum(sq, 0.0)
+        bb = np.sum(b * b, axis=1)[None, :]
+        chol, log_norm = self.chol_, self.log_norm_
+
+        def log_k(theta: np.ndarray) -> np.ndarray:
+            theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+            a = solve_triangular(chol, (theta - shift).T, lower=True).T       # (n, d)
+            sq = np.sum(a * a, axis=1)[:, None] + bb - 2.0 * (a @ b.T)
+            return log_norm - 0.5 * np.maximum(sq, 0.0)
+
+        return log_k

@@ -371,6 +371,9 @@ class SMCABC(_Problem):
         while the workers simulate the next batches, instead of all at the end of the round."""
         prior = self.prior
         outside: dict[int, int] = {}
+        log_k = None  # the previous population whitened once for the round's proposal densities
+        if log_q is not None and t > 0 and pop is not None and callable(getattr(kern, "log_density_from", None)):
+            log_k = _present(kern, "the kernel").log_density_from(pop["particles"])
 
         def propose(k: int, m: int) -> Any:
             if t == 0:
@@ -384,7 +387,7 @@ class SMCABC(_Problem):
             full = rnd.consume(batch, s)
             if log_q is not None and t > 0 and rnd.theta and rnd.theta[-1].shape[0]:
                 log_q.append(self._log_proposal(rnd.theta[-1], _present(pop, "the population"),
-                                                _present(kern, "the kernel")))
+                                                _present(kern, "the kernel"), log_k=log_k))
             return full
 
         return propose, consume
@@ -492,20 +495,23 @@ class SMCABC(_Problem):
 
     @staticmethod
     def _log_proposal(theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
-                      max_cells: int = MAX_WEIGHT_CELLS) -> np.ndarray:
+                      max_cells: int = MAX_WEIGHT_CELLS, log_k: Optional[Callable] = None) -> np.ndarray:
         """``log Σ_j w_j K(θ_i | θ_j)`` (m,) of the proposal built on ``pop`` (up to the support's
         normalising constant, which cancels in importance weights).
 
         Vectorised over blocks of rows: at most ``max_cells`` kernel values (float64) are held at
         once, so memory stays bounded for any population size (rows are independent: the result
-        does not depend on the block size)."""
+        does not depend on the block size).  ``log_k``: ``kern.log_density_from(particles)``,
+        the population already whitened."""
         logw = np.log(pop["weights"])[None, :]
         n_pop = max(int(pop["particles"].shape[0]), 1)
         chunk = max(1, int(max_cells) // n_pop)
         out = np.empty(theta.shape[0])
         with np.errstate(divide="ignore"):
             for a in range(0, theta.shape[0], chunk):
-                out[a:a + chunk] = _logsumexp(kern.log_density(theta[a:a + chunk], pop["particles"]) + logw, axis=1)
+                block = (log_k(theta[a:a + chunk]) if log_k is not None
+                         else kern.log_density(theta[a:a + chunk], pop["particles"]))
+                out[a:a + chunk] = _logsumexp(block + logw, axis=1)
         return out
 
     def _weights(self, theta: np.ndarray, pop: dict, kern: MultivariateNormalKernel,
