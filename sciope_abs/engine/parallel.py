@@ -32,7 +32,7 @@ import traceback
 import uuid
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Generator, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -283,7 +283,7 @@ def _take_chunks(items: Iterator, seeds: Optional[Iterator], planner: _ChunkPlan
 
 def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any, chunk_size: ChunkSize,
             seed: Any, retries: int, max_in_flight: Optional[InFlight], batched: bool, desc: Optional[str]
-            ) -> Iterator[tuple[_Chunk, dict]]:
+            ) -> Generator[tuple[_Chunk, dict], None, None]:
     """Yield ``(chunk, run_chunk result)`` as chunks complete; cancels what is left on close."""
     if retries is None or int(retries) < 0:
         raise ValueError(f"retries must be >= 0, got {retries!r}")
@@ -322,7 +322,8 @@ def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_
 
 
 def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner, *, client: Any, retries: int,
-                 max_in_flight: InFlight, batched: bool, desc: Optional[str]) -> Iterator[tuple[_Chunk, dict]]:
+                 max_in_flight: InFlight, batched: bool, desc: Optional[str]
+                 ) -> Generator[tuple[_Chunk, dict], None, None]:
     """The Dask side of :func:`_stream`: ``fn`` shipped once, ``max_in_flight`` tasks topped up."""
     from distributed import as_completed
 
@@ -525,7 +526,8 @@ def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_siz
 def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_size: ChunkSize = 1,
                    seed: SeedLike = None, retries: int = 2, on_error: str = "raise",
                    max_in_flight: Optional[InFlight] = None, progress: bool = False,
-                   desc: Optional[str] = None, total: Optional[int] = None) -> Iterator[tuple[int, Any]]:
+                   desc: Optional[str] = None, total: Optional[int] = None
+                   ) -> Generator[tuple[int, Any], None, None]:
     """Yield ``(index, result)`` pairs as they complete; closing the generator cancels the rest.
 
     ``items`` may be an endless iterator (streaming ABC draws proposals until enough are

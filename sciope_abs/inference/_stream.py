@@ -11,7 +11,7 @@ import copy
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Generator, Iterator, Optional
 
 import numpy as np
 
@@ -83,10 +83,10 @@ def observed_summary(observed: Any, simulator: Any, summary: Any) -> np.ndarray:
         names = list(getattr(summary, "names", []) or [])
         which = [names[i] for i in bad] if len(names) == s.size else bad.tolist()
         raise ValueError(f"observed summaries are not finite for features {which[:5]}")
-    names = getattr(summary, "names", None)
-    if obs.ndim == 1 and names is not None:
+    declared = getattr(summary, "names", None)
+    if obs.ndim == 1 and declared is not None:
         try:
-            F = len(names)
+            F = len(declared)
         except TypeError:
             F = None
         if F and F != s.size:
@@ -495,7 +495,7 @@ class RoundStream:
         self.n_unprocessed = 0
         self._feed: Optional[_RoundFeed] = None
         self._made: dict[int, tuple[int, TaskGroup]] = {}
-        self._gen: Optional[Iterator[tuple[int, Any]]] = None
+        self._gen: Optional[Generator[tuple[int, Any], None, None]] = None
         self._fed_out = False
         self._pos = 0
         self._rid = 0
