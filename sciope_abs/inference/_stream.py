@@ -207,7 +207,8 @@ class SimulateGroup:
 
     def __call__(self, group: TaskGroup) -> tuple[list, float, float, list]:
         t0, c0 = time.perf_counter(), _cpu_seconds()
-        out, drawn = [], []
+        out: list = []
+        drawn: list[tuple[np.ndarray, int] | None] = []
         for b in group.batches:
             if isinstance(b, LazyBatch):
                 theta, n_outside = group.draw(b)

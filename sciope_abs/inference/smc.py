@@ -325,8 +325,9 @@ class SMCABC(_Problem):
         cap = self._round_cap(settings, st.n_sims)
         # the tolerance shrinks every round, so the rate is expected below the previous round's
         prev_rate = 0.7 * float(st.history[-1].get("acceptance_rate") or 0.0) if (t > 0 and st.history) else 1.0
-        draw = None if t == 0 else Perturbation(_present(st.pop, "the population")["particles"],
-                                                st.pop["weights"], _present(kern, "the kernel"), self.prior)
+        pop = None if t == 0 else _present(st.pop, "the population")
+        draw = None if pop is None else Perturbation(pop["particles"], pop["weights"], _present(kern, "the kernel"),
+                                                     self.prior)
         res = stream.run_round(propose, consume, batch_size=bs, max_proposals=cap, deadline=deadline,
                                need=expected_need(rnd, prev_rate), draw=draw)
         st.n_sims += rnd.n_sims
