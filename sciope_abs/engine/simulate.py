@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -115,7 +115,8 @@ def _stack_rows(rows: list, failures: dict[int, str]) -> np.ndarray:
     return np.stack([template if r is None else np.asarray(r, dtype=np.float64) for r in rows])
 
 
-def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1, seed: SeedLike = None,
+def simulate_parallel(simulator: Any, theta: np.ndarray, *, n_traj: int = 1,
+                      seed: SeedLike | Sequence[np.random.SeedSequence] = None,
                       initial_state: Optional[np.ndarray] = None, client: Any = None,
                       chunk_size: ChunkSize = "auto", progress: bool = True,
                       postprocess: Optional[Callable] = None, desc: Optional[str] = None,
