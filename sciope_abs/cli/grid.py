@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_int
+
 log = logging.getLogger(__name__)
 
 
@@ -117,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
     per_node = _pairs(args.per_node or ["Bee=10"], "--per-node", int)
     sources, random_sources = _sources(args.sources), _random_sources(args.random_sources)
     out, html = _check_out(args.out, ".npz", "--out"), _check_out(args.html, ".html", "--html")
-    if args.traj < 1:
-        raise ValueError(f"--traj must be >= 1, got {args.traj}")
+    check_int(args.traj, "--traj", low=1, what=">= 1")
     src = Path(args.source)
     emulator = None
     if src.is_dir():
@@ -132,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
         agent = as_crn(args.source)
     spec = GridSpec(agent, shape, shared, args.boundary)     # checks species, rates, shape, boundary
     x0 = grid_initial_state(spec, per_node, sources, random_sources, seed=args.seed)
-    n_steps = agent.n_steps if args.steps is None else int(args.steps)
-    if n_steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    n_steps = check_int(agent.n_steps if args.steps is None else args.steps, "--steps", low=1, what=">= 1")
     t0 = time.perf_counter()
     if emulator is not None:
         from ..abstraction.grid import GridSimulator

@@ -18,6 +18,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .._checks import check_int
+
 log = logging.getLogger(__name__)
 
 
@@ -116,11 +118,9 @@ def simulate_design(model, *, design: str = "sobol", n: int = 256, n_traj: int =
     from ..store import SimulationSet
 
     crn = load_model_spec(model)
-    for what, value in (("-n", n), ("--traj", n_traj)):
-        if value < 1:
-            raise ValueError(f"{what} must be >= 1, got {value}")
-    if seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {seed}")
+    for flag, value in (("-n", n), ("--traj", n_traj)):
+        check_int(value, flag, low=1, what=">= 1")
+    check_int(seed, "--seed", low=0, what=">= 0")
     prior = design_prior(crn, params)
     design_seed, sim_seed = np.random.SeedSequence(seed).spawn(2)
     theta = get_design(design, prior).generate(n, seed=design_seed)

@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._checks import check_positive_float
 from ..seeding import SeedLike, as_generator
 from .reduction import scale_features
 
@@ -193,9 +194,7 @@ def spread_labels(features: Any, labels: Any, *, kernel: str = "rbf", width: Opt
         if width is None:
             width_used, cv = _choose_width(zk, yk, kernel, n_folds, max_iter, seed)
         else:
-            if not (np.isfinite(width) and width > 0):
-                raise ValueError(f"width must be a positive number, got {width!r}")
-            width_used, cv = float(width), float("nan")
+            width_used, cv = check_positive_float(width, "width"), float("nan")
         proba = _spread_proba(zk, yk, kernel, width_used, max_iter, classes.size)
     full = np.full((n, classes.size), np.nan)
     full[ok] = proba

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._checks import check_positive_int
+from .._checks import check_positive_float, check_positive_int, optional
 from ..crn.model import CRN
 from ..crn.resolve import as_crn
 from ..seeding import SeedLike, point_seeds
@@ -417,10 +417,7 @@ class FastSSASimulator(Simulator):
         self._out_idx = crn.species_index(self.species).astype(np.int64)
         self.timespan = self._check_timespan(crn.timespan() if timespan is None else timespan)
         self.max_events = check_positive_int(max_events, "max_events")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number))
-                                    or not (np.isfinite(timeout) and timeout > 0)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = None if timeout is None else float(timeout)
+        self.timeout = optional(check_positive_float, timeout, "timeout", what="a positive number of seconds")
         if update not in UPDATE_MODES:
             raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
         self.update = update

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._checks import check_positive_int
+from .._checks import check_positive_float, check_positive_int, optional
 from ..crn.model import CRN
 from ..crn.resolve import as_crn
 from ..seeding import SeedLike, int_seed, point_seeds
@@ -322,8 +322,7 @@ class GillespySimulator(Simulator):
         self._species_idx = self.model.species_index(self.species)  # ValueError on unknown names
         self.timespan = self.model.timespan() if timespan is None else np.asarray(timespan, dtype=np.float64)
         self._grid, self._t_idx = _check_grid(self.timespan)
-        if timeout is not None and not (np.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+        optional(check_positive_float, timeout, "timeout", what="a positive number of seconds")
         self.timeout = timeout
         self._structure = structure_hash(self.model)
         # fail now, not on a worker, if the model cannot be expressed in GillesPy2

@@ -23,14 +23,14 @@ The test split is not read here: it is left for :func:`~..evaluation.evaluate`.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 import time
 from typing import Mapping
 
-import keras
 import numpy as np
 
-from ...seeding import SeedLike, as_seed_sequence, int_seed
+from ..._checks import check_nonneg_int, check_positive_int
+from ...seeding import SeedLike, as_seed_sequence, int_seed, python_random_seeded
 from ..card import search_card
 from ..config import SearchConfig
 from ..layers import MixtureHead
@@ -41,6 +41,8 @@ from .cells import build_cell_specs
 from .operations import check_ops
 from .strategy import ProxylessSearch
 from .supernet import SuperNet
+
+log = logging.getLogger(__name__)
 
 __all__ = ["search", "SEARCH_DEFAULTS", "resolve_epochs", "default_size"]
 
@@ -68,8 +70,7 @@ def resolve_epochs(epochs) -> dict:
             raise ValueError(f"epochs must have 3 entries (heat_up, search, finetune), got {len(values)}")
         out = dict(zip(_STAGES, values))
     for k, v in out.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{k} epochs must be a non-negative integer, got {v!r}")
+        check_nonneg_int(v, f"{k} epochs")
         out[k] = int(v)
     return out
 
@@ -125,8 +126,7 @@ def _check_size_args(size, time_budget, max_rounds, overfit_gap) -> None:
     if time_budget is not None and not (isinstance(time_budget, (int, float, np.integer, np.floating))
                                         and not isinstance(time_budget, bool) and time_budget > 0):
         raise ValueError(f"time_budget must be a positive number of seconds or None, got {time_budget!r}")
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
+    check_positive_int(max_rounds, "max_rounds")
     if not (isinstance(overfit_gap, (int, float, np.integer, np.floating)) and overfit_gap > 0):
         raise ValueError(f"overfit_gap must be a positive number, got {overfit_gap!r}")
 
@@ -184,7 +184,7 @@ def search(dataset, config: SearchConfig | None = None, *, seed: SeedLike = None
              "lag_fraction": float(cfg.lag_fraction),
              "seed": int(seed) if isinstance(seed, (int, np.integer)) else None}
     if cfg.size == "fixed":
-        emu, info = _search_once(dataset, prep, start, opts, base)
+        emu, info = _search_once_seeded(dataset, prep, start, opts, base)
         history = [info]
     else:
         emu, history = _auto_size(dataset, prep, start, opts, base, cfg.time_budget, int(cfg.max_rounds),
@@ -208,8 +208,7 @@ def _check_config(cfg: SearchConfig, dataset) -> tuple:
         raise ValueError(f"init must be 'scratch', 'supernet' or 'best', got {cfg.init!r}")
     if not all(hasattr(dataset, a) for a in ("pairs", "scaler", "species", "model", "vary_params")):
         raise ValueError(f"dataset must be an AbstractionDataset, got {type(dataset).__name__}")
-    if isinstance(cfg.max_inputs, bool) or not isinstance(cfg.max_inputs, (int, np.integer)) or cfg.max_inputs < 1:
-        raise ValueError(f"max_inputs must be a positive integer, got {cfg.max_inputs!r}")
+    check_positive_int(cfg.max_inputs, "max_inputs")
     # the backbone checks the values (a None stands for its default, filled in by search)
     build_cell_specs(len(dataset.species) + len(dataset.vary_params), 2 if cfg.cells is None else cfg.cells,
                      2 if cfg.cell_size is None else cfg.cell_size, 2 if cfg.expansion is None else cfg.expansion,
@@ -223,7 +222,7 @@ def _auto_size(dataset, prep, start: dict, opts: dict, base, time_budget, max_ro
     t0 = time.perf_counter()
     current, direction, best, history = dict(start), None, None, []
     while True:
-        emu, info = _search_once(dataset, prep, current, opts, base)
+        emu, info = _search_once_seeded(dataset, prep, current, opts, base)
         improved = best is None or info["val_loss"] < best[1]["val_loss"]
         info["move"] = direction or "start"
         history.append(info)
@@ -248,14 +247,13 @@ def _auto_size(dataset, prep, start: dict, opts: dict, base, time_budget, max_ro
             reason = f"the next search (~{predicted:.0f} s predicted) would overrun time_budget={time_budget:g} s"
             break
         if progress:
-            print(f"[search] size: {current} train {info['train_loss']:.4f} val {info['val_loss']:.4f} "
-                  f"(gap {gap:+.4f}) -> {direction} to {nxt}", file=sys.stderr, flush=True)
+            log.info(f"[search] size: {current} train {info['train_loss']:.4f} val {info['val_loss']:.4f} "
+                     f"(gap {gap:+.4f}) -> {direction} to {nxt}")
         current = nxt
     for rec in history:
         rec["chosen"] = rec is best[1]
     if progress:
-        print(f"[search] size: kept {best[1]['size']} (val {best[1]['val_loss']:.4f}); stopped: {reason}",
-              file=sys.stderr, flush=True)
+        log.info(f"[search] size: kept {best[1]['size']} (val {best[1]['val_loss']:.4f}); stopped: {reason}")
     best[0].card["search"]["size_stop_reason"] = reason
     return best[0], history
 
@@ -296,6 +294,17 @@ def _finetune(genotype, supernet, head, prep, opts: dict, S: int, s_head, s_fit,
     return mdn, history, candidates, chosen
 
 
+def _search_once_seeded(dataset, prep, size: dict, opts: dict, base):
+    """:func:`_search_once` with Python's ``random`` seeded from ``base``'s first child for the call.
+
+    Keras gives a layer made without an initialiser seed (the operations' and cells' ``Dense``
+    layers) ``random.randint`` as its seed; seeding that one generator, for this call only, keeps
+    the weights of a seed as they were without touching any global seed of the caller's.
+    """
+    with python_random_seeded(int_seed(_children(base)[0])):
+        return _search_once(dataset, prep, size, opts, base)
+
+
 def _search_once(dataset, prep, size: dict, opts: dict, base):
     """One search + derive + fine-tune at one size: (emulator, round record)."""
     S, n_in, component = len(dataset.species), prep.n_inputs, prep.component
@@ -306,12 +315,11 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
                              aggregate=opts["aggregate"], n_aggregate=opts["n_aggregate"])
     train_xy, val_xy, half = prep.train_xy, prep.val_xy, prep.scaling.half_width()
 
-    def log(msg: str) -> None:
+    def say(msg: str) -> None:
         if progress:
-            print(f"[search] {msg}", file=sys.stderr, flush=True)
+            log.info(f"[search] {msg}")
 
-    s_init, s_head, s_loop, s_fit = _children(base)[:4]
-    keras.utils.set_random_seed(int_seed(s_init))
+    s_init, s_head, s_loop, s_fit = _children(base)[:4]   # s_init: see _search_once_seeded
     supernet = SuperNet(n_in, cells, cell_size, expansion, ops, expand=opts["expand"], aggregate=opts["aggregate"],
                         n_aggregate=opts["n_aggregate"], name="supernet")
     head = MixtureHead(K, S, component, seed=int_seed(s_head), name="mixture_head")
@@ -324,13 +332,13 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
                            turn=opts["turn"], seed=s_loop, target_noise=half, clipnorm=opts["clipnorm"],
                            progress=progress)
     t_start = time.perf_counter()
-    log(f"{len(specs)} cells x {cell_size} nodes, width {specs[-1].width}, {supernet.n_edges} edges x "
+    say(f"{len(specs)} cells x {cell_size} nodes, width {specs[-1].width}, {supernet.n_edges} edges x "
         f"{len(ops)} ops {list(ops)}; {len(train_xy[0])} train / {len(val_xy[0])} val pairs")
     if stage_epochs["heat_up"]:
-        log(f"stage 1/3: heat-up, {stage_epochs['heat_up']} epochs (weights only)")
+        say(f"stage 1/3: heat-up, {stage_epochs['heat_up']} epochs (weights only)")
         loop.heat_up(train_xy, stage_epochs["heat_up"])
     if stage_epochs["search"]:
-        log(f"stage 2/3: search, {stage_epochs['search']} epochs (alternating every {opts['turn']})")
+        say(f"stage 2/3: search, {stage_epochs['search']} epochs (alternating every {opts['turn']})")
         loop.search(train_xy, val_xy, stage_epochs["search"])
     loop.build(n_in)
     n_super = _count(supernet.weight_variables) + _count(head.trainable_variables)
@@ -339,12 +347,12 @@ def _search_once(dataset, prep, size: dict, opts: dict, base):
 
     # ---------------------------------------------------------------- derive and fine-tune
     genotype = supernet.derive(max_inputs=opts["max_inputs"])
-    log(f"derived genotype:\n{genotype}")
+    say(f"derived genotype:\n{genotype}")
     t1 = time.perf_counter()
-    mdn, history, candidates, chosen = _finetune(genotype, supernet, head, prep, opts, S, s_head, s_fit, log)
+    mdn, history, candidates, chosen = _finetune(genotype, supernet, head, prep, opts, S, s_head, s_fit, say)
     t_finetune = time.perf_counter() - t1
     n_final = int(mdn.count_params())
-    log(f"done: search {t_search:.1f} s, fine-tune {t_finetune:.1f} s; parameters {n_super} "
+    say(f"done: search {t_search:.1f} s, fine-tune {t_finetune:.1f} s; parameters {n_super} "
         f"(supernet) -> {n_final} (final)")
     record = {"size": dict(size), "train_loss": mdn_nll(mdn, train_xy, half, seed=1),
               "val_loss": mdn_nll(mdn, val_xy, half, seed=1, max_rows=None),

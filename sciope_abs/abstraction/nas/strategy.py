@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..._checks import check_nonneg_int, check_positive_int
+from ..._checks import check_nonneg_int, check_positive_float, check_positive_int
 from ...seeding import SeedLike, as_generator
 from ..training import check_clipnorm, dequantise
 from .supernet import SuperNet
@@ -107,8 +107,7 @@ class ProxylessSearch:
         if not isinstance(supernet, SuperNet):
             raise ValueError(f"supernet must be a SuperNet, got {type(supernet).__name__}")
         for name, v in (("learning_rate", learning_rate), ("arch_learning_rate", arch_learning_rate)):
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
+            check_positive_float(v, name)
         check_positive_int(batch_size, "batch_size")
         check_positive_int(turn, "turn")
         self.supernet = supernet
