@@ -58,7 +58,7 @@ summaries and references cached under ``runs/bench_learned_summaries/``; ``--onl
 runs the references alone, e.g. in a second process).
 
 Command: ``.venv/bin/python benchmarks/bench_learned_summaries.py [--problem toggle]``
-(``--quick`` for a smoke run).
+(``--quick`` for a smoke run); ``--bayes-floor 120``: problem (a)'s Bayes-floor MSE only.
 """
 from __future__ import annotations
 
@@ -204,6 +204,33 @@ def grid_posterior_sample(loglik, low: np.ndarray, high: np.ndarray, grid: int, 
 def exact_posterior_sample(traj: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Immigration-death: ``n`` draws from the grid posterior of trajectories ``traj`` (r, T)."""
     return grid_posterior_sample(lambda th: grid_log_likelihood(traj, th[:, 0], th[:, 1]), LOW, HIGH, GRID, n, seed)
+
+
+def bayes_floor(n: int, seed: int = 77) -> dict:
+    """Immigration-death: ``E[Var(z | x)]`` of the prior-standardised parameters ``z`` over ``n``
+    prior draws (exact grid posteriors), the lowest validation MSE any regressor of ``z`` on the
+    trajectory can reach; and the MSE of the exact posterior mean (equal in expectation)."""
+    sim = FastSSASimulator(immigration_death(), param_names=("k1", "k2"))
+    prior = JointPrior({"k1": Uniform(LOW[0], HIGH[0]), "k2": Uniform(LOW[1], HIGH[1])})
+    theta = prior.sample(n, seed)
+    x = sim.simulate(theta, n_traj=1, seed=seed + 1)
+    width = (HIGH - LOW) / GRID
+    K1, K2 = np.meshgrid(LOW[0] + (np.arange(GRID) + 0.5) * width[0], LOW[1] + (np.arange(GRID) + 0.5) * width[1],
+                         indexing="ij")
+    mean, sd = np.asarray(prior.mean()).ravel(), np.asarray(prior.std()).ravel()
+    z = (np.c_[K1.ravel(), K2.ravel()] - mean) / sd
+    var, err = [], []
+    for i in range(n):
+        ll = grid_log_likelihood(x[i, :, 0], K1.ravel(), K2.ravel())
+        w = np.exp(ll - ll.max())
+        w /= w.sum()
+        m = w @ z
+        var.append(w @ (z - m) ** 2 + (width / sd) ** 2 / 12)
+        err.append((m - (theta[i] - mean) / sd) ** 2)
+    var, err = np.array(var), np.array(err)
+    return {"rows": [], "n_draws": n, "seed": seed, "posterior_variance_std": var.mean(axis=0).tolist(),
+            "posterior_variance_std_se": (var.std(axis=0) / np.sqrt(n)).tolist(), "floor": float(var.mean()),
+            "mse_of_exact_posterior_mean": err.mean(axis=0).tolist()}
 
 
 def c2st(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
@@ -527,6 +554,8 @@ def parse_args():
     ap.add_argument("--accept", type=int, default=1000, help="toggle: rejection-ABC acceptances for coverage")
     ap.add_argument("--only-reference", action="store_true", help="toggle: run only the SMC references")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    ap.add_argument("--bayes-floor", type=int, default=0, metavar="N",
+                    help="immigration_death: only compute the Bayes-floor MSE over N prior draws (run 'bayes_floor')")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
     ap.add_argument("--out", default=str(HERE / "results" / "learned_summaries.json"))
     args = ap.parse_args()
@@ -610,6 +639,11 @@ def observation_cases(i: int, pb: dict, fitted: dict, methods, observed, truths,
 def main() -> None:
     args, methods = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.bayes_floor:
+        fl = bayes_floor(args.bayes_floor)
+        logger.info("Bayes floor of the standardised MSE: %.3f (%s)", fl["floor"], np.round(fl["posterior_variance_std"], 3))
+        write_merged(Path(args.out), fl, "bayes_floor")
+        return
     pb = setup(args)
     truths = pb["prior"].sample(args.n_obs, 2024)
     observed = pb["sim"].simulate(truths, n_traj=1, seed=2025)
