@@ -151,9 +151,7 @@ def auto_batch_size(batch_size: Any, target: int, preferred: Optional[int] = Non
             raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
         plain = int(np.clip(int(np.ceil(target / 10)), 10, 500))
         return plain if preferred is None else max(plain, min(int(preferred), int(target)))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
-    return int(batch_size)
+    return check_positive_int(batch_size, "batch_size", what="a positive int or 'auto'")
 
 
 #: seconds of simulation one Dask task aims for once the cost of a batch is measured: the engine's
