@@ -280,11 +280,12 @@ class TaskSizer:
         return g
 
     def in_flight(self, covered: bool) -> int:
-        """Tasks to keep in flight: two per worker and one more while more work is expected; one
-        per worker and one spare once what is in flight covers the expected need (what is
-        simulated past the end of a round is thrown away, so the stream queues little of it)."""
+        """Tasks to keep in flight: two per worker and one more while more work is expected; two
+        per worker (one running, one queued behind it, so no worker waits for the client's
+        answer) once what is in flight covers the expected need (what is simulated past the end
+        of a round is thrown away, so the stream queues no more than that)."""
         w = max(self.n_workers, 1)
-        return w + 1 if covered else 2 * w + 1
+        return 2 * w if covered else 2 * w + 1
 
     def profile(self) -> dict:
         """What the tasks did: count, batches, worker seconds (wall, CPU), group sizes used."""
