@@ -23,6 +23,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check sciope_abs tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: install

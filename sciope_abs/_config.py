@@ -148,7 +148,7 @@ class Config:
         one line naming ``section.key``; values normalised (lists become tuples)."""
         given = dict(given or {})
         cls.check_keys(given, section)
-        values = {}
+        values: dict[str, Any] = {}
         for k, v in given.items():
             meta, key = cls.meta(k), f"{section}.{k}"
             if v is None:

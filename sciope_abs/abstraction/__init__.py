@@ -8,6 +8,8 @@ To export a new name, add one line to ``_EXPORTS`` (name -> submodule).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import importlib
 
 _EXPORTS = {
@@ -32,7 +34,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -41,5 +43,5 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__():
+def __dir__() -> Any:
     return sorted(set(globals()) | set(_EXPORTS))

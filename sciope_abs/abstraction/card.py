@@ -52,7 +52,7 @@ def history_record(history: Mapping) -> dict:
     return {k: (list(map(float, v)) if isinstance(v, list) else v) for k, v in history.items()}
 
 
-def dataset_card(dataset, prep) -> dict:
+def dataset_card(dataset: Any, prep: Any) -> dict:
     """The fields every card has: model name and hash, dataset hash, train and validation pairs.
 
     ``prep`` is the :class:`~.training.Prepared` encoding of ``dataset``.
@@ -62,14 +62,14 @@ def dataset_card(dataset, prep) -> dict:
             "n_val_pairs": prep.n_val_pairs}
 
 
-def train_card(dataset, prep, settings: Mapping, history: Mapping, **extra) -> dict:
+def train_card(dataset: Any, prep: Any, settings: Mapping, history: Mapping, **extra: Any) -> dict:
     """The card of :func:`~.training.train`: :func:`dataset_card`, ``training`` = ``settings``,
     the fit ``history``, any ``extra`` top-level entries (e.g. ``config``) and the versions."""
     return {**dataset_card(dataset, prep), "training": dict(settings), "history": history_record(history),
             **extra, "versions": package_versions()}
 
 
-def search_settings(size: Mapping, opts: Mapping, prep, chosen: str) -> dict:
+def search_settings(size: Mapping, opts: Mapping, prep: Any, chosen: str) -> dict:
     """The settings of one search at ``size`` (``opts`` as built by the search)."""
     from .mixture import as_spec
 
@@ -84,7 +84,7 @@ def search_settings(size: Mapping, opts: Mapping, prep, chosen: str) -> dict:
             "n_aggregate": opts["n_aggregate"], "max_inputs": int(opts["max_inputs"]), "target": prep.target}
 
 
-def search_card(dataset, prep, size: Mapping, opts: Mapping, loop, supernet, genotype, candidates: Mapping,
+def search_card(dataset: Any, prep: Any, size: Mapping, opts: Mapping, loop: Any, supernet: Any, genotype: Any, candidates: Mapping,
                 chosen: str, history: Mapping, param_counts: Mapping, supernet_val: float, t_search: float,
                 t_finetune: float) -> dict:
     """The card of one search: settings, genotype, alpha history, stage losses and times.

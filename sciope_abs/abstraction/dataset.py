@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -246,7 +246,7 @@ class AbstractionDataset:
             raise ValueError(f"unknown split {split!r}; use one of {list(SPLITS) + ['all']}")
         return self.splits[split]
 
-    def pairs(self, split: str = "train", *, return_settings: bool = False):
+    def pairs(self, split: str = "train", *, return_settings: bool = False) -> Any:
         """Raw transition pairs ``(x_t ‖ rates) -> x_{t+dt}`` of one split's settings.
 
         Parameters
@@ -292,7 +292,7 @@ class AbstractionDataset:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
 
-    def save(self, path) -> Path:
+    def save(self, path: Any) -> Path:
         """Write the dataset as a zarr group at ``path`` (overwritten); returns the path."""
         path = Path(path)
         arrays = {"traces": self.traces, "initial_states": self.initial_states, "rates": self.rates,
@@ -310,7 +310,7 @@ class AbstractionDataset:
         return path
 
     @classmethod
-    def load(cls, path) -> "AbstractionDataset":
+    def load(cls, path: Any) -> "AbstractionDataset":
         """Read a dataset written by :meth:`save` (FileNotFoundError / ValueError otherwise)."""
         path = Path(path)
         if not path.exists():
@@ -388,9 +388,9 @@ def _split_settings(ok: np.ndarray, fractions, k_split) -> dict[str, np.ndarray]
             "test": np.sort(perm[n_train + n_val:])}
 
 
-def build_dataset(model, n_settings: int, n_traj: int, dt: float | None = None, n_steps: int | None = None,
-                  vary_params: Sequence[str] = (), seed: SeedLike = None, client=None, solver: str = "auto",
-                  split: Sequence[float] = (0.7, 0.15, 0.15), path=None, progress: bool = True) -> AbstractionDataset:
+def build_dataset(model: Any, n_settings: int, n_traj: int, dt: float | None = None, n_steps: int | None = None,
+                  vary_params: Sequence[str] = (), seed: SeedLike = None, client: Any = None, solver: str = "auto",
+                  split: Sequence[float] = (0.7, 0.15, 0.15), path: Any = None, progress: bool = True) -> AbstractionDataset:
     """Simulate training data for an emulator.
 
     Parameters

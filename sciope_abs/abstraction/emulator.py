@@ -95,9 +95,9 @@ class Emulator(Simulator):
     #: (``batch_size="auto"``) reads it with ``getattr`` and sends a round's proposals in one call
     preferred_batch_size: int = 4096
 
-    def __init__(self, keras_model, scaler, model, vary_params: Sequence[str], dt: float, n_steps: int,
-                 n_components: int, component, card: dict | None = None, *, target: str = "delta",
-                 rate_bounds=None, genotype: dict | None = None, strict: bool = False,
+    def __init__(self, keras_model: Any, scaler: Any, model: Any, vary_params: Sequence[str], dt: float, n_steps: int,
+                 n_components: int, component: Any, card: dict | None = None, *, target: str = "delta",
+                 rate_bounds: Any = None, genotype: dict | None = None, strict: bool = False,
                  clip: bool = False, rollout: str = "compiled", jit_compile: bool = False,
                  chunk_bytes: int = 64 * 2 ** 20):
         from .mixture import resolve_components
@@ -154,7 +154,7 @@ class Emulator(Simulator):
         W = self.conservation_matrix
         return (np.asarray(states, dtype=np.float64) @ W.T).reshape(len(states), W.shape[0])
 
-    def project(self, proposed: np.ndarray, totals: np.ndarray, noise=None, fallback=None) -> np.ndarray:
+    def project(self, proposed: np.ndarray, totals: np.ndarray, noise: Any = None, fallback: Any = None) -> np.ndarray:
         """Counts (n, S) onto the conservation laws at ``totals`` (n, L), exactly (see
         :func:`~sciope_abs.crn.conservation.project_counts`); species in no law are only rounded
         and clipped at 0."""
@@ -223,8 +223,8 @@ class Emulator(Simulator):
                               f"not trained there", EmulatorRangeWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ simulation
-    def rollout(self, initial_states, rates, n_steps: int | None = None, n_traj: int = 1,
-                seed: SeedLike | Sequence = None, *, method: str | None = None, dtype=None) -> np.ndarray:
+    def rollout(self, initial_states: Any, rates: Any, n_steps: int | None = None, n_traj: int = 1,
+                seed: SeedLike | Sequence = None, *, method: str | None = None, dtype: Any = None) -> np.ndarray:
         """Roll out ``n_traj`` trajectories from each of ``n`` settings.
 
         Parameters
@@ -340,8 +340,8 @@ class Emulator(Simulator):
             prev = y
         return out
 
-    def simulate(self, theta, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
-                 initial_state=None) -> np.ndarray:
+    def simulate(self, theta: Any, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
+                 initial_state: Any = None) -> np.ndarray:
         """Simulator protocol: ``theta`` (n, p) -> traces (n, n_traj, S, n_steps + 1).
 
         ``initial_state`` is (S,) or (n, S); default: the model's default initial state.
@@ -359,7 +359,7 @@ class Emulator(Simulator):
                 "strict": self.strict, "clip": self.clip,
                 "conservation_laws": [law.to_dict() for law in self.model.conservation_laws]}
 
-    def save(self, path) -> Path:
+    def save(self, path: Any) -> Path:
         """Write the emulator to directory ``path`` (created): ``model.keras``, ``config.json``,
         ``scaler.json``, ``card.json`` and ``genotype.json`` when there is one.  The config holds
         the whole model (reactions, initial-state rule, conserved groups) and its conservation laws."""
@@ -377,7 +377,7 @@ class Emulator(Simulator):
         return path
 
     @classmethod
-    def load(cls, path, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
+    def load(cls, path: Any, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
         """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``).
 
         Imports nothing of training or of the architecture search: the custom layers a saved
@@ -421,7 +421,7 @@ class Emulator(Simulator):
     def from_bytes(cls, blob: bytes) -> "Emulator":
         return from_directory_bytes(blob, cls.load)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         return (_emulator_from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:

@@ -35,7 +35,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -152,10 +152,10 @@ def _emulate(emulator, init, rates, H: int, n_traj: int, seed, dt: float) -> tup
     return out[..., : H + 1], species
 
 
-def evaluate(emulator, model=None, n_settings: int = 25, n_traj: int = 1000, lags: Sequence[int] = (1, 3, 5, 10),
-             seed: SeedLike = None, client=None, species: Sequence[str] | None = None, initial_states=None,
-             rates=None, *, dataset=None, bins="auto", reference=None, solver: str = "auto",
-             progress: bool = True, keep_samples: bool = True, cache=None,
+def evaluate(emulator: Any, model: Any = None, n_settings: int = 25, n_traj: int = 1000, lags: Sequence[int] = (1, 3, 5, 10),
+             seed: SeedLike = None, client: Any = None, species: Sequence[str] | None = None, initial_states: Any = None,
+             rates: Any = None, *, dataset: Any = None, bins: Any = "auto", reference: Any = None, solver: str = "auto",
+             progress: bool = True, keep_samples: bool = True, cache: Any = None,
              traj_batch: int = 100) -> EvaluationReport:
     """Histogram distances of an emulator to SSA, next to the SSA self-distance.
 
@@ -227,11 +227,11 @@ def _common(emulators: Mapping[str, object], attr: str, get) -> object:
     return first
 
 
-def evaluate_many(emulators: Mapping[str, object], model=None, n_settings: int = 25, n_traj: int = 1000,
-                  lags: Sequence[int] = (1, 3, 5, 10), seed: SeedLike = None, client=None,
-                  species: Sequence[str] | None = None, initial_states=None, rates=None, *, dataset=None,
-                  bins="auto", reference=None, solver: str = "auto", progress: bool = True,
-                  keep_samples: bool = True, cache=None, traj_batch: int = 100) -> dict[str, EvaluationReport]:
+def evaluate_many(emulators: Mapping[str, object], model: Any = None, n_settings: int = 25, n_traj: int = 1000,
+                  lags: Sequence[int] = (1, 3, 5, 10), seed: SeedLike = None, client: Any = None,
+                  species: Sequence[str] | None = None, initial_states: Any = None, rates: Any = None, *, dataset: Any = None,
+                  bins: Any = "auto", reference: Any = None, solver: str = "auto", progress: bool = True,
+                  keep_samples: bool = True, cache: Any = None, traj_batch: int = 100) -> dict[str, EvaluationReport]:
     """Several emulators against the same held-out settings and the same two SSA ensembles.
 
     The exact ensembles (usually the expensive part) are simulated once; each emulator is then
@@ -453,8 +453,8 @@ def _write_cached(file: Path, record: dict, ens: dict) -> None:
                         "seconds": np.array(ens["seconds"])}, compressed=True)
 
 
-def ssa_ensembles(reference, crn: CRN, init: np.ndarray, th: np.ndarray, species: Sequence[str], n_steps: int,
-                  dt: float, n_traj: int, seed: np.random.SeedSequence, *, client=None, cache=None,
+def ssa_ensembles(reference: Any, crn: CRN, init: np.ndarray, th: np.ndarray, species: Sequence[str], n_steps: int,
+                  dt: float, n_traj: int, seed: np.random.SeedSequence, *, client: Any = None, cache: Any = None,
                   traj_batch: int = 100, solver: str = "auto", progress: bool = True) -> dict:
     """Two independent exact ensembles per setting, simulated in trajectory batches, cached.
 

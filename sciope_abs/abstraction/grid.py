@@ -36,7 +36,7 @@ emulator's rollout for the same seed, and no point depends on the others in its 
 from __future__ import annotations
 
 import time
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -67,6 +67,8 @@ class AxisKernel:
 
     def __init__(self, K: np.ndarray, periodic: bool):
         self.K = np.asarray(K, dtype=np.float64)
+        self.offsets: np.ndarray | None
+        self.band: np.ndarray | None
         L = self.K.shape[0]
         a = np.arange(L)[:, None]
         for w in range(L):
@@ -120,7 +122,7 @@ def _spread_last_axis(counts: np.ndarray, kern: AxisKernel, rng: np.random.Gener
     rows, src = np.nonzero(counts)
     if rows.size == 0:
         return out
-    if kern.band is None:
+    if kern.band is None or kern.offsets is None:
         np.add.at(out, rows, rng.multinomial(counts[rows, src], kern.K[src]))
         return out
     draws = rng.multinomial(counts[rows, src], kern.band[src])           # (k, 2w + 1)
@@ -129,7 +131,7 @@ def _spread_last_axis(counts: np.ndarray, kern: AxisKernel, rng: np.random.Gener
     return out
 
 
-def diffusion_step(counts: np.ndarray, kernels: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def diffusion_step(counts: np.ndarray, kernels: tuple[AxisKernel, AxisKernel], rng: np.random.Generator) -> np.ndarray:
     """Move independent molecules by the exact law of their random walk over one sub-step.
 
     Parameters
@@ -190,7 +192,7 @@ class GridSimulator(Simulator):
         Wall time of the last rollout spent in the network (``"network"``) and in diffusion.
     """
 
-    def __init__(self, emulator, shape: Sequence[int], shared: Mapping[str, float] | None = None,
+    def __init__(self, emulator: Any, shape: Sequence[int], shared: Mapping[str, float] | None = None,
                  boundary: str = "reflecting", n_steps: int | None = None, splitting: str = "strang",
                  absorbing: str = "keep"):
         if not hasattr(emulator, "_build_step") or not hasattr(emulator, "model"):
@@ -200,9 +202,10 @@ class GridSimulator(Simulator):
         if absorbing not in ABSORBING:
             raise ValueError(f"absorbing must be one of {ABSORBING}, got {absorbing!r}")
         self.absorbing = absorbing
-        self._propensity_sim = None
+        self._propensity_sim: Any = None  # a FastSSASimulator, made on first use
         self.emulator = emulator
-        self.spec = GridSpec(emulator.model, tuple(shape), dict(shared or {}), boundary)
+        self.spec = GridSpec(emulator.model, cast("tuple[int, int]", tuple(shape)), dict(shared or {}),
+                             boundary)  # the shape is checked there
         self.splitting = splitting
         self.param_names = tuple(emulator.param_names)
         self.species = self.spec.species
@@ -238,7 +241,7 @@ class GridSimulator(Simulator):
             sl = slice(i * rows_per_point, (i + 1) * rows_per_point)
             u[sl] = g.random(rows_per_point, dtype=np.float32)
             eps[sl] = g.standard_normal((rows_per_point, S), dtype=np.float32)
-            if ties:
+            if tie is not None:
                 tie[sl] = g.random((rows_per_point, S))
         return u, eps, tie
 
@@ -275,7 +278,7 @@ class GridSimulator(Simulator):
         return ~(np.nan_to_num(a, nan=1.0) <= 0).all(axis=1)
 
     # ------------------------------------------------------------------ rollout
-    def rollout(self, initial_states, rates=None, n_steps: int | None = None, n_traj: int = 1,
+    def rollout(self, initial_states: Any, rates: Any = None, n_steps: int | None = None, n_traj: int = 1,
                 seed: SeedLike | Sequence = None, record: str = "all") -> np.ndarray:
         """Roll out ``n_traj`` grid trajectories from each of ``n`` settings.
 
@@ -349,8 +352,8 @@ class GridSimulator(Simulator):
         n, r, N, S = x.shape
         return x.reshape(n, r, N * S) if record == "all" else x.sum(axis=2)
 
-    def simulate(self, theta, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
-                 initial_state=None) -> np.ndarray:
+    def simulate(self, theta: Any, *, n_traj: int = 1, seed: SeedLike | Sequence = None,
+                 initial_state: Any = None) -> np.ndarray:
         """Simulator protocol: ``theta`` (n, p) -> traces (n, n_traj, N * S, n_steps + 1).
 
         ``initial_state`` is (N * S,) or (n, N * S) in the order of :attr:`species`; default:

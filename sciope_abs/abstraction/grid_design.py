@@ -31,7 +31,7 @@ that no chain contributes to two splits; the dataset then trains like any other
 from __future__ import annotations
 
 import time
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -163,7 +163,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
                        outflow: Sequence[float] = (0.0, 0.6), fractions: Mapping[str, float] | None = None,
                        shared_high: int | None = None, highs: Mapping[str, int] | None = None,
                        split: Sequence[float] = (0.7, 0.15, 0.15),
-                       seed: SeedLike = None):
+                       seed: SeedLike = None) -> Any:
     """A single-agent dataset for grid use: design states, SSA steps, exchange of shared species.
 
     Parameters

@@ -25,6 +25,8 @@ TensorFlow-free, numpy only.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import numpy as np
@@ -53,7 +55,7 @@ def auto_bins(m: int) -> int:
     return int(min(100, max(10, math.ceil(math.sqrt(max(int(m), 1))))))
 
 
-def histogram_edges(a, b, bins=None) -> np.ndarray:
+def histogram_edges(a: Any, b: Any, bins: Any = None) -> np.ndarray:
     """Bin edges shared by samples ``a`` and ``b`` (see the module docstring for ``bins``).
 
     Returns
@@ -92,7 +94,7 @@ def histogram_edges(a, b, bins=None) -> np.ndarray:
     return np.linspace(lo, hi, k + 1)
 
 
-def histogram_pair(a, b, bins=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def histogram_pair(a: Any, b: Any, bins: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalised histograms of ``a`` and ``b`` on shared edges.
 
     Returns
@@ -109,7 +111,7 @@ def histogram_pair(a, b, bins=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return p, q, edges
 
 
-def histogram_distance(a, b, kind: str = "l1", bins=None) -> float:
+def histogram_distance(a: Any, b: Any, kind: str = "l1", bins: Any = None) -> float:
     """Distance between the histograms of two samples (paper eqs. 5–6).
 
     Parameters
@@ -139,7 +141,7 @@ def histogram_distance(a, b, kind: str = "l1", bins=None) -> float:
     return float(1.0 - inter / union)
 
 
-def distance_tables(emulated: np.ndarray, ssa: np.ndarray, ssa_self: np.ndarray, bins=None) -> dict:
+def distance_tables(emulated: np.ndarray, ssa: np.ndarray, ssa_self: np.ndarray, bins: Any = None) -> dict:
     """Histogram distances per (setting, species, lag) for three sample arrays of shape (n, r, k, L).
 
     Returns ``{"l1", "iou", "self_l1", "self_iou"}`` -> arrays (n, k, L): emulator vs SSA and SSA vs

@@ -16,6 +16,8 @@ files refer to: they do not change when a class moves between modules.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import keras
 
 from .mixture import as_spec, head_size
@@ -44,8 +46,8 @@ class MixtureHead(keras.layers.Layer):
         Seed of the weight initialiser.
     """
 
-    def __init__(self, n_components: int, event_dim: int, component="diag_normal", seed: int | None = None,
-                 **kwargs):
+    def __init__(self, n_components: int, event_dim: int, component: str | dict | Sequence[str | dict] = "diag_normal",
+                 seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.n_components = int(n_components)
         self.event_dim = int(event_dim)
@@ -53,19 +55,19 @@ class MixtureHead(keras.layers.Layer):
         self.seed = None if seed is None else int(seed)
         self.units = head_size(self.n_components, self.event_dim, self.component)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         h = int(input_shape[-1])
         self.kernel = self.add_weight(name="kernel", shape=(h, self.units),
                                       initializer=keras.initializers.GlorotUniform(seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         return keras.ops.matmul(inputs, self.kernel) + self.bias
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def get_config(self):
+    def get_config(self) -> Any:
         cfg = super().get_config()
         cfg.update(n_components=self.n_components, event_dim=self.event_dim, component=self.component,
                    seed=self.seed)
@@ -80,19 +82,19 @@ class AppendConstant(keras.layers.Layer):
     :func:`fix_last_input`) so the exported network takes the emulator's usual inputs.
     """
 
-    def __init__(self, value: float = 0.0, **kwargs):
+    def __init__(self, value: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.value = float(value)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         col = keras.ops.ones_like(inputs[:, :1]) * self.value
         return keras.ops.concatenate([inputs, col], axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         width = None if input_shape[-1] is None else int(input_shape[-1]) + 1
         return tuple(input_shape[:-1]) + (width,)
 
-    def get_config(self):
+    def get_config(self) -> Any:
         cfg = super().get_config()
         cfg.update(value=self.value)
         return cfg
@@ -102,12 +104,12 @@ class AppendConstant(keras.layers.Layer):
 class ElementWise(keras.layers.Layer):
     """``y = x * w + b`` with one weight and one bias per feature."""
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         width = int(input_shape[-1])
         self.w = self.add_weight(name="w", shape=(width,), initializer="ones")
         self.b = self.add_weight(name="b", shape=(width,), initializer="zeros")
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         return x * self.w + self.b
 
 
@@ -115,23 +117,23 @@ class ElementWise(keras.layers.Layer):
 class GatedLinearUnit(keras.layers.Layer):
     """``y = (x W + b) * sigmoid(x V + c)`` (Dauphin et al.), width preserved."""
 
-    def __init__(self, units: int, **kwargs):
+    def __init__(self, units: int, **kwargs: Any):
         super().__init__(**kwargs)
         self.units = int(units)
         self.linear = keras.layers.Dense(self.units, name="linear")
         self.gate = keras.layers.Dense(self.units, activation="sigmoid", name="gate")
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         self.linear.build(input_shape)
         self.gate.build(input_shape)
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         return self.linear(x) * self.gate(x)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def get_config(self):
+    def get_config(self) -> Any:
         return {**super().get_config(), "units": self.units}
 
 
@@ -139,7 +141,7 @@ class GatedLinearUnit(keras.layers.Layer):
 class Zero(keras.layers.Layer):
     """The zero operation: no connection (outputs zeros of the input's shape)."""
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         return keras.ops.zeros_like(x)
 
 
@@ -147,16 +149,16 @@ class Zero(keras.layers.Layer):
 class Tile(keras.layers.Layer):
     """Tiling expansion: ``(x1, x2, ...) -> (x1, x1, ..., x2, x2, ...)``, each repeated ``reps`` times."""
 
-    def __init__(self, reps: int, **kwargs):
+    def __init__(self, reps: int, **kwargs: Any):
         super().__init__(**kwargs)
         self.reps = int(reps)
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         return keras.ops.repeat(x, self.reps, axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         last = input_shape[-1]
         return tuple(input_shape[:-1]) + (None if last is None else last * self.reps,)
 
-    def get_config(self):
+    def get_config(self) -> Any:
         return {**super().get_config(), "reps": self.reps}

@@ -19,6 +19,8 @@ stateless TensorFlow seed.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -28,7 +30,7 @@ __all__ = ["as_spec", "head_size", "resolve_components", "mixture_log_prob", "mi
            "mixture_sample", "mixture_sample_from_noise", "mixture_parameters", "component_support",
            "mixture_class_probabilities"]
 
-def as_spec(component):
+def as_spec(component: Any) -> Any:
     """A JSON-able component spec: a name or config dict as is, a sequence as a list."""
     if isinstance(component, (str, dict)):
         return component
@@ -37,7 +39,7 @@ def as_spec(component):
     return [as_spec(c) for c in component]
 
 
-def resolve_components(component, n_components: int) -> list:
+def resolve_components(component: Any, n_components: int) -> list:
     """The ``K`` component instances of a mixture (validates the spec; one-line ValueError)."""
     n_components = int(n_components)
     if n_components < 1:
@@ -54,12 +56,12 @@ def resolve_components(component, n_components: int) -> list:
     return comps
 
 
-def component_support(component, n_components: int = 1) -> str:
+def component_support(component: Any, n_components: int = 1) -> str:
     """``"real"`` or ``"positive"``: the support of the mixture's components."""
     return resolve_components(component, n_components)[0].support
 
 
-def head_size(n_components: int, event_dim: int, component="diag_normal") -> int:
+def head_size(n_components: int, event_dim: int, component: Any = "diag_normal") -> int:
     """Width ``H`` of the flat head output."""
     comps = resolve_components(component, n_components)
     return len(comps) + sum(c.n_params(event_dim) for c in comps)
@@ -115,18 +117,18 @@ def _component_log_probs(y, head_out, n_components, event_dim, component):
     return log_w, tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-def mixture_log_prob(y, head_out, n_components: int, event_dim: int, component="diag_normal") -> tf.Tensor:
+def mixture_log_prob(y: Any, head_out: Any, n_components: int, event_dim: int, component: Any = "diag_normal") -> tf.Tensor:
     """Log-density of ``y`` (b, D) under the mixture of ``head_out`` (b, H); returns (b,)."""
     log_w, comp_lp = _component_log_probs(y, head_out, n_components, event_dim, component)
     return tf.reduce_logsumexp(log_w + comp_lp, axis=-1)
 
 
-def mixture_nll(y, head_out, n_components: int, event_dim: int, component="diag_normal") -> tf.Tensor:
+def mixture_nll(y: Any, head_out: Any, n_components: int, event_dim: int, component: Any = "diag_normal") -> tf.Tensor:
     """Mean negative log-likelihood (scalar): the training loss."""
     return -tf.reduce_mean(mixture_log_prob(y, head_out, n_components, event_dim, component))
 
 
-def mixture_parameters(head_out, n_components: int, event_dim: int, component="diag_normal"):
+def mixture_parameters(head_out: Any, n_components: int, event_dim: int, component: Any = "diag_normal") -> Any:
     """``(weights (b, K), locations (b, K, D))`` as numpy arrays (for inspection and plots)."""
     head_out = _check_head(head_out, n_components, event_dim, component)
     K = int(n_components)
@@ -137,7 +139,7 @@ def mixture_parameters(head_out, n_components: int, event_dim: int, component="d
     return w.numpy(), tf.concat(locs, axis=1).numpy()
 
 
-def mixture_class_probabilities(head_out, n_components: int, event_dim: int, component) -> dict:
+def mixture_class_probabilities(head_out: Any, n_components: int, event_dim: int, component: Any) -> dict:
     """Marginal class probabilities of the categorical groups (numpy).
 
     Returns
@@ -166,7 +168,7 @@ def mixture_class_probabilities(head_out, n_components: int, event_dim: int, com
     return out
 
 
-def mixture_sample_from_noise(head_out, n_components: int, event_dim: int, component, u, eps) -> tf.Tensor:
+def mixture_sample_from_noise(head_out: Any, n_components: int, event_dim: int, component: Any, u: Any, eps: Any) -> tf.Tensor:
     """Reparameterised mixture sample from explicit noise.
 
     Parameters
@@ -197,7 +199,7 @@ def mixture_sample_from_noise(head_out, n_components: int, event_dim: int, compo
     return tf.gather(draws, k, axis=1, batch_dims=1)
 
 
-def mixture_sample(head_out, n_components: int, event_dim: int, component="diag_normal", seed=0) -> tf.Tensor:
+def mixture_sample(head_out: Any, n_components: int, event_dim: int, component: Any = "diag_normal", seed: Any = 0) -> tf.Tensor:
     """Sample ``(b, D)`` from the mixture with a stateless seed (int or shape-[2] int tensor)."""
     from .components.base import _as_stateless_seed
 

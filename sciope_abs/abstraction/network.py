@@ -1,6 +1,8 @@
 """The mixture density network: body -> :class:`~.layers.MixtureHead`."""
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import keras
 
 from .layers import AppendConstant, MixtureHead
@@ -25,7 +27,8 @@ def fix_last_input(mdn: keras.Model, value: float) -> keras.Model:
     return keras.Model(inp, out, name=mdn.name)
 
 
-def build_mdn(body, n_components: int = 6, event_dim: int | None = None, component="diag_normal",
+def build_mdn(body: Any, n_components: int = 6, event_dim: int | None = None,
+              component: str | dict | Sequence[str | dict] = "diag_normal",
               seed: int | None = None, input_dim: int | None = None) -> keras.Model:
     """Join a body and a mixture head into one Keras model.
 

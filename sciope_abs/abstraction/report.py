@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -61,9 +61,15 @@ class EvaluationReport:
         Provenance: model, dt, seed, timings.
     """
 
-    def __init__(self, species: Sequence[str], lags: Sequence[int], l1, iou, self_l1, self_iou, *,
-                 initial_states=None, rates=None, param_names: Sequence[str] = (), samples_emulator=None,
-                 samples_ssa=None, samples_ssa_self=None, bins=None, meta: Mapping | None = None) -> None:
+    #: the four distance arrays (n_settings, k, L), set from the constructor's arguments by name
+    l1: np.ndarray
+    iou: np.ndarray
+    self_l1: np.ndarray
+    self_iou: np.ndarray
+
+    def __init__(self, species: Sequence[str], lags: Sequence[int], l1: Any, iou: Any, self_l1: Any, self_iou: Any, *,
+                 initial_states: Any = None, rates: Any = None, param_names: Sequence[str] = (), samples_emulator: Any = None,
+                 samples_ssa: Any = None, samples_ssa_self: Any = None, bins: Any = None, meta: Mapping | None = None) -> None:
         self.species = tuple(str(s) for s in species)
         self.lags = tuple(int(v) for v in lags)
         shape = None
@@ -90,7 +96,7 @@ class EvaluationReport:
         return int(self.l1.shape[0])
 
     # ------------------------------------------------------------------ tables
-    def table(self):
+    def table(self) -> Any:
         """Mean over settings per (species, lag): ``l1, iou, self_l1, self_iou, ratio, ratio_iou``.
 
         ``ratio = l1 / self_l1`` (1 = as good as SSA), ``ratio_iou`` likewise; ``n_settings`` =
@@ -110,7 +116,7 @@ class EvaluationReport:
         rows = []
         for j, s in enumerate(self.species):
             for t, lag in enumerate(self.lags):
-                r = {"species": s, "lag": lag, **{m: float(means[m][j, t]) for m in _METRICS}}
+                r: dict[str, Any] = {"species": s, "lag": lag, **{m: float(means[m][j, t]) for m in _METRICS}}
                 with np.errstate(invalid="ignore", divide="ignore"):
                     r["ratio"] = float(np.float64(r["l1"]) / r["self_l1"]) if r["self_l1"] > 0 else np.nan
                     r["ratio_iou"] = float(np.float64(r["iou"]) / r["self_iou"]) if r["self_iou"] > 0 else np.nan
@@ -122,7 +128,7 @@ class EvaluationReport:
 
     to_pandas = table
 
-    def per_setting(self):
+    def per_setting(self) -> Any:
         """Long table: one row per (setting, species, lag) with the four distances."""
         import pandas as pd
 
@@ -164,7 +170,7 @@ class EvaluationReport:
         return d
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
+    def save(self, path: Any) -> Path:
         """Write ``report.json`` and ``arrays.npz`` into the folder ``path``; returns it."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -177,7 +183,7 @@ class EvaluationReport:
         return path
 
     @classmethod
-    def load(cls, path) -> "EvaluationReport":
+    def load(cls, path: Any) -> "EvaluationReport":
         """Read a report written by :meth:`save`."""
         path = Path(path)
         jf, af = path / "report.json", path / "arrays.npz"
@@ -198,7 +204,7 @@ class EvaluationReport:
                    samples_ssa=arrays.get("samples_ssa"), samples_ssa_self=arrays.get("samples_ssa_self"),
                    bins=d.get("bins"), meta=d.get("meta"))
 
-    def rebin(self, bins) -> "EvaluationReport":
+    def rebin(self, bins: Any) -> "EvaluationReport":
         """The same comparison with another histogram binning, from the kept samples.
 
         Coarser bins lower the finite-sample self-distance, which makes the ratio to it more
@@ -216,7 +222,7 @@ class EvaluationReport:
                                 samples_emulator=a, samples_ssa=b1, samples_ssa_self=b2, bins=bins, meta=meta)
 
     # ------------------------------------------------------------------ plots
-    def plot(self, setting: int = 0, species: str | None = None, kind: str = "l1"):
+    def plot(self, setting: int = 0, species: str | None = None, kind: str = "l1") -> Any:
         """Bokeh figures: the overlaid emulator/SSA histograms of one setting at every lag, and
         the mean distance vs lag with the SSA self-distance.
 

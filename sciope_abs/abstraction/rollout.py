@@ -23,7 +23,7 @@ step-by-step path.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def point_keys(seeds: Sequence[np.random.SeedSequence]) -> np.ndarray:
     return np.stack([np.asarray(s.generate_state(2, dtype=np.uint32)) for s in seeds])
 
 
-def philox4x32(counter, key):
+def philox4x32(counter: Any, key: Any) -> Any:
     """Philox-4x32-10 of counters (4 tensors (m,) uint64 holding 32-bit words) under keys (2 tensors
     (m,) uint64); returns 4 tensors (m,) uint64 of 32-bit words."""
     import tensorflow as tf
@@ -89,7 +89,7 @@ def philox4x32(counter, key):
     return c0, c1, c2, c3
 
 
-def uniforms_from_bits(bits):
+def uniforms_from_bits(bits: Any) -> Any:
     """Uniforms in (0, 1), float32, from 32-bit words (uint64 tensor): the top 24 bits, centred."""
     import tensorflow as tf
 
@@ -97,7 +97,7 @@ def uniforms_from_bits(bits):
     return (top + 0.5) * (1.0 / 2 ** 24)
 
 
-def step_noise(keys, traj, t, n_values: int):
+def step_noise(keys: Any, traj: Any, t: Any, n_values: int) -> Any:
     """``(m, n_values)`` float32 uniforms of step ``t`` for rows with Philox ``keys`` (2 x (m,)) and
     trajectory indices ``traj`` (m,) uint64."""
     import tensorflow as tf
@@ -140,7 +140,7 @@ def _apportion_unit_tf(zk, T, ties):
     return tf.where(need[:, None], z, zk)
 
 
-def project_laws_tf(y, totals, ties, plan):
+def project_laws_tf(y: Any, totals: Any, ties: Any, plan: Any) -> Any:
     """Counts ``y`` (m, S) float64 (rounded, >= 0) onto the laws of ``plan`` at ``totals`` (m, L)."""
     import tensorflow as tf
 
@@ -172,14 +172,14 @@ class CompiledRollout:
         Bound on one chunk's device buffers; the chunk's rows follow from it.
     """
 
-    def __init__(self, emulator, plan, jit_compile: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+    def __init__(self, emulator: Any, plan: Any, jit_compile: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
         self.emulator = emulator
         self.plan = plan
         self.jit_compile = bool(jit_compile)
         self.chunk_bytes = int(chunk_bytes)
         self._fns: dict[int, object] = {}
 
-    def function(self, n_steps: int):
+    def function(self, n_steps: int) -> Any:
         """The compiled loop of ``n_steps`` steps (traced once per ``n_steps``, any batch size)."""
         fn = self._fns.get(int(n_steps))
         if fn is None:
@@ -228,7 +228,7 @@ class CompiledRollout:
         per_row = 3 * 4 * S * max(n_steps, 1) + 64 * S
         return int(max(1, min(n_rows, self.chunk_bytes // per_row)))
 
-    def run(self, states: np.ndarray, rates: np.ndarray, totals: np.ndarray, seeds, r: int, n_steps: int,
+    def run(self, states: np.ndarray, rates: np.ndarray, totals: np.ndarray, seeds: Any, r: int, n_steps: int,
             out: np.ndarray) -> int:
         """Fill ``out`` (n, r, S, n_steps + 1) steps 1.. from ``states`` (n, S); returns the chunks run."""
         import tensorflow as tf

@@ -34,7 +34,7 @@ the emulator's config.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class StateScaler:
         out.n_species_, out.n_rates_, out.n_samples_ = self.n_species_, self.n_rates_, self.n_samples_
         return out
 
-    def fit(self, inputs, targets) -> "StateScaler":
+    def fit(self, inputs: Any, targets: Any) -> "StateScaler":
         """Compute the statistics.
 
         Parameters
@@ -135,39 +135,39 @@ class StateScaler:
         return arr
 
     # ------------------------------------------------------------------ transforms
-    def transform_inputs(self, x) -> np.ndarray:
+    def transform_inputs(self, x: Any) -> np.ndarray:
         """``(x - in_mean_) / in_scale_``; shape (m, S + p) -> (m, S + p) float32."""
         x = self._check_width(x, "inputs", "inputs")
         return ((x - self.in_mean_) / self.in_scale_).astype(np.float32)
 
-    def transform_targets(self, y) -> np.ndarray:
+    def transform_targets(self, y: Any) -> np.ndarray:
         """``(y - out_mean_) / out_scale_``; shape (m, S) -> (m, S) float32."""
         y = self._check_width(y, "states", "targets")
         return ((y - self.out_mean_) / self.out_scale_).astype(np.float32)
 
-    def inverse_targets(self, y_scaled) -> np.ndarray:
+    def inverse_targets(self, y_scaled: Any) -> np.ndarray:
         """Inverse of :meth:`transform_targets`; float64."""
         y = self._check_width(y_scaled, "states", "scaled targets")
         return y * self.out_scale_ + self.out_mean_
 
-    def transform_deltas(self, x, y) -> np.ndarray:
+    def transform_deltas(self, x: Any, y: Any) -> np.ndarray:
         """Scaled increments ``(y - x[:, :S] - delta_mean_) / delta_scale_``, float32."""
         x = self._check_width(x, "inputs", "inputs")
         y = self._check_width(y, "states", "targets")
         return ((y - x[:, : self.n_species_] - self.delta_mean_) / self.delta_scale_).astype(np.float32)
 
-    def inverse_deltas(self, x, d_scaled) -> np.ndarray:
+    def inverse_deltas(self, x: Any, d_scaled: Any) -> np.ndarray:
         """Next states from scaled increments: ``x[:, :S] + d * delta_scale_ + delta_mean_``."""
         x = self._check_width(x, "inputs", "inputs")
         d = self._check_width(d_scaled, "states", "scaled increments")
         return x[:, : self.n_species_] + d * self.delta_scale_ + self.delta_mean_
 
     # ------------------------------------------------------------------ the network's encoding
-    def encode_inputs(self, x) -> np.ndarray:
+    def encode_inputs(self, x: Any) -> np.ndarray:
         """``(state || rates)`` (m, S + p) -> scaled float32 (same as :meth:`transform_inputs`)."""
         return self.transform_inputs(x)
 
-    def encode_targets(self, x, y) -> np.ndarray:
+    def encode_targets(self, x: Any, y: Any) -> np.ndarray:
         """Next states ``y`` (m, S) given inputs ``x`` (m, S + p) or states (m, S) -> float32
         targets in the :attr:`target` parametrisation."""
         self._check_fitted()
@@ -184,7 +184,7 @@ class StateScaler:
             z = (y + 1.0) / self.out_scale_
         return z.astype(np.float32)
 
-    def encode(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """Raw pairs -> ``(encode_inputs(x), encode_targets(x, y))``, the network's training data."""
         return self.encode_inputs(x), self.encode_targets(x, y)
 
@@ -197,7 +197,7 @@ class StateScaler:
         """Dequantisation half-width (0.5 count) in target units, (S,) float32."""
         return (0.5 / self.target_scale()).astype(np.float32)
 
-    def decode(self, state, z) -> np.ndarray:
+    def decode(self, state: Any, z: Any) -> np.ndarray:
         """numpy inverse of :meth:`encode_targets` (real-valued counts, before rounding)."""
         self._check_fitted()
         state = np.asarray(state, dtype=np.float64)[:, : self.n_species_]
@@ -208,13 +208,13 @@ class StateScaler:
             return self.out_mean_ + z * self.out_scale_
         return z * self.out_scale_ - 1.0
 
-    def encode_inputs_tf(self, x):
+    def encode_inputs_tf(self, x: Any) -> Any:
         """TensorFlow :meth:`encode_inputs` of a float32 tensor (b, S + p)."""
         import tensorflow as tf
 
         return (x - tf.constant(self.in_mean_, tf.float32)) / tf.constant(self.in_scale_, tf.float32)
 
-    def decode_tf(self, state, z):
+    def decode_tf(self, state: Any, z: Any) -> Any:
         """TensorFlow :meth:`decode` of float32 tensors ``state`` (b, S) and ``z`` (b, S)."""
         import tensorflow as tf
 
@@ -256,7 +256,7 @@ class StateScaler:
             raise ValueError("StateScaler.from_dict: statistics do not match n_species/n_rates")
         return self
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: Any) -> bool:
         if not isinstance(other, StateScaler):
             return NotImplemented
         if not (hasattr(self, "in_mean_") and hasattr(other, "in_mean_")):

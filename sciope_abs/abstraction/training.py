@@ -53,7 +53,7 @@ def _check_xy(xy, name: str, n_in: int | None, n_out: int | None):
     return x, y
 
 
-def check_clipnorm(clipnorm) -> float | None:
+def check_clipnorm(clipnorm: Any) -> float | None:
     """``None`` or a positive finite float (the global gradient-norm bound)."""
     if clipnorm is None:
         return None
@@ -63,8 +63,8 @@ def check_clipnorm(clipnorm) -> float | None:
     return float(clipnorm)
 
 
-def fit_mdn(model, train_xy, val_xy, *, epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3,
-            patience: int = 10, seed: SeedLike = None, target_noise=None, clipnorm: float | None = None,
+def fit_mdn(model: Any, train_xy: Any, val_xy: Any, *, epochs: int = 100, batch_size: int = 256, learning_rate: float = 1e-3,
+            patience: int = 10, seed: SeedLike = None, target_noise: Any = None, clipnorm: float | None = None,
             callbacks: Sequence[Callable] = (), progress: bool = True, desc: str = "train") -> dict:
     """Train an MDN in place; the best-validation weights are restored at the end.
 
@@ -238,7 +238,7 @@ def _run_epochs(loop: _EpochLoop, bar, y_tr: np.ndarray, half: np.ndarray, rng, 
     return hist
 
 
-def mdn_nll(model, xy, target_noise=None, *, seed: SeedLike = 0, max_rows: int | None = 20000) -> float:
+def mdn_nll(model: Any, xy: Any, target_noise: Any = None, *, seed: SeedLike = 0, max_rows: int | None = 20000) -> float:
     """Mean NLL of an MDN on (scaled) pairs with one fixed dequantisation draw.
 
     Train and validation losses compared on the same footing (no weight updates in between, the
@@ -261,7 +261,7 @@ def mdn_nll(model, xy, target_noise=None, *, seed: SeedLike = 0, max_rows: int |
     return total / len(x)
 
 
-def training_pairs(dataset, component, n_components: int, target: str = "auto"):
+def training_pairs(dataset: Any, component: Any, n_components: int, target: str = "auto") -> Any:
     """Resolve the target parametrisation and return the raw train/val pairs with their encoding.
 
     Returns ``(target, scaling, (x_train, y_train), (x_val, y_val))``: ``scaling`` is the dataset's
@@ -281,7 +281,7 @@ def training_pairs(dataset, component, n_components: int, target: str = "auto"):
     return target, scaling, (x_tr, y_tr), (x_va, y_va)
 
 
-def check_lags(lags, n_steps: int | None = None) -> tuple[int, ...]:
+def check_lags(lags: Any, n_steps: int | None = None) -> tuple[int, ...]:
     """Sorted distinct training lags (steps); must contain 1 (the emulator's step)."""
     try:
         vals = [int(v) for v in np.atleast_1d(lags)]
@@ -296,13 +296,13 @@ def check_lags(lags, n_steps: int | None = None) -> tuple[int, ...]:
     return out
 
 
-def lag_feature(lag, max_lag: int) -> np.ndarray:
+def lag_feature(lag: Any, max_lag: int) -> np.ndarray:
     """The lag input of a multi-lag network: ``log(lag) / log(max_lag)`` (0 at lag 1)."""
     lag = np.asarray(lag, dtype=np.float64)
     return (np.log(lag) / math.log(max_lag)).astype(np.float32) if max_lag > 1 else np.zeros_like(lag, np.float32)
 
 
-def lagged_pairs(dataset, split: str, lag: int) -> tuple[np.ndarray, np.ndarray]:
+def lagged_pairs(dataset: Any, split: str, lag: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw pairs ``(x_t || rates) -> x_{t+lag}`` of one split, rows by setting, trajectory, step."""
     idx = dataset.split_index(split)
     tr = np.asarray(dataset.traces)[idx]                      # (k, r, S, T)
@@ -316,8 +316,9 @@ def lagged_pairs(dataset, split: str, lag: int) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate([x, rates], axis=-1).reshape(-1, S + p), y.reshape(-1, S)
 
 
-def resolve_discrete(component, species: Sequence[str], x, y, scaling, discrete="auto",
-                     max_support: int = MAX_SUPPORT, laws=None):
+def resolve_discrete(component: Any, species: Sequence[str], x: Any, y: Any, scaling: Any,
+                     discrete: str | Sequence[str] | None = "auto",
+                     max_support: int = MAX_SUPPORT, laws: Any = None) -> Any:
     """The head's component spec with categorical low-copy species (see :mod:`.components.categorical`).
 
     ``discrete``: ``"auto"`` (species whose counts take at most ``max_support`` values in the
@@ -350,7 +351,7 @@ class Prepared:
 
     target: str
     scaling: StateScaler
-    component: object
+    component: Any            # a registry name or config dict, or one per mixture component
     train_xy: tuple
     val_xy: tuple
     n_inputs: int
@@ -360,8 +361,8 @@ class Prepared:
     discrete: list = field(default_factory=list)
 
 
-def prepare_training(dataset, component, n_components: int, target: str = "auto", *, discrete="auto",
-                     max_support: int = MAX_SUPPORT, lags=(1,), lag_fraction: float = 1.0,
+def prepare_training(dataset: Any, component: Any, n_components: int, target: str = "auto", *, discrete: Any = "auto",
+                     max_support: int = MAX_SUPPORT, lags: Any = (1,), lag_fraction: float = 1.0,
                      seed: SeedLike = None) -> Prepared:
     """Encode a dataset's pairs for the network: target, scaling, component spec and lags.
 
@@ -401,12 +402,12 @@ def prepare_training(dataset, component, n_components: int, target: str = "auto"
                     int(len(x_tr)), int(len(x_va)), disc)
 
 
-def export_network(mdn, prepared: Prepared):
+def export_network(mdn: Any, prepared: Prepared) -> Any:
     """The network the emulator calls: a multi-lag MDN with its lag input held at lag 1."""
     return fix_last_input(mdn, 0.0) if len(prepared.lags) > 1 else mdn
 
 
-def emulator_from(dataset, prepared: Prepared, mdn, n_components: int, card: dict, genotype: dict | None = None):
+def emulator_from(dataset: Any, prepared: Prepared, mdn: Any, n_components: int, card: dict, genotype: dict | None = None) -> Any:
     """The :class:`~.emulator.Emulator` of a trained MDN: what :func:`train` and the search return.
 
     ``mdn`` is the network as trained (with the lag input of a multi-lag network, see
@@ -418,8 +419,8 @@ def emulator_from(dataset, prepared: Prepared, mdn, n_components: int, card: dic
                     target=prepared.target, rate_bounds=getattr(dataset, "rate_bounds", None), genotype=genotype)
 
 
-def train(dataset, config: TrainConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
-          body=None, callbacks: Sequence[Callable] = (), **overrides):
+def train(dataset: Any, config: TrainConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
+          body: Any = None, callbacks: Sequence[Callable] = (), **overrides: Any) -> Any:
     """Train an MDN emulator on an :class:`~.dataset.AbstractionDataset`.
 
     Parameters

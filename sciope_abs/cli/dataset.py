@@ -5,6 +5,8 @@ store with the same configuration and reuses it instead of simulating again.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import logging
 import sys
@@ -17,7 +19,7 @@ from .simulate import load_model_spec
 log = logging.getLogger(__name__)
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "dataset", help="simulate SSA training data for an emulator (zarr, resumable)",
         description="Simulate N randomised initial settings x R SSA trajectories of MODEL on a grid of step "

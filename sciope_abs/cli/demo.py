@@ -8,6 +8,8 @@ synthetic observation with known rates, and the fidelity check; writes
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import logging
 import sys
@@ -26,7 +28,7 @@ def demo_config_path() -> Path:
     return Path(str(resources.files("sciope_abs").joinpath(DEMO_CONFIG)))
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "demo", help="run the demo pipeline (X16: emulator search -> ABC -> fidelity) into demo_output/",
         description="Emulator-accelerated ABC on the X16 gene switch with known true rates; writes "
@@ -40,7 +42,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def demo_config():
+def demo_config() -> Any:
     """The demo's PipelineConfig (from the packaged ``sciope_abs/data/pipeline_demo.yaml``)."""
     from ..pipeline import load_config
 

@@ -6,6 +6,8 @@ emulator reuses a complete report.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import hashlib
 import json
@@ -27,7 +29,7 @@ def _bins_arg(text: str):
     return value
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate", help="compare an emulator with SSA (histogram distances vs SSA self-distance)",
         description="Simulate held-out initial settings with the emulator and twice with exact SSA, and report "

@@ -8,11 +8,13 @@ points whose traces were not kept) into :func:`sciope_abs.viz.app.serve`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 from pathlib import Path
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "explore", help="open a sweep in the exploration app (Bokeh server on localhost)",
         description="Serve a sweep folder (written by Sweep.save) as a Bokeh app: scatter of the embedded "

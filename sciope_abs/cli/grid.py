@@ -11,6 +11,8 @@ maps per species with a time slider (trajectory 0).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import logging
 import time
@@ -23,7 +25,7 @@ from .._checks import check_int
 log = logging.getLogger(__name__)
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "grid", help="simulate a grid of agents with diffusing shared species (emulator or exact SSA)",
         description="Copy a single-agent network over a rows x cols grid whose shared species hop between von "
@@ -147,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
         g = compose_grid(agent, shape, shared, args.boundary)
         ts = g.timespan(agent.dt, n_steps)
-        sim = make_simulator(g, param_names=(), species=g.species, timespan=ts, solver=args.solver)
-        traces = sim.simulate(np.zeros((1, 0)), n_traj=args.traj, seed=args.seed, initial_state=x0)[0]
+        ssa = make_simulator(g, param_names=(), species=g.species, timespan=ts, solver=args.solver)
+        traces = ssa.simulate(np.zeros((1, 0)), n_traj=args.traj, seed=args.seed, initial_state=x0)[0]
         how = f"exact SSA, {args.solver}"
     seconds = time.perf_counter() - t0
     colony = colony_totals(traces, spec)[:, :, -1].mean(axis=0)

@@ -60,7 +60,7 @@ See examples/infer_toggle.yaml.
 """
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "infer", help="ABC inference (rejection or SMC-ABC) from a YAML config, resumable",
         description="Infer kinetic parameters of a reaction network from observed (or synthetic) data "
@@ -135,7 +135,7 @@ def _observed(spec: Any, simulator, crn, base: Path) -> tuple[np.ndarray, dict |
     raise ValueError(f"observed file {path} must be a .npy array or a zarr store of simulations")
 
 
-def build_summary(spec: Any, simulator, prior=None, *, seed: int = 0, n_traj: int = 1, client=None, load_from=None):
+def build_summary(spec: Any, simulator: Any, prior: Any = None, *, seed: int = 0, n_traj: int = 1, client: Any = None, load_from: Any = None) -> Any:
     """The summary of the ``summaries:`` entry (:func:`sciope_abs.pipeline.specs.build_summary`).
     ``{name: learned, arch: cnn, n_pilot: ...}`` and ``{name: semiauto, base: [...]}`` entries are
     fitted on a pilot from ``prior`` (or loaded from ``load_from``, a run folder), see

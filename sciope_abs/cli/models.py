@@ -1,13 +1,15 @@
 """``sciope-abs models [NAME]``: list the model library, or describe one model."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import logging
 
 log = logging.getLogger(__name__)
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "models", help="list the library of case-study models (or describe one)",
         description="Without NAME: one line per library model (species, variable rates, time step, steps). "

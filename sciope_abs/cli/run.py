@@ -1,6 +1,8 @@
 """``sciope-abs run PIPELINE.yaml [--out RUN_DIR]``: the whole pipeline from one config, resumable."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import logging
 from pathlib import Path
@@ -17,7 +19,7 @@ RUN_DIR/report.html shows the results. Example config: examples/pipeline_demo.ya
 """
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a pipeline config (dataset -> emulator -> ABC -> fidelity), resumable",
                        description="Run the emulator-accelerated inference pipeline described by a YAML config.",
                        epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

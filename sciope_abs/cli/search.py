@@ -7,6 +7,8 @@ searches again.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import logging
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 RECORD = "search.json"
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "search", help="search the MDN body (NAS) and fine-tune an emulator on a dataset (resumable)",
         description="Neural architecture search for the emulator's network body on DATASET (written by "

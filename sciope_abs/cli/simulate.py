@@ -23,7 +23,7 @@ from .._checks import check_int
 log = logging.getLogger(__name__)
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     from ..designs import DESIGNS
 
     p = sub.add_parser(
@@ -53,14 +53,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_model_spec(spec: str):
+def load_model_spec(spec: str) -> Any:
     """A library model by name, or an SBML file (``*.xml``/``*.sbml``)."""
     from ..crn.resolve import as_crn
 
     return as_crn(spec, sbml=True)
 
 
-def design_prior(crn, params: Optional[Sequence[str]] = None):
+def design_prior(crn: Any, params: Optional[Sequence[str]] = None) -> Any:
     """A uniform ``JointPrior`` over ``params`` (default: the model's variable rates)."""
     from ..priors import JointPrior, Uniform
 
@@ -87,7 +87,7 @@ def parse_params(text: Optional[str]) -> Optional[list[str]]:
     return names
 
 
-def parse_chunk_size(text: Any):
+def parse_chunk_size(text: Any) -> Any:
     if text in (None, "auto"):
         return "auto"
     try:
@@ -99,7 +99,7 @@ def parse_chunk_size(text: Any):
     return value
 
 
-def resolve_cli_client(scheduler: Optional[str]):
+def resolve_cli_client(scheduler: Optional[str]) -> Any:
     """``'sync'`` (argument or ``$SCIOPE_ABS_SCHEDULER``) stays in-process; anything else goes to
     :func:`~sciope_abs.engine.get_client` (address, environment variable, local cluster)."""
     from ..engine.parallel import resolve_client
@@ -107,10 +107,10 @@ def resolve_cli_client(scheduler: Optional[str]):
     return resolve_client(scheduler)
 
 
-def simulate_design(model, *, design: str = "sobol", n: int = 256, n_traj: int = 10, seed: int = 0,
+def simulate_design(model: Any, *, design: str = "sobol", n: int = 256, n_traj: int = 10, seed: int = 0,
                     params: Optional[Sequence[str]] = None, solver: str = "auto", dt: Optional[float] = None,
                     n_steps: Optional[int] = None, client: Any = None, chunk_size: Any = "auto",
-                    progress: bool = True):
+                    progress: bool = True) -> Any:
     """Simulate a design over a model; returns ``(SimulationSet, seconds)`` (not yet saved)."""
     from ..designs import get_design
     from ..engine import simulate_parallel

@@ -5,6 +5,8 @@ the same dataset (content hash) with the same settings, it says so and does noth
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import logging
@@ -18,7 +20,7 @@ from ._options import add_option, config_from_args
 log = logging.getLogger(__name__)
 
 
-def register(sub) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "train", help="train an MDN emulator on a dataset (resumable)",
         description="Train a mixture density network emulator (fixed MLP body) on the train split of "

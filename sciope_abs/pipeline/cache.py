@@ -47,7 +47,7 @@ def content_hash(*parts: Any) -> str:
 class StageCache:
     """The stage folders of one run directory."""
 
-    def __init__(self, run_dir) -> None:
+    def __init__(self, run_dir: Any) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
 

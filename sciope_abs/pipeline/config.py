@@ -132,7 +132,7 @@ def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open
     d[key] = x
 
 
-def read_yaml(path) -> object:
+def read_yaml(path: Any) -> object:
     """Parse a YAML config file; a missing file or bad YAML is a one-line error naming the file."""
     import yaml
 
@@ -316,7 +316,7 @@ class PipelineConfig:
 
     # ------------------------------------------------------------------ I/O
     @classmethod
-    def from_dict(cls, d: dict) -> "PipelineConfig":
+    def from_dict(cls, d: Any) -> "PipelineConfig":  # checked to be a mapping first
         if not isinstance(d, dict):
             raise ValueError("a pipeline config must be a mapping of keys")
         unknown = sorted(set(d) - _TOP)
@@ -328,7 +328,7 @@ class PipelineConfig:
         return cls(**copy.deepcopy(d))
 
     @classmethod
-    def from_yaml(cls, path) -> "PipelineConfig":
+    def from_yaml(cls, path: Any) -> "PipelineConfig":
         return cls.from_dict(read_yaml(path))
 
     def to_dict(self) -> dict:
@@ -342,7 +342,7 @@ class PipelineConfig:
         return yaml.safe_dump(json.loads(json.dumps(self.to_dict())), sort_keys=False)
 
 
-def load_config(config) -> PipelineConfig:
+def load_config(config: Any) -> PipelineConfig:
     """A :class:`PipelineConfig` from itself, a dict, or a YAML path."""
     if isinstance(config, PipelineConfig):
         return config
@@ -353,7 +353,7 @@ def load_config(config) -> PipelineConfig:
     raise ValueError(f"config must be a PipelineConfig, a dict or a YAML path, got {type(config).__name__}")
 
 
-def emulator_config(cfg: PipelineConfig):
+def emulator_config(cfg: PipelineConfig) -> Any:
     """The :class:`SearchConfig` or :class:`TrainConfig` of the ``emulator:`` section's method (its
     keys over the dataclass's defaults)."""
     method = cfg.emulator["method"]

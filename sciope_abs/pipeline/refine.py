@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -116,8 +117,8 @@ def _initial_states(emu, initial_state, n: int, seed) -> np.ndarray:
     return np.broadcast_to(x0, (n, x0.size)).copy()
 
 
-def refine_emulator(emulator, posterior, config: RefineConfig | None = None, *, initial_state=None, dataset=None,
-                    seed: SeedLike = None, client=None, progress: bool = False, **overrides):
+def refine_emulator(emulator: Any, posterior: Any, config: RefineConfig | None = None, *, initial_state: Any = None, dataset: Any = None,
+                    seed: SeedLike = None, client: Any = None, progress: bool = False, **overrides: Any) -> Any:
     """Fine-tune a copy of ``emulator`` on exact data simulated around ``posterior``'s particles.
 
     Parameters
@@ -255,10 +256,10 @@ class SequentialResult:
         return int(sum(r["n_simulations"] for r in self.rounds))
 
 
-def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *, max_refinements: int = 2,
+def sequential_emulation(emulator: Any, infer: Callable[[Any, Any], Any], ssa_simulator: Any, *, max_refinements: int = 2,
                          wrap: Callable[[Any], Any] | None = None, fidelity: dict | None = None,
-                         refine: RefineConfig | dict | None = None, initial_state=None, dataset=None,
-                         seed: SeedLike = None, client=None, posterior=None, report=None) -> SequentialResult:
+                         refine: RefineConfig | dict | None = None, initial_state: Any = None, dataset: Any = None,
+                         seed: SeedLike = None, client: Any = None, posterior: Any = None, report: Any = None) -> SequentialResult:
     """Inference -> fidelity check -> refinement, until the check passes or the refinements run out.
 
     Parameters
@@ -336,7 +337,7 @@ def sequential_emulation(emulator, infer: Callable[[Any], Any], ssa_simulator, *
     return SequentialResult(post, emu, rep, rounds)
 
 
-def refine_in_pipeline(ctx, posterior, report, out) -> dict:
+def refine_in_pipeline(ctx: Any, posterior: Any, report: Any, out: Any) -> dict:
     """The pipeline's ``refine:`` section after a failed fidelity check (see ``stages._run_fidelity``).
 
     Refines the stage's emulator around ``posterior``, re-runs the stage's SMC-ABC with the
@@ -354,9 +355,9 @@ def refine_in_pipeline(ctx, posterior, report, out) -> dict:
     folder = out / "refined"
     client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
 
-    runs = []
+    runs: list[Path] = []
 
-    def infer(sim, seed):   # one SMC-ABC run folder per refinement: refined/smc_1, smc_2, ...
+    def infer(sim: Any, seed: Any) -> Any:   # one SMC-ABC run folder per refinement: refined/smc_1, smc_2, ...
         runs.append(folder / f"smc_{len(runs) + 1}")
         return _smc(ctx, sim, observed, client, seed, runs[-1])[0]
 

@@ -6,6 +6,8 @@ posterior with the true rates marked (and the SSA-driven posterior when that sta
 """
 from __future__ import annotations
 
+from typing import Any
+
 import html
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def _compare_figure(post, ssa_post, truth):
                                 truth, title="{name}: emulator- vs SSA-driven posterior")
 
 
-def write_report(res, path) -> Path:
+def write_report(res: Any, path: Any) -> Path:
     """Write the run's report to ``path`` (HTML); returns the path."""
     import json
 

@@ -58,7 +58,7 @@ class PipelineResult:
             raise ValueError(f"stage {stage!r} did not run in this pipeline")
         return self._ctx.get(stage)
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         import pandas as pd
 
         return pd.DataFrame([{"stage": k, **{kk: vv for kk, vv in v.items() if not isinstance(vv, (dict, list))}}
@@ -88,7 +88,7 @@ def _resolve_client(client: Any, cfg: PipelineConfig, progress: bool) -> Any:
     return c
 
 
-def run_pipeline(config, run_dir, client: Any = None, progress: bool = True, *,
+def run_pipeline(config: Any, run_dir: Any, client: Any = None, progress: bool = True, *,
                  stages: Sequence[str] | None = None, report: bool = True) -> PipelineResult:
     """Run (or resume) a pipeline.
 
@@ -138,7 +138,7 @@ def run_pipeline(config, run_dir, client: Any = None, progress: bool = True, *,
             continue
         pos = f"{enabled.index(name) + 1}/{len(enabled)}"
         if cache.is_done(name, h):
-            rec = cache.record(name)
+            rec = cache.record(name) or {}  # is_done: the record exists
             result[name] = {**rec, "status": "skipped"}
             ctx.log(f"stage {pos} {name}: up to date (inputs {h}), skipped")
             continue

@@ -106,8 +106,8 @@ def _around_base(around: Any, crn, truth: Mapping | None, key: str) -> dict:
     raise ValueError(f"{key}.uniform_around.around must be model, truth or a mapping, got {around!r}")
 
 
-def build_prior(spec: Any, *, names: Sequence[str] | None = None, crn=None, truth: Mapping | None = None,
-                rate_bounds: Any = None, key: str = "prior"):
+def build_prior(spec: Any, *, names: Sequence[str] | None = None, crn: Any = None, truth: Mapping | None = None,
+                rate_bounds: Any = None, key: str = "prior") -> Any:
     """The :class:`~sciope_abs.priors.JointPrior` of a ``prior:`` entry (grammar: module docstring).
 
     Parameters
@@ -159,7 +159,7 @@ def build_prior(spec: Any, *, names: Sequence[str] | None = None, crn=None, trut
         if unknown:
             raise ValueError(f"{key} names unknown parameters {unknown}; model {crn.name!r} has "
                              f"{list(crn.parameters)}")
-    parts = {}
+    parts: dict[str, Any] = {}
     for p in (names if names is not None else list(spec)):
         kind, a, b = _check_one(str(p), spec[p], key)
         try:
@@ -172,7 +172,7 @@ def build_prior(spec: Any, *, names: Sequence[str] | None = None, crn=None, trut
     return JointPrior(parts)
 
 
-def build_summary(spec: Any, species: Sequence[str]):
+def build_summary(spec: Any, species: Sequence[str]) -> Any:
     """The summary of a ``summaries:`` entry (names from ``sciope_abs.summaries.SUMMARIES``,
     ``{name: ..., **kwargs}`` dicts, or a list of them, concatenated) for the observed
     ``species``.  Learned entries must be resolved first
@@ -185,7 +185,7 @@ def build_summary(spec: Any, species: Sequence[str]):
         raise ValueError(f"summaries: {_one_line(exc)}") from None
 
 
-def build_distance(spec: Any):
+def build_distance(spec: Any) -> Any:
     """The distance of a ``distance:`` entry: a registry name or ``{name: ..., **kwargs}``."""
     from ..distances import get_distance
 
@@ -199,7 +199,7 @@ def build_distance(spec: Any):
         raise ValueError(f"distance: {_one_line(exc)}") from None
 
 
-def build_model(spec: Any):
+def build_model(spec: Any) -> Any:
     """A library model by name, or an SBML file (``*.xml`` / ``*.sbml``)."""
     from ..crn.resolve import as_crn
 

@@ -41,7 +41,7 @@ def stage_seed(cfg: PipelineConfig, stage: str) -> np.random.SeedSequence:
 class StageContext:
     """What stages share: the config, the model, the client, the cache and lazily loaded outputs."""
 
-    def __init__(self, cfg: PipelineConfig, cache, client: Any, progress: bool) -> None:
+    def __init__(self, cfg: PipelineConfig, cache: Any, client: Any, progress: bool) -> None:
         from .specs import build_model
 
         self.cfg = cfg
@@ -54,7 +54,7 @@ class StageContext:
         self.crn.species_index(self.species)
         self.dt = float(cfg.dataset["dt"] if cfg.dataset["dt"] is not None else self.crn.dt)
         self.n_steps = int(cfg.dataset["n_steps"] if cfg.dataset["n_steps"] is not None else self.crn.n_steps)
-        self._values: dict[str, Any] = {}
+        self._values: dict[Any, Any] = {}  # stage name -> value, and (kind, key) -> cached parts
 
     # ------------------------------------------------------------------ lazy outputs
     def get(self, stage: str) -> Any:
@@ -82,22 +82,22 @@ class StageContext:
                 x0[self.crn.species_index([s])[0]] = int(v)
         return x0
 
-    def ssa_simulator(self):
+    def ssa_simulator(self) -> Any:
         """The exact simulator of the observed species on the emulator's grid."""
         from ..simulators import make_simulator
 
         return make_simulator(self.crn, param_names=list(self.cfg.vary_params), species=self.species,
                               timespan=self.crn.timespan(self.dt, self.n_steps), solver=self.cfg.dataset["solver"])
 
-    def summary(self):
+    def summary(self) -> Any:
         return build_summary(self.cfg.summaries, self.species, ctx=self)
 
-    def distance(self):
+    def distance(self) -> Any:
         from .specs import build_distance
 
         return build_distance(self.cfg.distance)
 
-    def prior(self):
+    def prior(self) -> Any:
         """The ABC prior of the config (:func:`build_prior`)."""
         return build_prior(self.cfg, _rate_bounds(self), crn=self.crn)
 
@@ -109,7 +109,7 @@ class StageContext:
         return self.client if value is None else value
 
 
-def build_summary(spec: Any, species: Any, ctx: "StageContext | None" = None):
+def build_summary(spec: Any, species: Any, ctx: "StageContext | None" = None) -> Any:
     """The summary of the config's ``summaries:`` entry (a registry name, ``{name: ..., **kw}``, or
     a list of them) for the observed ``species``, built by :func:`.specs.build_summary` (the factory
     ``sciope-abs infer`` uses too).  Learned entries (``{name: learned | semiauto, n_pilot: ...}``)
@@ -157,7 +157,7 @@ def check_inputs(ctx: "StageContext") -> None:
     ctx.prior()
 
 
-def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray, crn=None):
+def build_prior(cfg: PipelineConfig, rate_bounds: np.ndarray, crn: Any = None) -> Any:
     """The ABC prior: the config's ``prior:`` (:func:`.specs.build_prior`, the grammar
     ``sciope-abs infer`` reads too), or uniform over the emulator's trained rate ranges."""
     from .specs import build_prior as _build_prior

@@ -8,6 +8,8 @@ emulator's ``tf.function``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import math
 from abc import ABC, abstractmethod
 
@@ -55,7 +57,7 @@ class Component(ABC):
     def mean(self, params: tf.Tensor) -> tf.Tensor:
         """The location parameter (mean for normals, median for the log-normal), (b, event_dim)."""
 
-    def sample(self, params: tf.Tensor, seed) -> tf.Tensor:
+    def sample(self, params: tf.Tensor, seed: Any) -> tf.Tensor:
         """Sample ``(b, event_dim)`` with a stateless seed (shape-[2] int tensor or int)."""
         params = tf.convert_to_tensor(params, tf.float32)
         d = self.event_dim_from_params(params)

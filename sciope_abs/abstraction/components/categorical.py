@@ -34,7 +34,7 @@ The component is configured, so it is given as a dict, e.g. ``{"name": "categori
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -78,7 +78,7 @@ class Categorical(Component):
 
     name = "categorical"
 
-    def __init__(self, event_dim: int, groups: Sequence[Sequence[int]], values, steps=None, base="diag_normal",
+    def __init__(self, event_dim: int, groups: Sequence[Sequence[int]], values: Any, steps: Any = None, base: Any = "diag_normal",
                  conditional: bool = False):
         self.event_dim = int(event_dim)
         self.groups = [[int(j) for j in g] for g in groups]
@@ -139,7 +139,7 @@ class Categorical(Component):
         return out
 
     # ------------------------------------------------------------------ distribution
-    def class_index(self, y_group: tf.Tensor, values: tf.Tensor, steps) -> tf.Tensor:
+    def class_index(self, y_group: tf.Tensor, values: tf.Tensor, steps: Any) -> tf.Tensor:
         """Index of the class nearest (in counts, max over dimensions) to each row of ``y_group``."""
         steps = tf.constant(steps, tf.float32)
         dist = tf.reduce_max(tf.abs(y_group[:, None, :] - values[None, :, :]) / steps, axis=2)
@@ -214,7 +214,7 @@ class Categorical(Component):
 
 
 # ---------------------------------------------------------------------------- from the data
-def low_copy_species(states, max_support: int = MAX_SUPPORT) -> list[int]:
+def low_copy_species(states: Any, max_support: int = MAX_SUPPORT) -> list[int]:
     """Indices of the columns of ``states`` (m, S) that take at most ``max_support`` distinct values."""
     states = np.asarray(states)
     if states.ndim != 2:
@@ -240,7 +240,7 @@ def _to_scaled(raw: np.ndarray, group: Sequence[int], scaling) -> tuple[np.ndarr
     return (raw - mean) / scale, 1.0 / np.asarray(scale, dtype=np.float64)
 
 
-def group_by_laws(dims: Sequence[int], laws) -> list[list[int]]:
+def group_by_laws(dims: Sequence[int], laws: Any) -> list[list[int]]:
     """Discrete dims that share a conservation law (rows of ``laws`` (L, S)) form one group."""
     dims = sorted(int(j) for j in dims)
     parent = {j: j for j in dims}
@@ -261,8 +261,8 @@ def group_by_laws(dims: Sequence[int], laws) -> list[list[int]]:
     return sorted(groups.values())
 
 
-def categorical_spec(x, y, scaling, component="diag_normal", *, species: Sequence[int] | None = None,
-                     max_support: int = MAX_SUPPORT, laws=None, max_joint: int | None = None):
+def categorical_spec(x: Any, y: Any, scaling: Any, component: Any = "diag_normal", *, species: Sequence[int] | None = None,
+                     max_support: int = MAX_SUPPORT, laws: Any = None, max_joint: int | None = None) -> Any:
     """The mixture component spec with categorical low-copy dimensions, from raw training pairs.
 
     Parameters

@@ -1,6 +1,8 @@
 """Registry of mixture components: one class per file, registered by name."""
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["COMPONENTS", "register_component", "get_component"]
 
 #: name -> Component subclass
@@ -16,7 +18,7 @@ def register_component(cls: type) -> type:
     return cls
 
 
-def get_component(name):
+def get_component(name: Any) -> Any:
     """A component instance from its registry name, or from a config dict ``{"name": ..., **kwargs}``
     for a configured family (e.g. ``"categorical"``); an instance is returned as is."""
     if isinstance(name, dict):

@@ -17,7 +17,7 @@ weights move from the supernet to the derived network by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..._checks import check_positive_int
 
@@ -100,8 +100,8 @@ class CellSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "CellSpec":
         return cls(index=int(d["index"]), width=int(d["width"]),
-                   sources=tuple(int(v) for v in d["sources"]),
-                   input_widths=tuple(int(v) for v in d["input_widths"]),
+                   sources=(int(d["sources"][0]), int(d["sources"][1])),
+                   input_widths=(int(d["input_widths"][0]), int(d["input_widths"][1])),
                    n_nodes=int(d["n_nodes"]), expand=str(d["expand"]),
                    aggregate=str(d["aggregate"]), n_aggregate=int(d["n_aggregate"]))
 
@@ -138,7 +138,7 @@ def build_cell_specs(input_dim: int, cells: int = 2, cell_size: int = 2, expansi
 
 
 def apply_cell(spec: CellSpec, inputs: Sequence, edge_fn: Callable, add: Callable,
-               aggregate: Callable, preprocess: Callable):
+               aggregate: Callable, preprocess: Callable) -> Any:
     """Run one cell on its two input states.
 
     Parameters

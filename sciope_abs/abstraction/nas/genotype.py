@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .cells import CellSpec, apply_cell
 from .operations import ZERO, get_operation
@@ -151,7 +151,7 @@ class Genotype:
             raise ValueError(f"genotype JSON is malformed: {exc}") from None
 
     # ------------------------------------------------------------------ networks
-    def build_body(self, name: str = "nas_body"):
+    def build_body(self, name: str = "nas_body") -> Any:
         """A fixed Keras functional model ``(b, input_dim) -> (b, output_width)``.
 
         Layer names follow :class:`~.cells.CellSpec` (``cell0_pre1``, ``cell1_node0_from2_relu``),
@@ -192,12 +192,12 @@ class Genotype:
         """Positions and connections of the drawing (see :func:`layout_genotype`)."""
         return layout_genotype(self)
 
-    def draw(self, **kwargs):
+    def draw(self, **kwargs: Any) -> Any:
         """A Bokeh figure of the network (see :func:`draw_genotype`)."""
         return draw_genotype(self, **kwargs)
 
     @staticmethod
-    def derive(specs: Sequence[CellSpec], probabilities, ops: Sequence[str], *, input_dim: int,
+    def derive(specs: Sequence[CellSpec], probabilities: Any, ops: Sequence[str], *, input_dim: int,
                max_inputs: int = 2) -> "Genotype":
         """Discretise edge probabilities ``(n_edges, n_ops)`` (edges in :meth:`CellSpec.edges` order,
         cell by cell): the strongest non-zero operation per edge, then the ``max_inputs``
@@ -282,7 +282,7 @@ def layout_genotype(genotype: Genotype | dict) -> dict:
     return {"nodes": nodes, "edges": edges, "links": links, "ops": ops, "title": title}
 
 
-def draw_genotype(genotype: Genotype | dict, **kwargs):
+def draw_genotype(genotype: Genotype | dict, **kwargs: Any) -> Any:
     """A Bokeh figure of ``genotype`` (a :class:`Genotype` or its dict); keywords ``title``,
     ``width``, ``height`` of :func:`sciope_abs.viz.genotype.draw_genotype_layout`."""
     from ...viz.genotype import draw_genotype_layout
@@ -290,7 +290,7 @@ def draw_genotype(genotype: Genotype | dict, **kwargs):
     return draw_genotype_layout(layout_genotype(genotype), **kwargs)
 
 
-def save_genotype_html(genotype: Genotype | dict, path: str | Path, **kwargs) -> Path:
+def save_genotype_html(genotype: Genotype | dict, path: str | Path, **kwargs: Any) -> Path:
     """Draw ``genotype`` and write a standalone HTML file (Bokeh JS inlined, works offline)."""
     from ...viz.genotype import save_genotype_layout_html
 

@@ -23,7 +23,7 @@ used by a new operation must be registered with ``keras.saving.register_keras_se
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
@@ -40,7 +40,7 @@ OPERATIONS: dict[str, OpFactory] = {}
 #: the operation that means "no connection" (never kept in a derived genotype)
 ZERO = "zero"
 
-def register_operation(name: str, factory: OpFactory | None = None, *, overwrite: bool = False):
+def register_operation(name: str, factory: OpFactory | None = None, *, overwrite: bool = False) -> Any:
     """Register an operation factory under ``name`` (usable as a decorator).
 
     Parameters

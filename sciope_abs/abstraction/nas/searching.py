@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -53,7 +53,7 @@ SEARCH_DEFAULTS = dataclasses.asdict(SearchConfig())
 _STAGES = ("heat_up", "search", "finetune")
 
 
-def resolve_epochs(epochs) -> dict:
+def resolve_epochs(epochs: Any) -> dict:
     """``(heat_up, search, finetune)`` or a dict with those keys -> dict of non-negative ints."""
     if isinstance(epochs, Mapping):
         unknown = set(epochs) - set(_STAGES)
@@ -131,8 +131,8 @@ def _check_size_args(size, time_budget, max_rounds, overfit_gap) -> None:
         raise ValueError(f"overfit_gap must be a positive number, got {overfit_gap!r}")
 
 
-def search(dataset, config: SearchConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
-           callbacks=(), **overrides):
+def search(dataset: Any, config: SearchConfig | None = None, *, seed: SeedLike = None, progress: bool = True,
+           callbacks: Any = (), **overrides: Any) -> Any:
     """Search the MDN body on ``dataset`` and return a fine-tuned :class:`~..emulator.Emulator`.
 
     Parameters
@@ -250,6 +250,8 @@ def _auto_size(dataset, prep, start: dict, opts: dict, base, time_budget, max_ro
             log.info(f"[search] size: {current} train {info['train_loss']:.4f} val {info['val_loss']:.4f} "
                      f"(gap {gap:+.4f}) -> {direction} to {nxt}")
         current = nxt
+    if best is None:  # the first round always sets it
+        raise RuntimeError("search(size='auto') ran no search round")
     for rec in history:
         rec["chosen"] = rec is best[1]
     if progress:

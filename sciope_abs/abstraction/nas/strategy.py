@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 
-def arch_gradient(dgates, probs):
+def arch_gradient(dgates: Any, probs: Any) -> Any:
     """``dL/dalpha`` from ``dL/dg`` and ``p`` (both ``(n_edges, n_ops)``), in TensorFlow."""
     import tensorflow as tf
 
@@ -98,9 +98,9 @@ class ProxylessSearch:
         search epoch (list of ``(n_edges, n_ops)`` nested lists), ``"alpha_initial"``.
     """
 
-    def __init__(self, supernet: SuperNet, head, loss_fn: Callable, *, learning_rate: float = 1e-3,
+    def __init__(self, supernet: SuperNet, head: Any, loss_fn: Callable, *, learning_rate: float = 1e-3,
                  arch_learning_rate: float = 3e-2, batch_size: int = 256, turn: int = 3,
-                 seed: SeedLike = None, target_noise=None, clipnorm: float | None = 5.0,
+                 seed: SeedLike = None, target_noise: Any = None, clipnorm: float | None = 5.0,
                  progress: bool = True):
         import keras
 
@@ -126,7 +126,13 @@ class ProxylessSearch:
         self.arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.0, epsilon=1e-8)
         self.history: dict = {"heat_up": [], "search": [], "alpha": [],
                               "alpha_initial": supernet.probabilities().tolist(), "seconds": {}}
-        self._steps = None
+        self._steps: tuple[Any, Any, Any] | None = None
+
+    def _fns(self) -> tuple[Any, Any, Any]:
+        """The compiled (weight epoch, architecture epoch, evaluation) steps; :meth:`build` makes them."""
+        if self._steps is None:
+            raise RuntimeError("the search steps are not built: call build(input_dim) first")
+        return self._steps
 
     # ------------------------------------------------------------------ compiled steps
     def build(self, input_dim: int) -> None:
@@ -211,27 +217,27 @@ class ProxylessSearch:
         loss = float(epoch_fn(tf.constant(x), tf.constant(y), tf.constant(perm), tf.constant(u)))
         return loss if np.isfinite(loss) else float("nan")
 
-    def evaluate(self, xy, gates: np.ndarray | None = None, batch_size: int = 8192) -> float:
+    def evaluate(self, xy: Any, gates: np.ndarray | None = None, batch_size: int = 8192) -> float:
         """Mean loss on ``xy`` with fixed one-hot gates (default: the most probable operation per edge)."""
         x, y = _check_xy(xy, "evaluation data")
         self.build(x.shape[1])
         g = self.supernet.argmax_gates() if gates is None else np.asarray(gates, dtype=np.float32)
         total = 0.0
         for start in range(0, len(x), batch_size):
-            total += float(self._steps[2](x[start:start + batch_size], y[start:start + batch_size], g))
+            total += float(self._fns()[2](x[start:start + batch_size], y[start:start + batch_size], g))
         return total / len(x)
 
-    def weight_epoch(self, train_xy) -> float:
+    def weight_epoch(self, train_xy: Any) -> float:
         """One epoch of weight steps (``alpha`` untouched); returns the mean minibatch loss."""
         x, y = _check_xy(train_xy, "train data")
         self.build(x.shape[1])
-        return self._epoch(x, y, self._steps[0])
+        return self._epoch(x, y, self._fns()[0])
 
-    def arch_epoch(self, val_xy) -> float:
+    def arch_epoch(self, val_xy: Any) -> float:
         """One epoch of architecture steps (weights untouched); returns the mean minibatch loss."""
         x, y = _check_xy(val_xy, "architecture-validation data")
         self.build(x.shape[1])
-        return self._epoch(x, y, self._steps[1])
+        return self._epoch(x, y, self._fns()[1])
 
     def _snapshot(self):
         return [v.numpy().copy() for v in self._weights], self.supernet.alpha.numpy().copy()
@@ -241,7 +247,7 @@ class ProxylessSearch:
             v.assign(val)
         self.supernet.alpha.assign(snap[1])
 
-    def heat_up(self, train_xy, epochs: int) -> list[float]:
+    def heat_up(self, train_xy: Any, epochs: int) -> list[float]:
         """Train the weights only, gates sampled from the (untouched) ``softmax(alpha)``."""
         x, y = _check_xy(train_xy, "train data")
         epochs = check_nonneg_int(epochs, "heat-up epochs")
@@ -249,7 +255,7 @@ class ProxylessSearch:
         t0 = time.perf_counter()
         for ep in range(epochs):
             snap = self._snapshot()
-            loss = self._epoch(x, y, self._steps[0])
+            loss = self._epoch(x, y, self._fns()[0])
             if not np.isfinite(loss):
                 self._restore(snap)
                 warnings.warn(f"heat-up stopped at epoch {ep + 1}: non-finite loss; weights restored",
@@ -260,7 +266,7 @@ class ProxylessSearch:
         self.history["seconds"]["heat_up"] = time.perf_counter() - t0
         return self.history["heat_up"]
 
-    def search(self, train_xy, val_xy, epochs: int) -> list[dict]:
+    def search(self, train_xy: Any, val_xy: Any, epochs: int) -> list[dict]:
         """Alternate ``turn`` weight epochs on ``train_xy`` (``alpha`` frozen) with ``turn``
         architecture epochs on ``val_xy`` (weights frozen), ``epochs`` epochs in total."""
         x, y = _check_xy(train_xy, "train data")
@@ -270,7 +276,7 @@ class ProxylessSearch:
                              f"{xv.shape[1:]}/{yv.shape[1:]}")
         epochs = check_nonneg_int(epochs, "search epochs")
         self.build(x.shape[1])
-        weight_step, arch_step, _ = self._steps
+        weight_step, arch_step, _ = self._fns()
         yv_eval = self._noisy(yv, np.random.default_rng(self._eval_seed))   # one fixed draw
         t0 = time.perf_counter()
         for ep in range(epochs):

@@ -12,7 +12,7 @@ optimiser updates it explicitly.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -36,20 +36,25 @@ class MixedOp(keras.layers.Layer):
     of the cost, but no gradient with respect to the gate.
     """
 
-    def __init__(self, spec: CellSpec, node: int, source: int, ops: Sequence[str], **kwargs):
+    def __init__(self, spec: CellSpec, node: int, source: int, ops: Sequence[str], **kwargs: Any):
         super().__init__(name=spec.edge_name(node, source), **kwargs)
         self.op_names = tuple(ops)
         self.candidates = {op: get_operation(op)(spec.width, spec.edge_name(node, source, op))
                            for op in self.op_names if op != ZERO}
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         for layer in self.candidates.values():
             layer.build(input_shape)
 
-    def call(self, x, gate, sparse: bool = False):
+    def call(self, x: Any, gate: Any, sparse: bool = False) -> Any:
         if sparse:   # only the gated operation runs (gate is one-hot): weight steps, evaluation
-            branches = [(lambda layer=self.candidates[op]: layer(x)) if op != ZERO
-                        else (lambda: kops.zeros_like(x)) for op in self.op_names]
+            def branch(op: str) -> Callable[[], Any]:
+                if op == ZERO:
+                    return lambda: kops.zeros_like(x)
+                layer = self.candidates[op]
+                return lambda: layer(x)
+
+            branches = [branch(op) for op in self.op_names]
             return kops.switch(kops.cast(kops.argmax(gate), "int32"), branches)
         out = None
         for i, op in enumerate(self.op_names):
@@ -85,7 +90,7 @@ class SuperNet(keras.layers.Layer):
 
     def __init__(self, input_dim: int, cells: int = 2, cell_size: int = 2, expansion: int = 20,
                  ops: Sequence[str] | None = None, *, expand: str = "dense", aggregate: str = "mean",
-                 n_aggregate: int | None = None, **kwargs):
+                 n_aggregate: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.ops = check_ops(ops)
         self.input_dim = int(input_dim)
@@ -132,7 +137,7 @@ class SuperNet(keras.layers.Layer):
         return list(self.trainable_variables)
 
     # ------------------------------------------------------------------ forward
-    def call(self, x, gates=None, sparse: bool = False):
+    def call(self, x: Any, gates: Any = None, sparse: bool = False) -> Any:
         """``x (b, input_dim)``, ``gates (n_edges, n_ops)``; default gates: argmax of ``alpha``.
 
         ``sparse=True`` (one-hot gates) computes only the selected operation of every edge."""
@@ -165,7 +170,7 @@ class SuperNet(keras.layers.Layer):
                                      aggregate, preprocess))
         return states[-1]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape[:-1]) + (self.output_width,)
 
     # ------------------------------------------------------------------ architecture
