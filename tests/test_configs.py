@@ -256,3 +256,132 @@ def test_the_entry_functions_are_short(path, name):
     tree = ast.parse((ROOT / path).read_text())
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
     assert fn.end_lineno - fn.lineno + 1 <= 80
+
+
+# --------------------------------------------------------------------------- inference and evaluation settings
+def _signature_defaults(fn, names):
+    params = inspect.signature(fn).parameters
+    return {n: params[n].default for n in names}
+
+
+def test_smc_and_rejection_signature_defaults_are_the_dataclass_defaults():
+    from sciope_abs.inference import SMCABC, ABCRejection
+    from sciope_abs.inference.config import RejectionConfig, SMCConfig
+
+    assert _signature_defaults(SMCABC.infer, SMCConfig.field_names()) == SMCConfig().kwargs()
+    assert _signature_defaults(ABCRejection.infer, RejectionConfig.field_names()) == RejectionConfig().kwargs()
+    # the API's values (the pipeline and the CLI follow them; the demo states its own)
+    assert (SMCConfig().n_particles, SMCConfig().min_acceptance_rate, SMCConfig().max_rounds) == (500, 0.01, 10)
+
+
+def test_pipeline_infer_defaults_are_smcabc_defaults():
+    from sciope_abs.inference.config import SMCConfig
+    from sciope_abs.pipeline.config import InferSection
+
+    cfg = PipelineConfig.from_dict(MINIMAL)
+    own = {"n_traj", "scheduler", "simulator"}
+    assert set(InferSection.field_names()) == set(SMCConfig.field_names()) | own
+    assert {k: v for k, v in cfg.infer.items() if k not in own} == SMCConfig().to_dict()
+    assert InferSection.from_mapping(cfg.infer, "infer").smc_config() == SMCConfig()
+    given = PipelineConfig.from_dict({**MINIMAL, "infer": {"n_particles": 40, "target_tolerance": 0.5}})
+    assert InferSection.from_mapping(given.infer, "infer").smc_config() == SMCConfig(n_particles=40,
+                                                                                    target_tolerance=0.5)
+
+
+def test_the_demo_states_its_own_infer_and_evaluate_sizes():
+    """The demo keeps its numbers (and stage hashes) whatever the API's defaults are."""
+    import yaml
+
+    demo = yaml.safe_load((ROOT / "sciope_abs" / "data" / "pipeline_demo.yaml").read_text())
+    assert {k: demo["infer"][k] for k in ("n_particles", "quantile", "max_rounds", "min_acceptance_rate")} == \
+        {"n_particles": 300, "quantile": 0.5, "max_rounds": 5, "min_acceptance_rate": 0.02}
+    assert demo["evaluate"] == {"n_settings": 6, "n_traj": 200, "lags": [1, 3, 5], "bins": 100}
+
+
+def test_cli_infer_settings_are_the_dataclass_fields():
+    from sciope_abs.cli.infer import _settings
+
+    assert _settings({}, "smc") == {}                     # nothing given: SMCABC.infer's defaults
+    got = _settings({"settings": {"n_particles": "40", "min_acceptance_rate": None, "max_rounds": 3,
+                                  "max_time": 5}}, "smc")
+    assert got == {"n_particles": 40, "min_acceptance_rate": None, "max_rounds": 3, "max_time": 5.0}
+    assert _settings({"settings": {"quantile": 0.2, "n_samples": 7}}, "rejection") == {"quantile": 0.2,
+                                                                                      "n_samples": 7}
+
+
+@pytest.mark.parametrize("cfg, method, match", [
+    ({"settings": {"n_particle": 5}}, "smc", r"^settings \['n_particle'\] are not options of method 'smc'"),
+    ({"settings": {"max_rounds": "x"}}, "smc", r"^settings.max_rounds: could not convert 'x' to a number$"),
+    ({"settings": {"n_particles": None}}, "smc", r"^settings.n_particles cannot be null$"),
+    ({"settings": {"max_rounds": 0}}, "smc", r"^settings: max_rounds must be a positive integer"),
+    ({"settings": {"quantile": 0.5, "tolerance": "near"}}, "rejection",
+     r"^settings.tolerance: could not convert 'near'"),
+])
+def test_cli_infer_settings_errors_are_one_line_naming_the_key(cfg, method, match):
+    from sciope_abs.cli.infer import _settings
+
+    with pytest.raises(ValueError, match=match) as info:
+        _settings(cfg, method)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("section, bad, match", [
+    ("infer", {"min_acceptance": 0.1},
+     r"^unknown key\(s\) \['min_acceptance'\] in section 'infer' \(did you mean 'min_acceptance_rate'\?\)"),
+    ("infer", {"target_tolerance": -1}, r"^infer.target_tolerance must lie in \[0, inf\]"),
+    ("evaluate", {"n_setting": 3},
+     r"^unknown key\(s\) \['n_setting'\] in section 'evaluate' \(did you mean 'n_settings'\?\)"),
+    ("evaluate", {"bins": 0}, r"^evaluate.bins must be a positive integer"),
+])
+def test_an_unknown_infer_or_evaluate_key_is_one_line_naming_it(section, bad, match):
+    with pytest.raises(ValueError, match=match) as info:
+        PipelineConfig.from_dict({**MINIMAL, section: bad})
+    assert "\n" not in str(info.value)
+
+
+def test_evaluate_defaults_of_api_cli_and_pipeline_are_the_dataclass_defaults():
+    from sciope_abs.abstraction.config import EvaluationConfig
+    from sciope_abs.abstraction.evaluation import evaluate, evaluate_many
+
+    names = EvaluationConfig.field_names()
+    for fn in (evaluate, evaluate_many):
+        assert _signature_defaults(fn, names) == {n: EvaluationConfig.default(n) for n in names}
+    args = _args(["evaluate", "emu_dir"])
+    d = EvaluationConfig()
+    assert (args.n_settings, args.n_traj, args.bins) == (d.n_settings, d.n_traj, d.bins)
+    assert tuple(int(v) for v in args.lags.split(",")) == d.lags
+    assert PipelineConfig.from_dict(MINIMAL).evaluate == d.to_dict() == SECTION_DEFAULTS["evaluate"]
+    got = _args(["evaluate", "emu_dir", "--settings", "3", "--traj", "50", "--bins", "0"])
+    assert (got.n_settings, got.n_traj, got.bins) == (3, 50, 0)
+
+
+def test_the_settings_modules_import_neither_tensorflow_nor_dask():
+    import subprocess
+
+    code = ("import sys; import sciope_abs._config, sciope_abs.inference.config as i, "
+            "sciope_abs.abstraction.config as a; "
+            "print(sorted(m for m in ('tensorflow', 'dask', 'distributed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_smc_run_store_and_posterior_record_the_config(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _toy_models import GaussianSimulator, MeanSummary
+
+    from sciope_abs.distances import Euclidean
+    from sciope_abs.inference import SMCABC, History
+    from sciope_abs.inference.config import SMCConfig
+    from sciope_abs.priors import JointPrior, Uniform
+
+    sim = GaussianSimulator(sigma=1.0, T=8)
+    obs = sim.simulate([[1.0]], n_traj=1, seed=2)[0]
+    smc = SMCABC(sim, JointPrior({"mu": Uniform(-2.0, 4.0)}), MeanSummary(), Euclidean(), observed=obs,
+                 client="sync")
+    config = SMCConfig(n_particles=30, max_rounds=2, batch_size=30, epsilon={"name": "quantile", "quantile": 0.4})
+    post = smc.infer(**config.kwargs(), seed=1, run_dir=tmp_path / "run")
+    stored = History.load(tmp_path / "run").config["config"]
+    assert stored == post.info["config"] == config.to_dict() | {"epsilon": stored["epsilon"]}
+    assert stored["epsilon"]["name"] == "quantile" and stored["epsilon"]["quantile"] == 0.4
+    assert stored["batch_size"] == 30 and stored["n_particles"] == 30 and stored["max_rounds"] == 2
+    assert smc.infer(30, max_rounds=2, seed=1).info["config"]["batch_size"] == "auto"

@@ -1,9 +1,10 @@
 """The hyper-parameters of the emulator's stages, one frozen dataclass each.
 
-:class:`DatasetConfig` (``build_dataset``), :class:`TrainConfig` (``train``, the fixed MLP body)
-and :class:`SearchConfig` (``nas.search``) are the **one** definition of those settings and of
-their defaults: the API reads them (``train(dataset, TrainConfig(epochs=50))`` or
-``train(dataset, epochs=50)``), ``sciope-abs train/search/dataset`` take their argparse defaults
+:class:`DatasetConfig` (``build_dataset``), :class:`TrainConfig` (``train``, the fixed MLP body),
+:class:`SearchConfig` (``nas.search``) and :class:`EvaluationConfig` (``evaluate``) are the
+**one** definition of those settings and of their defaults: the API reads them
+(``train(dataset, TrainConfig(epochs=50))`` or ``train(dataset, epochs=50)``),
+``sciope-abs train/search/dataset/evaluate`` take their argparse defaults
 and help from them, the pipeline's ``dataset:`` / ``emulator.train:`` / ``emulator.search:``
 sections are checked against their fields (:meth:`~sciope_abs._config.Config.from_mapping`) and
 the model card records ``config.to_dict()`` under ``card["config"]``.
@@ -17,7 +18,7 @@ from typing import Any
 
 from .._config import Config, option
 
-__all__ = ["DatasetConfig", "TrainConfig", "SearchConfig", "MAX_SUPPORT"]
+__all__ = ["DatasetConfig", "TrainConfig", "SearchConfig", "EvaluationConfig", "MAX_SUPPORT"]
 
 #: default of ``max_support`` (:mod:`.components.categorical` holds the same value and checks it)
 MAX_SUPPORT = 8
@@ -178,3 +179,31 @@ class SearchConfig(_MixtureFields):
         super().__post_init__()
         if isinstance(self.epochs, list):
             object.__setattr__(self, "epochs", tuple(self.epochs))
+
+
+@dataclass(frozen=True)
+class EvaluationConfig(Config):
+    """Settings of :func:`~sciope_abs.abstraction.evaluation.evaluate` (emulator vs SSA histograms).
+
+    ``evaluate()`` and ``evaluate_many()`` take their signature defaults from it,
+    ``sciope-abs evaluate`` its ``--settings/--traj/--lags/--bins`` defaults and the pipeline's
+    ``evaluate:`` section its keys and defaults.
+
+    Parameters
+    ----------
+    n_settings : int
+        Held-out initial settings (default 25).
+    n_traj : int
+        Trajectories per setting in each of the three ensembles (default 1000).
+    lags : sequence of int
+        Time lags in steps of the emulator's ``dt`` (default ``(1, 3, 5, 10)``).
+    bins : "auto", None, int or array
+        Histogram binning (default ``"auto"``, see
+        :func:`~sciope_abs.abstraction.histograms.auto_bins`).
+    """
+
+    n_settings: int = option(25, "held-out initial settings", cli="--settings")
+    n_traj: int = option(1000, "trajectories per setting and ensemble", cli="--traj")
+    lags: tuple = option((1, 3, 5, 10), "time lags in steps", "list")
+    bins: Any = option("auto", "histogram bins: auto (sqrt of n_traj, within 10..100), at most this many, "
+                       "or null: one per count", "any")

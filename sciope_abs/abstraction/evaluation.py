@@ -43,8 +43,12 @@ from ..crn.model import CRN
 from ..crn.resolve import as_crn
 from ..seeding import SeedLike, as_seed_sequence
 from ..store.atomic import atomic_savez
+from .config import EvaluationConfig
 from .histograms import auto_bins, distance_tables
 from .report import EvaluationReport
+
+#: the defaults of :func:`evaluate`'s signature (the one definition: :class:`EvaluationConfig`)
+_DEFAULTS = EvaluationConfig()
 
 __all__ = ["evaluate", "evaluate_many", "ssa_ensembles", "ResolutionWarning", "CACHE_ENV"]
 
@@ -152,12 +156,19 @@ def _emulate(emulator, init, rates, H: int, n_traj: int, seed, dt: float) -> tup
     return out[..., : H + 1], species
 
 
-def evaluate(emulator: Any, model: Any = None, n_settings: int = 25, n_traj: int = 1000, lags: Sequence[int] = (1, 3, 5, 10),
-             seed: SeedLike = None, client: Any = None, species: Sequence[str] | None = None, initial_states: Any = None,
-             rates: Any = None, *, dataset: Any = None, bins: Any = "auto", reference: Any = None, solver: str = "auto",
+def evaluate(emulator: Any, model: Any = None, n_settings: int = _DEFAULTS.n_settings,
+             n_traj: int = _DEFAULTS.n_traj, lags: Sequence[int] = _DEFAULTS.lags, seed: SeedLike = None,
+             client: Any = None, species: Sequence[str] | None = None, initial_states: Any = None,
+             rates: Any = None, *, dataset: Any = None, bins: Any = _DEFAULTS.bins, reference: Any = None,
+             solver: str = "auto",
              progress: bool = True, keep_samples: bool = True, cache: Any = None,
              traj_batch: int = 100) -> EvaluationReport:
     """Histogram distances of an emulator to SSA, next to the SSA self-distance.
+
+    The defaults of ``n_settings``, ``n_traj``, ``lags`` and ``bins`` are
+    :class:`~sciope_abs.abstraction.config.EvaluationConfig`'s (``sciope-abs evaluate`` and the
+    pipeline's ``evaluate:`` section read the same dataclass);
+    ``evaluate(emu, **EvaluationConfig(n_traj=200).to_dict())`` runs with a config object.
 
     Parameters
     ----------
@@ -227,10 +238,11 @@ def _common(emulators: Mapping[str, object], attr: str, get) -> object:
     return first
 
 
-def evaluate_many(emulators: Mapping[str, object], model: Any = None, n_settings: int = 25, n_traj: int = 1000,
-                  lags: Sequence[int] = (1, 3, 5, 10), seed: SeedLike = None, client: Any = None,
-                  species: Sequence[str] | None = None, initial_states: Any = None, rates: Any = None, *, dataset: Any = None,
-                  bins: Any = "auto", reference: Any = None, solver: str = "auto", progress: bool = True,
+def evaluate_many(emulators: Mapping[str, object], model: Any = None, n_settings: int = _DEFAULTS.n_settings,
+                  n_traj: int = _DEFAULTS.n_traj, lags: Sequence[int] = _DEFAULTS.lags, seed: SeedLike = None,
+                  client: Any = None, species: Sequence[str] | None = None, initial_states: Any = None,
+                  rates: Any = None, *, dataset: Any = None, bins: Any = _DEFAULTS.bins, reference: Any = None,
+                  solver: str = "auto", progress: bool = True,
                   keep_samples: bool = True, cache: Any = None, traj_batch: int = 100) -> dict[str, EvaluationReport]:
     """Several emulators against the same held-out settings and the same two SSA ensembles.
 

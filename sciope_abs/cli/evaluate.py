@@ -14,6 +14,9 @@ import json
 import logging
 from pathlib import Path
 
+from ..abstraction.config import EvaluationConfig
+from ._options import add_option
+
 log = logging.getLogger(__name__)
 
 
@@ -36,12 +39,13 @@ def register(sub: Any) -> None:
                     "per observed species and time lag the L1 and IoU histogram distances, emulator vs SSA and "
                     "SSA vs SSA. Rerunning with the same arguments reuses a complete report.")
     p.add_argument("emulator", metavar="EMULATOR_DIR", help="a folder written by Emulator.save / sciope-abs train")
-    p.add_argument("--settings", type=int, default=25, help="held-out initial settings (default 25)")
-    p.add_argument("--traj", type=int, default=1000, help="trajectories per setting and ensemble (default 1000)")
-    p.add_argument("--lags", default="1,3,5,10", help="time lags in steps (default 1,3,5,10)")
-    p.add_argument("--bins", type=_bins_arg, default="auto",
-                   help="'auto' (default: sqrt of --traj, within 10..100), at most this many histogram bins, "
-                        "or 0: one per count")
+    # defaults and help from EvaluationConfig, the dataclass evaluate() and the pipeline read
+    add_option(p, EvaluationConfig, "n_settings")
+    add_option(p, EvaluationConfig, "n_traj")
+    add_option(p, EvaluationConfig, "lags")
+    add_option(p, EvaluationConfig, "bins", type=_bins_arg,
+               help=f"'{EvaluationConfig.default('bins')}' (default: sqrt of --traj, within 10..100), at most "
+                    "this many histogram bins, or 0: one per count")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="folder of content-addressed exact ensembles reused across emulators and reruns "
                         "(default: $SCIOPE_ABS_CACHE; unset: none)")
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     lags = _parse_ints(args.lags, "--lags")
     species = [s.strip() for s in args.species.split(",")] if args.species else None
     out = Path(args.out) if args.out else emu_dir / "evaluation"
-    config = {"emulator": _dir_hash(emu_dir), "settings": args.settings, "traj": args.traj, "lags": lags,
+    config = {"emulator": _dir_hash(emu_dir), "settings": args.n_settings, "traj": args.n_traj, "lags": lags,
               "bins": args.bins, "species": species, "seed": args.seed,
               "dataset": str(Path(args.dataset).resolve()) if args.dataset else None}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     emulator = Emulator.load(emu_dir)
     dataset = AbstractionDataset.load(args.dataset) if args.dataset else None
-    report = evaluate(emulator, n_settings=args.settings, n_traj=args.traj, lags=lags, seed=args.seed,
+    report = evaluate(emulator, n_settings=args.n_settings, n_traj=args.n_traj, lags=lags, seed=args.seed,
                       client=args.scheduler, species=species, dataset=dataset,
                       bins=None if args.bins == 0 else args.bins, progress=not args.quiet, cache=args.cache)
     report.meta["config_hash"] = config_hash

@@ -39,7 +39,9 @@ CONFIG (YAML) keys:
                                 names from sciope_abs.summaries.SUMMARIES (concatenated)
   distance: adaptive            euclidean | manhattan | adaptive
   method: smc                   rejection | smc
-  settings: {...}               keyword arguments of the method's infer():
+  settings: {...}               keyword arguments of the method's infer(), the fields of
+                                sciope_abs.inference.config.SMCConfig / RejectionConfig (a key
+                                not given takes the method's default, e.g. smc: 500 particles):
                                   rejection: n_samples, tolerance | quantile, max_simulations,
                                              max_time, batch_size
                                   smc: n_particles, quantile, target_tolerance,
@@ -188,39 +190,33 @@ def _integer(v: Any, key: str) -> int:
     return int(x)
 
 
-_INT_SETTINGS = {"n_samples", "n_particles", "max_rounds", "max_simulations"}
-_FLOAT_SETTINGS = {"tolerance", "quantile", "target_tolerance", "min_acceptance_rate", "max_time"}
-
-
 def _settings(cfg: dict, method: str) -> dict:
-    """The method's settings, types checked key by key (``settings.quantile: could not convert
-    'abc' to a number``), ranges checked by the method's own validation (SMC) before any run."""
-    settings = dict(cfg.get("settings") or {})
-    allowed = {"rejection": {"n_samples", "tolerance", "quantile", "max_simulations", "max_time", "batch_size"},
-               "smc": {"n_particles", "quantile", "target_tolerance", "min_acceptance_rate", "max_rounds",
-                       "max_simulations", "max_time", "batch_size", "epsilon"}}[method]
-    unknown = sorted(set(settings) - allowed)
+    """The method's settings: keys and kinds checked against its settings dataclass
+    (:class:`~sciope_abs.inference.config.SMCConfig` / ``RejectionConfig``: one line naming
+    ``settings.key``), SMC's ranges by ``SMCABC.check_config`` before any run.  Only the keys the
+    user gave are returned (the rest are the method's signature defaults, the same dataclass)."""
+    from ..inference.config import RejectionConfig, SMCConfig
+
+    given = cfg.get("settings") or {}
+    if not isinstance(given, dict):
+        raise ValueError(f"settings must be a mapping of the method's options, got {given!r}")
+    cls = SMCConfig if method == "smc" else RejectionConfig
+    unknown = sorted(set(given) - set(cls.field_names()))
     if unknown:
-        raise ValueError(f"settings {unknown} are not options of method {method!r}; allowed: {sorted(allowed)}")
-    for k, v in settings.items():
-        if v is None:
-            continue
-        if k in _INT_SETTINGS:
-            settings[k] = _integer(v, f"settings.{k}")
-        elif k in _FLOAT_SETTINGS:
-            settings[k] = _number(v, f"settings.{k}")
-        elif k == "batch_size" and v != "auto":
-            settings[k] = _integer(v, "settings.batch_size")
+        raise ValueError(f"settings {unknown} are not options of method {method!r}; "
+                         f"allowed: {sorted(cls.field_names())}")
+    config = cls.from_mapping(given, "settings")
+    settings = {k: getattr(config, k) for k in given}
+    bs = settings.get("batch_size")
+    if bs is not None and bs != "auto":
+        settings["batch_size"] = _integer(bs, "settings.batch_size")
     if method == "rejection" and "tolerance" not in settings and "quantile" not in settings:
         raise ValueError("rejection settings need tolerance: or quantile:")
-    if method == "smc":
+    if isinstance(config, SMCConfig):
         from ..inference.smc import SMCABC
 
         try:
-            SMCABC._settings(settings.get("n_particles", 500), settings.get("quantile", 0.5),
-                             settings.get("target_tolerance"), settings.get("min_acceptance_rate", 0.01),
-                             settings.get("max_rounds", 10), settings.get("max_simulations"),
-                             settings.get("max_time"), settings.get("batch_size", "auto"), 0, settings.get("epsilon"))
+            SMCABC.check_config(config)
         except ValueError as exc:
             raise ValueError(f"settings: {exc}") from None
     return settings

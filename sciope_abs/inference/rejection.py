@@ -13,6 +13,7 @@ from ..protocols import Prior as PriorProtocol
 from ..protocols import Simulator as SimulatorProtocol
 from ..protocols import Summary as SummaryProtocol
 from ..seeding import SeedLike, as_seed_sequence
+from .config import RejectionConfig
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, expected_need, observed_summary,
                       preferred_batch_size, prepare_distance, stream_batches)
 from .posterior import Posterior
@@ -23,6 +24,8 @@ __all__ = ["ABCRejection", "DEFAULT_MAX_SIMULATIONS"]
 
 #: simulation budget of a tolerance-based run when neither max_simulations nor max_time is given
 DEFAULT_MAX_SIMULATIONS = 1_000_000
+#: the defaults of :meth:`ABCRejection.infer`'s signature (the one definition: :class:`RejectionConfig`)
+_DEFAULTS = RejectionConfig()
 
 
 def _check_time(max_time: Any) -> Optional[float]:
@@ -125,13 +128,16 @@ class ABCRejection(_Problem):
         names = list(getattr(self.summary, "names", []) or [])
         return names if len(names) == F else [f"s{i}" for i in range(F)]
 
-    def infer(self, n_samples: Optional[int] = None, *, quantile: Optional[float] = None,
-              tolerance: Optional[float] = None, max_simulations: Optional[int] = None,
-              max_time: Optional[float] = None, batch_size: Any = "auto", seed: SeedLike = None,
-              progress: bool = False) -> Posterior:
+    def infer(self, n_samples: Optional[int] = _DEFAULTS.n_samples, *, quantile: Optional[float] = _DEFAULTS.quantile,
+              tolerance: Optional[float] = _DEFAULTS.tolerance,
+              max_simulations: Optional[int] = _DEFAULTS.max_simulations,
+              max_time: Optional[float] = _DEFAULTS.max_time, batch_size: Any = _DEFAULTS.batch_size,
+              seed: SeedLike = None, progress: bool = False) -> Posterior:
         """Run the sampler.
 
-        Give exactly one of ``tolerance`` and ``quantile``.
+        Give exactly one of ``tolerance`` and ``quantile``.  The defaults are
+        :class:`~sciope_abs.inference.config.RejectionConfig`'s (``sciope-abs infer`` checks its
+        ``settings:`` block against it); ``posterior.info["config"]`` records them.
 
         Parameters
         ----------
@@ -200,11 +206,23 @@ class ABCRejection(_Problem):
                 "tolerance": final_tol, "reason": res.reason, "batch_size": plan["batch_size"],
                 "budget": plan["budget"], "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
                 "seed_entropy": str(root.entropy), "n_traj": self.n_traj, "mode": plan["mode"],
-                "engine": res.profile}
+                "engine": res.profile,
+                "config": self._config(n_samples, quantile, tolerance, max_simulations, max_time, batch_size)}
         post = Posterior(theta, self.param_names, distances=dist, summaries=summ,
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=message, method=self.method, info=info)
         return post
+
+    @staticmethod
+    def _config(n_samples: Any, quantile: Any, tolerance: Any, max_simulations: Any, max_time: Any,
+                batch_size: Any) -> dict:
+        """The (checked) settings as given, ``RejectionConfig.to_dict()``: what ``info`` records."""
+        def num(v: Any, kind: type) -> Any:
+            return None if v is None else kind(v)
+
+        bs = batch_size if isinstance(batch_size, str) else int(batch_size)
+        return RejectionConfig(num(n_samples, int), num(quantile, float), num(tolerance, float),
+                               num(max_simulations, int), num(max_time, float), bs).to_dict()
 
     @staticmethod
     def _plan(n_samples: Any, quantile: Any, tolerance: Any, max_simulations: Any, max_time: Any,

@@ -42,6 +42,7 @@ from .._checks import check_positive_int, optional
 from ..seeding import SeedLike, as_seed_sequence
 from ._stream import (ABCWarning, LazyBatch, RoundStream, auto_batch_size, child_seed, compute_distances,
                       expected_need, fit_distance, preferred_batch_size, prepare_distance)
+from .config import SMCConfig
 from .epsilon import Epsilon, QuantileEpsilon, epsilon_spec, get_epsilon
 from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
@@ -56,6 +57,8 @@ __all__ = ["SMCABC"]
 MAX_SUPPORT_TRIES = 1000
 #: kernel values held at once by the importance-weight computation (2**22 float64 = 32 MiB)
 MAX_WEIGHT_CELLS = 2 ** 22
+#: the defaults of :meth:`SMCABC.infer`'s signature (the one definition: :class:`SMCConfig`)
+_DEFAULTS = SMCConfig()
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,12 +146,19 @@ class SMCABC(_Problem):
         return list(self.simulator.param_names)
 
     # ------------------------------------------------------------------ public API
-    def infer(self, n_particles: int = 500, *, quantile: float = 0.5, target_tolerance: Optional[float] = None,
-              min_acceptance_rate: Optional[float] = 0.01, max_rounds: int = 10,
-              max_simulations: Optional[int] = None, max_time: Optional[float] = None,
-              batch_size: Any = "auto", seed: SeedLike = None, run_dir: Any = None,
-              progress: bool = False, epsilon: Any = None) -> Posterior:
+    def infer(self, n_particles: int = _DEFAULTS.n_particles, *, quantile: float = _DEFAULTS.quantile,
+              target_tolerance: Optional[float] = _DEFAULTS.target_tolerance,
+              min_acceptance_rate: Optional[float] = _DEFAULTS.min_acceptance_rate,
+              max_rounds: int = _DEFAULTS.max_rounds, max_simulations: Optional[int] = _DEFAULTS.max_simulations,
+              max_time: Optional[float] = _DEFAULTS.max_time, batch_size: Any = _DEFAULTS.batch_size,
+              seed: SeedLike = None, run_dir: Any = None, progress: bool = False,
+              epsilon: Any = _DEFAULTS.epsilon) -> Posterior:
         """Run SMC-ABC.
+
+        The defaults are :class:`~sciope_abs.inference.config.SMCConfig`'s (the one definition the
+        CLI and the pipeline read too); ``smc.infer(**config.kwargs(), seed=...)`` runs with a
+        config object.  The run store and ``posterior.info["config"]`` record the settings as
+        ``SMCConfig.to_dict()``.
 
         Parameters
         ----------
@@ -209,10 +219,18 @@ class SMCABC(_Problem):
         if store.done:
             return store.posterior()
         store.check_fingerprint(self._fingerprint())
-        settings = dict(store.config["settings"])
+        settings = dict(store.config["settings"], _config=store.config.get("config"))
         return self._run(settings, self._load_state(store), store, progress)
 
     # ------------------------------------------------------------------ settings and store
+    @classmethod
+    def check_config(cls, config: SMCConfig) -> None:
+        """Refuse bad settings with the one-line ValueError :meth:`infer` raises, simulating nothing
+        (what ``sciope-abs infer`` runs on its ``settings:`` block before writing the run folder)."""
+        c = config
+        cls._settings(c.n_particles, c.quantile, c.target_tolerance, c.min_acceptance_rate, c.max_rounds,
+                      c.max_simulations, c.max_time, c.batch_size, 0, c.epsilon)
+
     @staticmethod
     def _settings(n_particles: Any, quantile: Any, target_tolerance: Any, min_acceptance_rate: Any,
                   max_rounds: Any, max_simulations: Any, max_time: Any, batch_size: Any, seed: SeedLike,
@@ -239,7 +257,11 @@ class SMCABC(_Problem):
             eps_spec: Any = epsilon_spec(eps)
         except ValueError:
             eps_spec = None  # an unregistered schedule: fine in memory, refused for run_dir
-        return {"n_particles": n_particles, "quantile": float(getattr(eps, "quantile", quantile)),
+        # the settings as given (batch_size "auto" stays "auto"), what the store and info record
+        config = SMCConfig(n_particles, float(quantile), target_tolerance, min_acceptance_rate, max_rounds,
+                           max_simulations, max_time, batch_size, eps_spec if epsilon is not None else None)
+        return {"_config": config.to_dict(), "n_particles": n_particles,
+                "quantile": float(getattr(eps, "quantile", quantile)),
                 "target_tolerance": None if target_tolerance is None else float(target_tolerance),
                 "min_acceptance_rate": None if min_acceptance_rate is None else float(min_acceptance_rate),
                 "max_rounds": max_rounds, "max_simulations": max_simulations, "max_time": max_time,
@@ -263,6 +285,7 @@ class SMCABC(_Problem):
             epsilon_spec(settings["_epsilon"])  # raises the one-line error
         F = self.s_obs.size
         return {"method": self.method, "settings": {k: v for k, v in settings.items() if not k.startswith("_")},
+                "config": settings.get("_config"),
                 "param_names": self.param_names, "summary_names": self._summary_names(F),
                 "n_traj": self.n_traj, "fingerprint": self._fingerprint()}
 
@@ -472,6 +495,7 @@ class SMCABC(_Problem):
                 "n_simulations_discarded": discarded, "tolerance": st.tol, "n_rounds": len(complete_rounds),
                 "batch_size": settings["batch_size"], "seed_entropy": str(settings["seed_entropy"]),
                 "n_traj": self.n_traj, "n_simulations_unprocessed": st.n_unprocessed, "engine": st.engine,
+                "config": settings.get("_config"),
                 "settings": {k: v for k, v in settings.items() if k != "seed_entropy" and not k.startswith("_")}}
         pop = _present(st.pop, "the population")
         post = Posterior(pop["particles"], self.param_names, weights=pop["weights"] if len(pop["particles"]) else None,

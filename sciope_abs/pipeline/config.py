@@ -33,7 +33,8 @@ from typing import Any
 
 from .._checks import check_nonneg_int, check_positive_int
 from .._config import Config, as_number, option
-from ..abstraction.config import DatasetConfig, SearchConfig, TrainConfig
+from ..abstraction.config import DatasetConfig, EvaluationConfig, SearchConfig, TrainConfig
+from ..inference.config import SMCConfig
 from .refine import REFINE_DEFAULTS, check_refine_section
 
 __all__ = ["PipelineConfig", "SECTION_DEFAULTS", "load_config", "EvaluateSection", "InferSection",
@@ -43,32 +44,25 @@ __all__ = ["PipelineConfig", "SECTION_DEFAULTS", "load_config", "EvaluateSection
 INFER_SIMULATORS = ("auto", "emulator", "ssa")
 
 
-@dataclass(frozen=True)
-class EvaluateSection(Config):
-    """The ``evaluate:`` section (histogram distances emulator vs SSA on held-out settings)."""
-
-    n_settings: int = option(8, "held-out settings simulated by both")
-    n_traj: int = option(200, "trajectories per setting and simulator")
-    lags: tuple = option((1, 3, 5), "time lags (steps) compared", "list")
-    bins: Any = option(100, "histogram bins, or auto", "any")
+#: the ``evaluate:`` section (histogram distances emulator vs SSA on held-out settings): the
+#: settings of ``evaluate()``, with its defaults
+EvaluateSection = EvaluationConfig
 
 
 @dataclass(frozen=True)
-class InferSection(Config):
-    """The ``infer:`` section (SMC-ABC with the emulator; ``ssa_infer`` reuses it with the SSA)."""
+class InferSection(SMCConfig):
+    """The ``infer:`` section (SMC-ABC with the emulator; ``ssa_infer`` reuses it with the SSA):
+    the fields of :class:`~sciope_abs.inference.config.SMCConfig` with its defaults (those of
+    ``SMCABC.infer``), plus the pipeline's own (``n_traj``, ``scheduler``, ``simulator``)."""
 
     n_traj: int = option(20, "trajectories per proposal")
-    n_particles: int = option(300, "particles per SMC round")
-    quantile: float = option(0.5, "tolerance of the next round: this quantile of the accepted distances")
-    max_rounds: int = option(5, "SMC rounds at most")
-    min_acceptance_rate: float | None = option(0.02, "stop when a round accepts less", none=True)
-    max_simulations: int | None = option(None, "simulations per round at most", "int")
-    max_time: float | None = option(None, "seconds per round at most", "float")
-    batch_size: Any = option("auto", "proposals per task, or auto", "any")
     scheduler: str | None = option("sync", "Dask address, sync, or null (the pipeline's client)", none=True)
-    epsilon: Any = option(None, "tolerance schedule replacing quantile, e.g. {name: acceptance_rate}", "any")
     simulator: str = option("emulator", "emulator, ssa, or auto (the cheaper per proposal)",
                             choices=INFER_SIMULATORS)
+
+    def smc_config(self) -> SMCConfig:
+        """The SMC-ABC settings of the section (its fields without the pipeline's own)."""
+        return SMCConfig(**{name: getattr(self, name) for name in SMCConfig.field_names()})
 
 
 @dataclass(frozen=True)
@@ -217,7 +211,7 @@ class PipelineConfig:
         v = self.evaluate
         _positive_int("evaluate", "n_settings", v["n_settings"])
         _positive_int("evaluate", "n_traj", v["n_traj"])
-        if v["bins"] != "auto":
+        if v["bins"] not in ("auto", None):   # null: one bin per count, as in evaluate()
             _positive_int("evaluate", "bins", v["bins"])
         if not isinstance(v["lags"], list) or not v["lags"]:
             raise ValueError(f"evaluate.lags must be a non-empty list of steps, got {v['lags']!r}")
@@ -293,6 +287,7 @@ class PipelineConfig:
         _number_in(i, "infer", "quantile", 0.0, 1.0, hi_open=True)
         _number_in(i, "infer", "min_acceptance_rate", 0.0, 1.0, allow_none=True)
         _number_in(i, "infer", "max_time", 0.0, float("inf"), allow_none=True)
+        _number_in(i, "infer", "target_tolerance", 0.0, float("inf"), lo_open=False, allow_none=True)
         if i["simulator"] not in INFER_SIMULATORS:
             raise ValueError(f"infer.simulator must be one of {', '.join(INFER_SIMULATORS)}, got {i['simulator']!r}")
         bs = i["batch_size"]

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import PipelineConfig, emulator_config
+from .config import InferSection, PipelineConfig, emulator_config
 
 log = logging.getLogger(__name__)
 
@@ -263,11 +263,9 @@ def _smc(ctx: StageContext, simulator, observed: np.ndarray, client: Any, seed, 
     prior = ctx.prior()
     smc = SMCABC(simulator, prior, ctx.summary(), ctx.distance(), observed=observed, n_traj=int(i["n_traj"]),
                  initial_state=ctx.initial_state(), client=client)
+    config = InferSection.from_mapping(i, "infer").smc_config()   # the SMCConfig fields of the section
     t0 = time.perf_counter()
-    post = smc.infer(n_particles=int(i["n_particles"]), quantile=float(i["quantile"]),
-                     min_acceptance_rate=i["min_acceptance_rate"], max_rounds=int(i["max_rounds"]),
-                     max_simulations=i["max_simulations"], max_time=i["max_time"], batch_size=i["batch_size"],
-                     seed=seed, run_dir=run_dir, progress=ctx.progress, epsilon=i["epsilon"])
+    post = smc.infer(**config.kwargs(), seed=seed, run_dir=run_dir, progress=ctx.progress)
     return post, time.perf_counter() - t0
 
 
@@ -416,9 +414,11 @@ def _run_ssa_infer(ctx: StageContext, out: Path):
 
 def _infer_config(cfg: PipelineConfig) -> dict:
     return {"observed": cfg.observed, "prior": cfg.prior, "summaries": cfg.summaries, "distance": cfg.distance,
-            # (epsilon: null, the default, is left out so that older runs keep their hashes)
+            # (epsilon and target_tolerance: null, the defaults, are left out so that older runs
+            # keep their hashes)
             "infer": {k: v for k, v in cfg.infer.items()
-                      if k not in ("scheduler", "simulator") and not (k == "epsilon" and v is None)},
+                      if k not in ("scheduler", "simulator")
+                      and not (k in ("epsilon", "target_tolerance") and v is None)},
             "species": cfg.species}
 
 
