@@ -120,8 +120,9 @@ def _load(out: Path) -> dict:
 def _save_case(out: Path, key: tuple[str, str], rows: list, info: dict, ablations: dict) -> dict:
     """Re-read ``out`` under a lock, replace the rows, run and ablations of ``key`` only, write atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    fd = os.open(out.parent, os.O_RDONLY)       # the folder is the lock: no lock file is left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         res = _load(out)
         res["rows"] = [r for r in res["rows"] if (r["model"], r["mode"]) != key] + rows
         res["runs"]["/".join(key)] = info
@@ -130,6 +131,8 @@ def _save_case(out: Path, key: tuple[str, str], rows: list, info: dict, ablation
         tmp = out.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(res, indent=1, sort_keys=True, default=float))
         tmp.replace(out)
+    finally:
+        os.close(fd)
     return res
 
 
