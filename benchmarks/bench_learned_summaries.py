@@ -526,9 +526,11 @@ def previous_cases(out: Path, label: str, settings: dict) -> list:
     if not out.exists():
         return []
     run = json.loads(out.read_text()).get("runs", {}).get(label)
-    free = ("n_obs", "n_smc", "n_c2st")  # observations are prefix-stable: more of them extend a run
-    if not run or {k: v for k, v in run.get("settings", {}).items() if k not in free} != \
-            {k: v for k, v in settings.items() if k not in free}:
+    # observations are prefix-stable: more of them extend a run; options that do not change the
+    # SMC cases (and options added since the run was written) do not block resuming it
+    free = ("n_obs", "n_smc", "n_c2st", "bayes_floor", "only_reference")
+    old = (run or {}).get("settings", {})
+    if not run or any(old[k] != settings[k] for k in old.keys() & settings.keys() if k not in free):
         return []
     return list(run.get("cases", []))
 
