@@ -15,7 +15,7 @@ import difflib
 import numbers
 from typing import Any, Mapping, TypeVar
 
-__all__ = ["Config", "option", "as_number", "KINDS"]
+__all__ = ["Config", "option", "as_number", "number_in", "KINDS"]
 
 C = TypeVar("C", bound="Config")
 
@@ -63,6 +63,20 @@ def as_number(v: Any, key: str) -> float:
         return float(v)
     except (TypeError, ValueError):
         raise ValueError(f"{key}: could not convert {v!r} to a number") from None
+
+
+def number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open: bool = True,
+              hi_open: bool = False, allow_none: bool = False) -> None:
+    """``d[key]`` becomes a float inside the interval, else a one-line error naming ``section.key``."""
+    v = d[key]
+    if v is None and allow_none:
+        return
+    x = as_number(v, f"{section}.{key}")
+    ok = (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{section}.{key} must lie in {interval}, got {v!r}")
+    d[key] = x
 
 
 def _normalise(kind: str, v: Any, key: str) -> Any:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_nonneg_int, check_positive_int
-from .._config import Config, as_number, option
+from .._config import Config, as_number, number_in, option
 from ..abstraction.config import DatasetConfig, EvaluationConfig, SearchConfig, TrainConfig
 from ..inference.config import SMCConfig
 from .refine import REFINE_DEFAULTS, check_refine_section
@@ -110,20 +110,6 @@ def _positive_int(section: str, key: str, v: Any, allow_none: bool = False) -> N
     if v is None and allow_none:
         return
     check_positive_int(v, f"{section}.{key}")
-
-
-def _number_in(d: dict, section: str, key: str, lo: float, hi: float, *, lo_open: bool = True,
-               hi_open: bool = False, allow_none: bool = False) -> None:
-    """``d[key]`` becomes a float inside the interval, else a one-line error naming the key."""
-    v = d[key]
-    if v is None and allow_none:
-        return
-    x = as_number(v, f"{section}.{key}")
-    ok = (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{section}.{key} must lie in {interval}, got {v!r}")
-    d[key] = x
 
 
 def read_yaml(path: Any) -> object:
@@ -224,7 +210,7 @@ class PipelineConfig:
         _positive_int("fidelity", "n_traj", f["n_traj"])
         if f["bins"] != "auto":
             _positive_int("fidelity", "bins", f["bins"])
-        _number_in(f, "fidelity", "threshold", 0.0, float("inf"))
+        number_in(f, "fidelity", "threshold", 0.0, float("inf"))
         if f["kind"] not in ("l1", "iou"):
             raise ValueError(f"fidelity.kind must be 'l1' or 'iou', got {f['kind']!r}")
         if not isinstance(self.ssa_infer["enabled"], bool):
@@ -284,10 +270,10 @@ class PipelineConfig:
             raise ValueError(f"infer.n_particles must be at least 2, got {i['n_particles']!r}")
         _positive_int("infer", "max_rounds", i["max_rounds"])
         _positive_int("infer", "max_simulations", i["max_simulations"], allow_none=True)
-        _number_in(i, "infer", "quantile", 0.0, 1.0, hi_open=True)
-        _number_in(i, "infer", "min_acceptance_rate", 0.0, 1.0, allow_none=True)
-        _number_in(i, "infer", "max_time", 0.0, float("inf"), allow_none=True)
-        _number_in(i, "infer", "target_tolerance", 0.0, float("inf"), lo_open=False, allow_none=True)
+        number_in(i, "infer", "quantile", 0.0, 1.0, hi_open=True)
+        number_in(i, "infer", "min_acceptance_rate", 0.0, 1.0, allow_none=True)
+        number_in(i, "infer", "max_time", 0.0, float("inf"), allow_none=True)
+        number_in(i, "infer", "target_tolerance", 0.0, float("inf"), lo_open=False, allow_none=True)
         if i["simulator"] not in INFER_SIMULATORS:
             raise ValueError(f"infer.simulator must be one of {', '.join(INFER_SIMULATORS)}, got {i['simulator']!r}")
         bs = i["batch_size"]

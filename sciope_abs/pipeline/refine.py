@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._checks import check_int_at_least, check_nonneg_int, check_positive_int
-from .._config import Config, option
+from .._config import Config, number_in, option
 from ..seeding import SeedLike, as_seed_sequence
 
 __all__ = ["refine_emulator", "sequential_emulation", "SequentialResult", "RefineConfig", "REFINE_DEFAULTS"]
@@ -70,14 +70,12 @@ REFINE_DEFAULTS = {"max_rounds": 0, **{k: RefineConfig.default(k) for k in ("n_s
 
 def check_refine_section(r: dict) -> None:
     """Validate the pipeline's ``refine:`` section in place (one-line errors naming ``refine.<key>``)."""
-    from .config import _number_in
-
     check_nonneg_int(r["max_rounds"], "refine.max_rounds", what="a non-negative integer (0: off)")
     check_positive_int(r["n_traj"], "refine.n_traj")
     check_positive_int(r["epochs"], "refine.epochs")
     check_int_at_least(r["n_settings"], "refine.n_settings", 2)
-    _number_in(r, "refine", "learning_rate", 0.0, float("inf"))
-    _number_in(r, "refine", "spread", 0.0, float("inf"), lo_open=False)
+    number_in(r, "refine", "learning_rate", 0.0, float("inf"))
+    number_in(r, "refine", "spread", 0.0, float("inf"), lo_open=False)
     if not isinstance(r["keep_old"], bool):
         raise ValueError(f"refine.keep_old must be true or false, got {r['keep_old']!r}")
 
@@ -337,21 +335,24 @@ def sequential_emulation(emulator: Any, infer: Callable[[Any, Any], Any], ssa_si
     return SequentialResult(post, emu, rep, rounds)
 
 
-def refine_in_pipeline(ctx: Any, posterior: Any, report: Any, out: Any) -> dict:
+def refine_in_pipeline(ctx: Any, posterior: Any, report: Any, out: Any, *, observe: Callable[[Any], np.ndarray],
+                       smc: Callable[..., Any]) -> dict:
     """The pipeline's ``refine:`` section after a failed fidelity check (see ``stages._run_fidelity``).
 
     Refines the stage's emulator around ``posterior``, re-runs the stage's SMC-ABC with the
     refined emulator and checks it again, up to ``refine.max_rounds`` refinements; writes the
     final emulator, posterior and check into ``out / "refined"`` and returns the facts for the
     stage summary (the first check's ``passed`` / ``ratio`` stay in the stage's own report).
+    ``observe(ctx)`` gives the observed traces and ``smc(ctx, simulator, observed, client, seed,
+    run_dir)`` runs the stage's SMC-ABC (the stage passes its own, so this module does not import
+    the stages: no import cycle).
     """
     import json
 
     from ..simulators.view import SpeciesView
-    from .stages import _observed, _smc
 
     r, f = dict(ctx.cfg.refine), ctx.cfg.fidelity
-    observed = _observed(ctx)
+    observed = observe(ctx)
     folder = out / "refined"
     client = ctx.resolve_client(ctx.cfg.infer["scheduler"])
 
@@ -359,7 +360,7 @@ def refine_in_pipeline(ctx: Any, posterior: Any, report: Any, out: Any) -> dict:
 
     def infer(sim: Any, seed: Any) -> Any:   # one SMC-ABC run folder per refinement: refined/smc_1, smc_2, ...
         runs.append(folder / f"smc_{len(runs) + 1}")
-        return _smc(ctx, sim, observed, client, seed, runs[-1])[0]
+        return smc(ctx, sim, observed, client, seed, runs[-1])[0]
 
     fid = {"n_particles": int(f["n_particles"]), "n_traj": int(f["n_traj"]), "summary": ctx.summary(),
            "threshold": float(f["threshold"]), "kind": f["kind"], "bins": f["bins"]}

@@ -392,7 +392,7 @@ def _run_fidelity(ctx: StageContext, out: Path):
     if ctx.cfg.refine["max_rounds"] and not rep.passed:   # sequential emulation (pipeline/refine.py)
         from .refine import refine_in_pipeline
 
-        facts |= refine_in_pipeline(ctx, post, rep, out)
+        facts |= refine_in_pipeline(ctx, post, rep, out, observe=_observed, smc=_smc)
     return rep, facts
 
 
