@@ -21,6 +21,7 @@ import hashlib
 import json
 import time
 import warnings
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -292,7 +293,7 @@ class AbstractionDataset:
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
 
-    def save(self, path: Any) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the dataset as a zarr group at ``path`` (overwritten); returns the path."""
         path = Path(path)
         arrays = {"traces": self.traces, "initial_states": self.initial_states, "rates": self.rates,
@@ -310,7 +311,7 @@ class AbstractionDataset:
         return path
 
     @classmethod
-    def load(cls, path: Any) -> "AbstractionDataset":
+    def load(cls, path: str | os.PathLike) -> "AbstractionDataset":
         """Read a dataset written by :meth:`save` (FileNotFoundError / ValueError otherwise)."""
         path = Path(path)
         if not path.exists():
@@ -390,7 +391,7 @@ def _split_settings(ok: np.ndarray, fractions, k_split) -> dict[str, np.ndarray]
 
 def build_dataset(model: Any, n_settings: int, n_traj: int, dt: float | None = None, n_steps: int | None = None,
                   vary_params: Sequence[str] = (), seed: SeedLike = None, client: Any = None, solver: str = "auto",
-                  split: Sequence[float] = (0.7, 0.15, 0.15), path: Any = None, progress: bool = True) -> AbstractionDataset:
+                  split: Sequence[float] = (0.7, 0.15, 0.15), path: str | os.PathLike | None = None, progress: bool = True) -> AbstractionDataset:
     """Simulate training data for an emulator.
 
     Parameters

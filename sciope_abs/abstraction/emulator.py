@@ -25,6 +25,7 @@ import json
 import logging
 import warnings
 import zipfile
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -359,7 +360,7 @@ class Emulator(Simulator):
                 "strict": self.strict, "clip": self.clip,
                 "conservation_laws": [law.to_dict() for law in self.model.conservation_laws]}
 
-    def save(self, path: Any) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the emulator to directory ``path`` (created): ``model.keras``, ``config.json``,
         ``scaler.json``, ``card.json`` and ``genotype.json`` when there is one.  The config holds
         the whole model (reactions, initial-state rule, conserved groups) and its conservation laws."""
@@ -377,7 +378,7 @@ class Emulator(Simulator):
         return path
 
     @classmethod
-    def load(cls, path: Any, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
+    def load(cls, path: str | os.PathLike, *, strict: bool | None = None, clip: bool | None = None) -> "Emulator":
         """Read an emulator written by :meth:`save` (the Keras file with ``safe_mode=True``).
 
         Imports nothing of training or of the architecture search: the custom layers a saved

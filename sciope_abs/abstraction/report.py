@@ -7,6 +7,7 @@ Saved as a folder: ``report.json`` (everything but the big arrays) + ``arrays.np
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -170,7 +171,7 @@ class EvaluationReport:
         return d
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Any) -> Path:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write ``report.json`` and ``arrays.npz`` into the folder ``path``; returns it."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,7 @@ class EvaluationReport:
         return path
 
     @classmethod
-    def load(cls, path: Any) -> "EvaluationReport":
+    def load(cls, path: str | os.PathLike) -> "EvaluationReport":
         """Read a report written by :meth:`save`."""
         path = Path(path)
         jf, af = path / "report.json", path / "arrays.npz"

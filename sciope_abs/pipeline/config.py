@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
@@ -309,7 +310,7 @@ class PipelineConfig:
         return cls(**copy.deepcopy(d))
 
     @classmethod
-    def from_yaml(cls, path: Any) -> "PipelineConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> "PipelineConfig":
         return cls.from_dict(read_yaml(path))
 
     def to_dict(self) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import html
+import os
 from pathlib import Path
 
 __all__ = ["write_report"]
@@ -75,7 +76,7 @@ def _compare_figure(post, ssa_post, truth):
                                 truth, title="{name}: emulator- vs SSA-driven posterior")
 
 
-def write_report(res: Any, path: Any) -> Path:
+def write_report(res: Any, path: str | os.PathLike) -> Path:
     """Write the run's report to ``path`` (HTML); returns the path."""
     import json
 

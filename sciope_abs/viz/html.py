@@ -1,13 +1,14 @@
 """Standalone HTML pages of Bokeh layouts, and text blocks for them."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
 __all__ = ["save_html", "text_block", "stack"]
 
 
-def save_html(layout: Any, path: str | Path, title: str, *, inline: bool = True) -> Path:
+def save_html(layout: Any, path: str | os.PathLike, title: str, *, inline: bool = True) -> Path:
     """Write ``layout`` as one HTML page; returns the path.
 
     Parameters
