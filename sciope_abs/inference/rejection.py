@@ -196,12 +196,7 @@ class ABCRejection(_Problem):
         if short:
             warnings.warn(message, ABCWarning, stacklevel=2)
         n_sims = rnd.n_sims
-        # acceptance_rate = n_accepted / n_evaluated; results that arrived after the stop are not
-        # counted in n_simulations (they are n_unprocessed)
-        history = [{"round": 0, "tolerance": final_tol, "acceptance_rate": len(theta) / max(n_eval, 1),
-                    "ess": float(len(theta)), "n_simulations": n_sims, "n_evaluated": n_eval,
-                    "n_accepted": int(len(theta)), "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
-                    "wall_time": wall, "complete": not short, "discarded": False}]
+        history = [self._history_entry(len(theta), final_tol, n_eval, rnd, res, wall, short)]
         info = {"n_simulations": n_sims, "n_simulations_used": n_sims, "n_simulations_discarded": 0,
                 "tolerance": final_tol, "reason": res.reason, "batch_size": plan["batch_size"],
                 "budget": plan["budget"], "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
@@ -212,6 +207,17 @@ class ABCRejection(_Problem):
                          summary_names=self._summary_names(F), observed=self.s_obs, history=history,
                          message=message, method=self.method, info=info)
         return post
+
+    @staticmethod
+    def _history_entry(n_accepted: int, final_tol: float, n_eval: int, rnd: Any, res: Any, wall: float,
+                       short: bool) -> dict:
+        """The run's one history entry (round 0).  ``acceptance_rate = n_accepted / n_evaluated``;
+        results that arrived after the stop are not counted in ``n_simulations`` (they are
+        ``n_unprocessed``)."""
+        return {"round": 0, "tolerance": final_tol, "acceptance_rate": n_accepted / max(n_eval, 1),
+                "ess": float(n_accepted), "n_simulations": rnd.n_sims, "n_evaluated": n_eval,
+                "n_accepted": int(n_accepted), "n_nan": rnd.n_nan, "n_unprocessed": res.n_discarded,
+                "wall_time": wall, "complete": not short, "discarded": False}
 
     @staticmethod
     def _config(n_samples: Any, quantile: Any, tolerance: Any, max_simulations: Any, max_time: Any,
