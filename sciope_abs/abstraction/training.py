@@ -17,9 +17,9 @@ import tensorflow as tf
 
 from ..seeding import SeedLike, as_generator, as_seed_sequence, int_seed
 from .components.categorical import MAX_SUPPORT, categorical_spec, low_copy_species
+from .config import TrainConfig
 from .bodies import mlp_body
 from .card import train_card
-from .config import TrainConfig
 from .emulator import Emulator
 from .mixture import as_spec, component_support, mixture_nll
 from .network import build_mdn, find_head, fix_last_input
@@ -468,6 +468,5 @@ def train(dataset: Any, config: TrainConfig | None = None, *, seed: SeedLike = N
                 "lag_fraction": float(cfg.lag_fraction),
                 "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
                 "body": "mlp" if body.name == "mlp_body" else getattr(body, "name", "custom")}
-    card = train_card(dataset, prep, settings, history)
-    card["config"] = cfg.to_dict()
+    card = train_card(dataset, prep, settings, history, config=cfg.to_dict())
     return emulator_from(dataset, prep, mdn, n_components, card)

@@ -15,9 +15,9 @@ from typing import Any, Callable, Generator, Iterator, Optional
 
 import numpy as np
 
-from .tasks import ProposalBatch, SimulateSummarise
 from .._checks import check_positive_int
 from ..seeding import child_seed
+from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["child_seed", "check_prior", "observed_summary", "stream_batches", "StreamResult", "RoundStream",
            "SimulateGroup", "TaskGroup", "LazyBatch", "TaskSizer", "expected_need", "TASK_SECONDS",
