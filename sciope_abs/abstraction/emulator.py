@@ -15,8 +15,9 @@ do not depend on which other points share the batch.
 
 Two rollout paths: ``rollout="compiled"`` (default) runs all steps in one compiled loop with
 counter-based noise and the projection inside it (:mod:`.rollout`); ``"stepwise"`` calls the
-compiled step once per step and projects on the host with numpy generators.  The two draw
-different (equally distributed) noise.  Law structures the compiled projection does not cover
+compiled step once per step and projects on the host.  Both draw the same counter-based noise
+(one vectorised draw per step, no Python loop over points), so for a seed they give the same
+trajectories wherever both apply.  Law structures the compiled projection does not cover
 (weights other than 1, a species in two laws) use the stepwise path, with a logged reason.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._checks import check_positive_int
-from ..seeding import SeedLike, as_generator, point_seeds
+from ..seeding import SeedLike, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
 from ..store.archive import directory_bytes, from_directory_bytes
 from .card import jsonable, package_versions
@@ -311,27 +312,24 @@ class Emulator(Simulator):
         return self._compiled or None
 
     def _rollout_stepwise(self, states, rates, seeds, r: int, n_steps: int, out: np.ndarray) -> np.ndarray:
-        """One compiled step call per step, the projection on the host, numpy noise per point."""
+        """One compiled step call per step, the projection on the host; the noise is the compiled
+        loop's counter-based noise (:func:`.rollout.host_step_noise`), one vectorised draw per step."""
         import tensorflow as tf
+
+        from .rollout import host_step_noise, point_keys
 
         if self._step_fn is None:
             self._step_fn = self._build_step()
         n, S = states.shape
-        gens = [as_generator(s) for s in seeds]
+        keys = np.repeat(point_keys(seeds).astype(np.uint64), r, axis=0)   # (n*r, 2): per point
+        traj = np.tile(np.arange(r, dtype=np.uint64), n)                     # (n*r,): per trajectory
         prev = np.repeat(states, r, axis=0)
         rate_t = tf.constant(np.repeat(rates, r, axis=0), tf.float32)
         totals_np = np.repeat(self._totals(states), r, axis=0)
         totals = tf.constant(totals_np, tf.float32)
         has_laws = totals_np.shape[1] > 0
-        u = np.empty(n * r, dtype=np.float32)
-        eps = np.empty((n * r, S), dtype=np.float32)
-        ties = np.empty((n * r, S))          # tie-breaking uniforms of the projection (drawn with laws only)
         for t in range(1, n_steps + 1):
-            for i, g in enumerate(gens):  # per-point noise: independent of the batch composition
-                u[i * r:(i + 1) * r] = g.random(r, dtype=np.float32)
-                eps[i * r:(i + 1) * r] = g.standard_normal((r, S), dtype=np.float32)
-                if has_laws:
-                    ties[i * r:(i + 1) * r] = g.random((r, S))
+            u, eps, ties = host_step_noise(keys, traj, t - 1, S, has_laws)
             y = self._step_fn(tf.constant(prev, tf.float32), rate_t, totals, tf.constant(u), tf.constant(eps))
             self.n_network_calls += 1
             y = y.numpy().astype(np.float64)

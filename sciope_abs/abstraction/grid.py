@@ -7,8 +7,8 @@ emulator's):
 
 1. **reaction step** — every node of every trajectory is one row of a single batched network
    call: the emulator's own compiled one-step sampler (network, mixture draw, rounding,
-   clipping, conservation projection), fed with per-point noise exactly as
-   :meth:`Emulator.rollout` draws it;
+   clipping, conservation projection), fed with the counter-based noise
+   :meth:`Emulator.rollout` uses;
 2. **diffusion step** — the shared species move by the exact law of independent molecules
    over the step: a molecule hopping to each neighbour at rate ``D`` (reflecting or periodic
    boundary) ends, after time ``h``, at node ``b`` with probability ``exp(Q h)[a, b]`` (``Q``
@@ -28,8 +28,9 @@ compiled SSA kernel.
 (second-order splitting), ``"lie"`` one diffusion step of ``dt`` after it.  Splitting is the only
 approximation besides the emulator: reactions and diffusion act in turn, not together.
 
-Randomness: point ``i`` uses ``point_seeds(seed, n)[i]`` for the network noise (in the order
-``Emulator.rollout`` uses it, rows trajectory-major then node-major) and a sequence derived
+Randomness: point ``i`` uses ``point_seeds(seed, n)[i]`` for the network noise (the emulator's
+counter-based noise keyed by it, node ``k`` of trajectory ``j`` counted as trajectory
+``j * N + k``, see :func:`.rollout.host_step_noise`) and a sequence derived
 from it for the diffusion, so a grid of one node with ``absorbing="emulate"`` reproduces the
 emulator's rollout for the same seed, and no point depends on the others in its batch.
 """
@@ -41,8 +42,9 @@ from typing import Any, Mapping, Sequence, cast
 import numpy as np
 
 from ..crn.grid import GridSpec, colony_totals
-from ..seeding import SeedLike, as_generator, point_seeds
+from ..seeding import SeedLike, point_seeds
 from ..simulators.base import Simulator, check_initial_state, check_theta
+from .rollout import host_step_noise, point_keys
 
 __all__ = ["GridSimulator", "AxisKernel", "diffusion_kernels", "diffusion_step", "SPLITTINGS", "ABSORBING", "BAND_TOL"]
 
@@ -229,23 +231,8 @@ class GridSimulator(Simulator):
             for i, g in enumerate(gens):
                 x[i, :, :, k] = diffusion_step(x[i, :, :, k].reshape(r, R, C), kern, g).reshape(r, R * C)
 
-    def _noise(self, gens: list, rows_per_point: int, ties: bool):
-        """Per-point noise in the order :meth:`Emulator.rollout` draws it (component uniform,
-        standard normals, and the projection's tie-breaking uniforms when there are laws)."""
-        S = len(self.agent_species)
-        m = len(gens) * rows_per_point
-        u = np.empty(m, dtype=np.float32)
-        eps = np.empty((m, S), dtype=np.float32)
-        tie = np.empty((m, S)) if ties else None
-        for i, g in enumerate(gens):
-            sl = slice(i * rows_per_point, (i + 1) * rows_per_point)
-            u[sl] = g.random(rows_per_point, dtype=np.float32)
-            eps[sl] = g.standard_normal((rows_per_point, S), dtype=np.float32)
-            if tie is not None:
-                tie[sl] = g.random((rows_per_point, S))
-        return u, eps, tie
-
-    def _react(self, prev: np.ndarray, rates_rows: np.ndarray, gens: list, rows_per_point: int) -> np.ndarray:
+    def _react(self, prev: np.ndarray, rates_rows: np.ndarray, keys: np.ndarray, traj: np.ndarray,
+               t: int) -> np.ndarray:
         """The emulator's one step for all rows ``prev (m, S)``: its compiled sampler, then its
         exact projection onto the conservation laws (a row no repair can fill keeps ``prev``).
         With ``absorbing="keep"`` only the rows that can move go through the network."""
@@ -254,7 +241,9 @@ class GridSimulator(Simulator):
         emu = self.emulator
         totals = emu._totals(prev)   # per node, now: a law may hold a shared species that moved
         has_laws = totals.shape[1] > 0 and hasattr(emu, "project")
-        u, eps, ties = self._noise(gens, rows_per_point, has_laws)
+        # the emulator's own counter-based noise: row (point i, trajectory j, node k) is trajectory
+        # j * N + k of point i, so a grid of one node draws exactly what Emulator.rollout draws
+        u, eps, ties = host_step_noise(keys, traj, t, len(self.agent_species), has_laws)
         rows = slice(None) if self.absorbing == "emulate" else np.flatnonzero(self._can_move(prev, rates_rows))
         y = prev.copy()
         if isinstance(rows, slice) or rows.size:
@@ -262,7 +251,7 @@ class GridSimulator(Simulator):
                              tf.constant(totals[rows], tf.float32), tf.constant(u[rows]), tf.constant(eps[rows]))
             emu.n_network_calls += 1
             z = z.numpy().astype(np.float64)
-            if has_laws:
+            if ties is not None:  # drawn exactly when the laws apply
                 z = emu.project(z, totals[rows], ties[rows], fallback=prev[rows])
             y[rows] = z
         return y
@@ -326,7 +315,8 @@ class GridSimulator(Simulator):
         if emu._step_fn is None:
             emu._step_fn = emu._build_step()
         seqs = point_seeds(seed, n)
-        gens = [as_generator(s) for s in seqs]
+        keys = np.repeat(point_keys(seqs).astype(np.uint64), r * N, axis=0)   # (n*r*N, 2) per point
+        traj = np.tile(np.arange(r * N, dtype=np.uint64), n)                   # trajectory j, node k: j*N + k
         dgens = [np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=tuple(s.spawn_key) + (_DIFFUSION_KEY,),
                                                               pool_size=s.pool_size)) for s in seqs]
         rates_rows = np.repeat(rates, r * N, axis=0)
@@ -337,7 +327,7 @@ class GridSimulator(Simulator):
             if diffuse and self.splitting == "strang":
                 self._diffuse(x, dgens)
             t1 = time.perf_counter()
-            y = self._react(x.reshape(n * r * N, S).astype(np.float64), rates_rows, gens, r * N)
+            y = self._react(x.reshape(n * r * N, S).astype(np.float64), rates_rows, keys, traj, t - 1)
             x = y.astype(np.int64).reshape(n, r, N, S)
             t2 = time.perf_counter()
             if diffuse:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ROLLOUT_METHODS", "COUNT_CAP", "compiled_plan", "point_keys", "philox4x32", "uniforms_from_bits",
+__all__ = ["ROLLOUT_METHODS", "COUNT_CAP", "compiled_plan", "point_keys", "host_step_noise", "philox4x32", "uniforms_from_bits",
            "project_laws_tf", "CompiledRollout"]
 
 ROLLOUT_METHODS = ("compiled", "stepwise")
@@ -108,6 +108,28 @@ def step_noise(keys: Any, traj: Any, t: Any, n_values: int) -> Any:
         blk = tf.constant(b, tf.uint64) * tf.ones_like(traj)
         words.extend(philox4x32((traj, t64, blk, tf.zeros_like(traj)), keys))
     return uniforms_from_bits(tf.stack(words[:n_values], axis=1))
+
+
+def host_step_noise(keys: np.ndarray, traj: np.ndarray, t: int, S: int, ties: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The noise of step ``t`` (0-based) as numpy arrays, for the paths that step on the host.
+
+    The same counters as the compiled loop (:func:`step_noise` keyed by ``keys`` (m, 2) uint64
+    and trajectory indices ``traj`` (m,) uint64), drawn for all rows in one vectorised call: the
+    component uniforms ``u`` (m,), standard normals ``eps`` (m, S) and, with ``ties``, the
+    projection's tie-breaking uniforms (m, S) float64.  A row's noise depends only on its point's
+    seed, its trajectory index and the step, never on the batch it is in.
+    """
+    import tensorflow as tf
+
+    n_values = 1 + S + (S if ties else 0)
+    keys = np.asarray(keys, dtype=np.uint64)
+    noise = step_noise((tf.constant(keys[:, 0]), tf.constant(keys[:, 1])),
+                       tf.constant(np.asarray(traj, dtype=np.uint64)), int(t), n_values)
+    u = noise[:, 0].numpy()
+    eps = tf.math.ndtri(noise[:, 1:1 + S]).numpy()
+    tie = noise[:, 1 + S:].numpy().astype(np.float64) if ties else None
+    return u, eps, tie
 
 
 def _apportion_unit_tf(zk, T, ties):

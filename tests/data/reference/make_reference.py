@@ -7,7 +7,9 @@ seed, and the points of every seeded design.  A refactoring that keeps behaviour
 numbers; a change that moves them on purpose regenerates them **in the same commit** and says why.
 
 Regenerate ONLY on purpose (the references were first made from commit 95f7c03, before the
-issue-14 redesign)::
+issue-14 redesign; the two ``*_rollout_stepwise`` arrays were regenerated on purpose when the
+stepwise path switched to the compiled loop's counter-based noise, issue 14 step 3, and now equal
+the ``*_rollout_compiled`` ones; every other array was unchanged by that regeneration)::
 
     cd /work/main   # the repository root
     PATH=$PWD/.venv/bin:$PATH .venv/bin/python tests/data/reference/make_reference.py
