@@ -184,6 +184,31 @@ def test_batch_one_by_one_and_chunks_agree(method):
     assert np.array_equal(more[:, :3], together)
 
 
+def test_two_lanes_give_the_numbers_of_one_lane_and_fail_only_their_point():
+    # "unrolled" runs trajectories r and r + 1 of a point side by side; each keeps its own
+    # generator, so every trajectory equals the one-at-a-time kernel's (odd n_traj: the last
+    # trajectory runs alone); custom laws (mm, diff) and a point whose "diff" propensity turns
+    # negative (h2 > h1) included: that point fails, the others keep their numbers
+    ts = np.linspace(0.0, 3.0, 7)
+    one = FastSSASimulator(TOY, param_names=TOY_PARAMS, timespan=ts, method="unrolled", lanes=1)
+    two = FastSSASimulator(TOY, param_names=TOY_PARAMS, timespan=ts, method="unrolled", lanes=2)
+    assert (one.lanes, two.lanes) == (1, 2) and FastSSASimulator(TOY, param_names=TOY_PARAMS).lanes == 2
+    th = np.concatenate([toy_theta(k0=5.0, k1=0.5, k2=0.2, k3=0.05, k4=0.01, Vm=2.0, h1=1.0),
+                         toy_theta(k0=2.0, k1=1.0, k2=0.1, Vm=1.0, h1=0.5, h2=1.0),  # diff < 0: fails
+                         toy_theta(k0=9.0, k1=0.3, k3=0.2, Vm=3.0, h1=2.0)])
+    with pytest.warns(SimulationWarning):
+        a = one.simulate(th, n_traj=5, seed=3)
+    with pytest.warns(SimulationWarning):
+        b = two.simulate(th, n_traj=5, seed=3)
+    assert np.isnan(a[1]).all() and np.isnan(b[1]).all()
+    assert np.isfinite(a[[0, 2]]).all() and np.array_equal(a, b, equal_nan=True)
+    assert (one.last_events_[[0, 2]] == two.last_events_[[0, 2]]).all() and one.last_events_[0] > 0
+    gene = {n: FastSSASimulator("gene", timespan=np.linspace(0.0, 2.0, 5), method="unrolled", lanes=n)
+            for n in (1, 2)}
+    th_g = load_model("gene").sample_rates(4, seed=1)
+    assert np.array_equal(gene[1].simulate(th_g, n_traj=3, seed=8), gene[2].simulate(th_g, n_traj=3, seed=8))
+
+
 def test_trajectory_streams_start_from_numpys_generate_state_words():
     # trajectory j of point i: words 4j..4j+3 of point_seeds(seed, n)[i].generate_state(., uint64)
     sim = FastSSASimulator("sir")
@@ -306,6 +331,8 @@ def test_timeout_fails_the_slow_point_and_the_batch_goes_on(method):
     ({"max_events": 0}, "max_events"),
     ({"update": "sometimes"}, "update must be"),
     ({"method": "fastest"}, "method must be one of"),
+    ({"lanes": 3}, "lanes must be 1, 2 or None"),
+    ({"lanes": 2, "method": "direct"}, "lanes=2 needs method='unrolled'"),
     ({"timeout": 0}, "timeout must be a positive"),
     ({"timeout": float("nan")}, "timeout must be a positive"),
     ({"timeout": "5"}, "timeout must be a positive"),
@@ -521,6 +548,10 @@ def test_auto_method_and_kernel_sources_per_method():
     assert len(set(srcs.values())) == 4 and all("def ssa_run(" in v for v in srcs.values())
     assert "# method: tree" in srcs["tree"] and "_props_update" in srcs["direct"]
     assert "_fire_2(" in srcs["dependency"]  # 18 reactions: compiled in chunks
+    # two trajectories side by side up to 12 reactions (Gene: 6), one at a time above (Vilar: 18)
+    assert "# method: unrolled, lanes: 1" in srcs["unrolled"]
+    assert "# method: unrolled, lanes: 2" in generate_kernel_source("gene") and FastSSASimulator("gene").lanes == 2
+    assert FastSSASimulator("vilar").lanes == 1 and FastSSASimulator("egfr").lanes == 1
 
 
 def test_ziggurat_waiting_times_are_exponential():

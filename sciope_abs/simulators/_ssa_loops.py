@@ -9,10 +9,13 @@ codes; they differ in how the next reaction is found and how propensities are ke
     (or all of them) are recomputed by ``_props_update``, the running sums are rebuilt and a
     branch-free scan picks the reaction, O(M) per event; waiting time ``-log(u) / a0``.
 ``unrolled`` (small networks)
-    The direct method's choice rule as straight-line code over scalar locals: state,
-    propensities and running sums (balanced, depth log2 M) stay in registers, the stoichiometry
-    is added from constant columns, mass-action propensities are not re-checked (their rates
-    are, once per point), and the waiting time is a ziggurat exponential (no logarithm).
+    The direct method's choice rule as straight-line code over scalar locals: state, generator
+    state, propensities and running sums (balanced, depth log2 M) stay in registers, the
+    stoichiometry is added from constant columns, mass-action propensities are not re-checked
+    (their rates are, once per point), and the waiting time is a ziggurat exponential (no
+    logarithm).  Up to :data:`UNROLLED_LANES_MAX_REACTIONS` reactions two trajectories of a
+    point run side by side in one loop (two independent dependency chains for the processor to
+    overlap), with the same numbers as one at a time.
 ``dependency`` (large networks)
     The dependency graph is compiled into straight-line ``_fire(j, ...)`` code per reaction
     that applies the stoichiometry and recomputes only the propensities reading a changed
@@ -45,7 +48,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["METHODS", "EXPLOSION_EVENTS", "PRELUDE", "LOOPS", "fire_source", "loop_source", "unrolled_source"]
+__all__ = ["METHODS", "EXPLOSION_EVENTS", "PRELUDE", "LOOPS", "UNROLLED_LANES_MAX_REACTIONS", "fire_source", "loop_source",
+           "unrolled_source"]
 
 METHODS = ("direct", "unrolled", "dependency", "tree")
 #: A trajectory whose total propensity times the time left exceeds this many expected events
@@ -58,6 +62,9 @@ INLINE_MAX_REACTIONS = 16
 FIRE_CHUNK = 8
 #: Events between two wall-clock checks when a timeout is set.
 TIMER_TICK = 16384
+#: ``unrolled`` runs two trajectories of a point side by side (one event of each per pass of the
+#: loop) up to this many reactions, one at a time above (code size and compile time double).
+UNROLLED_LANES_MAX_REACTIONS = 12
 
 # ------------------------------------------------------------------------------ shared part
 PRELUDE = '''
@@ -134,32 +141,62 @@ _ZKE, _ZWE, _ZFE = _ziggurat_tables()
 _ZR = 7.697117470131487
 
 
+@njit(cache=True, nogil=True, inline='always')
+def _next4(s0, s1, s2, s3):
+    """``_next_u64`` on a state held in four scalars: ``(bits, s0, s1, s2, s3)``.
+
+    The same numbers as ``_next_u64``; kept in registers by the compiled loops (an array state
+    passed to an inlined function costs two reference-count calls and a spill of every live
+    register per call)."""
+    result = _rotl(s1 * np.uint64(5), np.uint64(7)) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, np.uint64(45))
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, nogil=True, inline='always')
+def _uniform4(s0, s1, s2, s3):
+    """``_uniform`` on a four-scalar state: ``(u, s0, s1, s2, s3)``, u on [0, 1)."""
+    b, s0, s1, s2, s3 = _next4(s0, s1, s2, s3)
+    return np.float64(np.int64(b >> np.uint64(11))) * _TWO_M53, s0, s1, s2, s3
+
+
 @njit(cache=True, nogil=True)
-def _exponential_slow(s, idx, x):
-    """The ziggurat's rare branches: the tail (layer 0) and the wedges."""
+def _exponential_slow4(s0, s1, s2, s3, idx, x):
+    """The ziggurat's rare branches, the tail (layer 0) and the wedges: ``(e, s0, s1, s2, s3)``."""
     while True:
         if idx == 0:
-            return _ZR - math.log1p(-_uniform(s))
-        if (_ZFE[idx - 1] - _ZFE[idx]) * _uniform(s) + _ZFE[idx] < math.exp(-x):
-            return x
-        ri = _next_u64(s) >> np.uint64(3)
+            u, s0, s1, s2, s3 = _uniform4(s0, s1, s2, s3)
+            return _ZR - math.log1p(-u), s0, s1, s2, s3
+        u, s0, s1, s2, s3 = _uniform4(s0, s1, s2, s3)
+        if (_ZFE[idx - 1] - _ZFE[idx]) * u + _ZFE[idx] < math.exp(-x):
+            return x, s0, s1, s2, s3
+        b, s0, s1, s2, s3 = _next4(s0, s1, s2, s3)
+        ri = b >> np.uint64(3)
         idx = np.int64(ri & np.uint64(0xFF))
         ri >>= np.uint64(8)
         x = np.float64(np.int64(ri)) * _ZWE[idx]
         if ri < _ZKE[idx]:
-            return x
+            return x, s0, s1, s2, s3
 
 
 @njit(cache=True, nogil=True, inline='always')
-def _exponential(s):
-    """Standard exponential by the ziggurat: one 64-bit draw and no logarithm ~98 % of the time."""
-    ri = _next_u64(s) >> np.uint64(3)
+def _exponential4(s0, s1, s2, s3):
+    """Standard exponential by the ziggurat, one 64-bit draw and no logarithm ~98 % of the time:
+    ``(e, s0, s1, s2, s3)`` for a generator state held in four scalars."""
+    b, s0, s1, s2, s3 = _next4(s0, s1, s2, s3)
+    ri = b >> np.uint64(3)
     idx = np.int64(ri & np.uint64(0xFF))
     ri >>= np.uint64(8)
     x = np.float64(np.int64(ri)) * _ZWE[idx]
     if ri < _ZKE[idx]:
-        return x
-    return _exponential_slow(s, idx, x)
+        return x, s0, s1, s2, s3
+    return _exponential_slow4(s0, s1, s2, s3, idx, x)
 
 
 @njit(cache=True, nogil=True)
@@ -167,8 +204,10 @@ def exponential_batch(pool, out):
     """``out[:]`` standard exponentials from the stream of trajectory 0 of ``pool`` (for checks)."""
     s = np.empty(4, dtype=np.uint64)
     _seed_trajectory(pool, 0, s)
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
     for q in range(out.shape[0]):
-        out[q] = _exponential(s)
+        e, s0, s1, s2, s3 = _exponential4(s0, s1, s2, s3)
+        out[q] = e
 
 
 @njit(cache=True, nogil=True)
@@ -507,17 +546,26 @@ def _scalar(src: str) -> str:
     return re.sub(r"\b([xp])\[(\d+)\]", r"\1_\2", src)
 
 
-def unrolled_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rates: Sequence[int | None]) -> str:
+def unrolled_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rates: Sequence[int | None],
+                    lanes: int = 1) -> str:
     """``ssa_run`` of the ``unrolled`` method: the direct method's choice rule as straight-line
-    code over scalar locals (state, propensities, running sums), so nothing goes through memory
-    between events, with the waiting time from a ziggurat exponential instead of ``-log(u)``;
-    for small networks.
+    code over scalar locals (state, generator, propensities, running sums), so nothing goes
+    through memory between events, with the waiting time from a ziggurat exponential instead
+    of ``-log(u)``; for small networks.
 
     ``rates[m]`` is the rate parameter's column of a mass-action reaction (``None``: a custom
     law).  A mass-action propensity is non-negative whenever its rate is (counts stay
     non-negative), so only the rates are checked, once per point; custom laws are checked
-    after every event.
+    after every event.  ``lanes=2`` runs trajectories ``r`` and ``r + 1`` of a point side by
+    side, one event of each per pass, so the processor overlaps their two dependency chains
+    (state -> propensities -> sums -> choice -> state); every trajectory keeps its own
+    generator, so the numbers equal those of ``lanes=1``.  A point that fails stops both lanes
+    (its ``events`` count then includes the other lane's events so far).
     """
+    if lanes not in (1, 2):
+        raise ValueError(f"lanes must be 1 or 2, got {lanes!r}")
+    if lanes == 2:
+        return _unrolled2_source(sources, nu, n_params, rates)
     M, S = nu.shape
     ind = " " * 16
     props = [f"{ind}a_{m} = {_scalar(src)}" for m, src in enumerate(sources)]
@@ -596,6 +644,10 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
         t_start = _now() if timed else 0.0
         for r in range(R):
             _seed_trajectory(pools[i], r, s)
+            s0 = s[0]
+            s1 = s[1]
+            s2 = s[2]
+            s3 = s[3]
 {load}
             t = tgrid[0]
             k = 0
@@ -612,7 +664,8 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
                     if a0 * (t_end - t) > _EXPLODE:
                         status[i] = -3
                         break
-                    t_next = t + _exponential(s) / a0
+                    e, s0, s1, s2, s3 = _exponential4(s0, s1, s2, s3)
+                    t_next = t + e / a0
                 else:
                     t_next = inf
                 if k < T and tgrid[k] < t_next:
@@ -633,7 +686,8 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
                         if _now() - t_start > timeout:
                             status[i] = -2
                             break
-                target = _uniform(s) * a0
+                u, s0, s1, s2, s3 = _uniform4(s0, s1, s2, s3)
+                target = u * a0
                 j = {count}
                 if j >= {M}:  # u * a0 rounded up to a0: the last reaction that can fire
 {last_pos}
@@ -644,3 +698,144 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
             if status[i] != 0:
                 break
 '''
+
+# ------------------------------------------------------------------------------ "unrolled", two lanes
+_UNROLLED2 = '''
+@njit({sig}, cache=True, nogil=True, error_model="numpy")
+def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_events, timeout, out, status, events):
+{doc}
+    n = P.shape[0]
+    T = tgrid.shape[0]
+    S_out = out_idx.shape[0]
+    xs = np.empty({S})
+    s = np.empty(4, dtype=np.uint64)
+    inf = np.inf
+    t_end = tgrid[T - 1]
+    timed = timeout < inf
+    for i in range(n):
+{params}
+        status[i] = 0
+        events[i] = 0
+{rate_check}
+        if status[i] != 0:
+            continue
+        tick = _TICK
+        t_start = _now() if timed else 0.0
+        for r in range(0, R, 2):
+            # lane A runs trajectory r, lane B trajectory r + 1 (none when r + 1 == R); each lane
+            # has its own generator and state, so its numbers are those of a run on its own
+            liveA = True
+            liveB = r + 1 < R
+{init}
+            while liveA or liveB:
+                if timed:
+                    tick -= 1
+                    if tick <= 0:
+                        tick = _TICK
+                        if _now() - t_start > timeout:
+                            status[i] = -2
+                            break
+{stepA}
+{stepB}
+            events[i] += n_evA + n_evB
+            if status[i] != 0:
+                break
+'''
+
+_LANE_STEP = '''if live{L}:
+{props}
+{sums}
+    a0{L} = c_{last}{L}
+    if not ({ok}) or not (a0{L} < inf):
+        status[i] = {M} + 1
+{first_bad}
+        liveA = False
+        liveB = False
+    elif a0{L} > 0.0 and a0{L} * (t_end - t{L}) > _EXPLODE:
+        status[i] = -3
+        liveA = False
+        liveB = False
+    else:
+        if a0{L} > 0.0:
+            e{L}, s0{L}, s1{L}, s2{L}, s3{L} = _exponential4(s0{L}, s1{L}, s2{L}, s3{L})
+            t_next{L} = t{L} + e{L} / a0{L}
+        else:
+            t_next{L} = inf
+        if tk{L} < t_next{L}:
+            while k{L} < T and tgrid[k{L}] < t_next{L}:
+{store}
+                for q in range(S_out):
+                    out[i, r + {lane}, q, k{L}] = xs[out_idx[q]]
+                k{L} += 1
+            if k{L} >= T:
+                live{L} = False
+            else:
+                tk{L} = tgrid[k{L}]
+        if live{L}:
+            if n_ev{L} >= max_events:
+                status[i] = -1
+                liveA = False
+                liveB = False
+            else:
+                u{L}, s0{L}, s1{L}, s2{L}, s3{L} = _uniform4(s0{L}, s1{L}, s2{L}, s3{L})
+                target{L} = u{L} * a0{L}
+                j{L} = {count}
+                if j{L} >= {M}:  # u * a0 rounded up to a0: the last reaction that can fire
+{last_pos}
+{apply}
+                t{L} = t_next{L}
+                n_ev{L} += 1'''
+
+
+def _lane_names(text: str, lane: str) -> str:
+    """Suffix the per-trajectory names (``x_q``, ``a_m``, running sums ``c_m``, ``rc_m``, ...,
+    ``target``, ``j``) of generated code with ``lane``; parameters ``p_k`` are shared."""
+    text = re.sub(r"\b((?:r*c|a|x)_\d+)\b", r"\1" + lane, text)
+    return re.sub(r"\b(target|j)\b", r"\1" + lane, text)
+
+
+def _indent(lines: Sequence[str], n: int) -> str:
+    return "\n".join(" " * n + line if line else line for line in lines)
+
+
+def _unrolled2_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rates: Sequence[int | None]) -> str:
+    """``ssa_run`` of the two-lane ``unrolled`` method (see :func:`unrolled_source`)."""
+    M, S = nu.shape
+    sums: list[str] = []
+    _prefix_sums([f"a_{m}" for m in range(M)], sums, "")
+    tables, apply = [], []
+    for q in range(S):
+        if nu[:, q].any():
+            tables.append(f"_NU_{q} = np.array({[float(v) for v in nu[:, q]]!r})")
+            apply.append(f"x_{q} += _NU_{q}[j]")
+    generic = {
+        "props": [f"a_{m} = {_scalar(src)}" for m, src in enumerate(sources)],
+        "sums": sums,
+        "first_bad": [line for m in range(M) for line in
+                      (f"{'if' if m == 0 else 'elif'} not (a_{m} >= 0.0 and a_{m} < inf):", f"    status[i] = {m + 1}")],
+        "last_pos": [line for m in range(M) for line in (f"if a_{m} > 0.0:", f"    j = {m}")],
+        "apply": apply or ["j += 0"],
+    }
+    depth = {"props": 4, "sums": 4, "first_bad": 8, "last_pos": 20, "apply": 16}
+    ok = " & ".join(f"(a_{m} >= 0.0)" for m in range(M) if rates[m] is None) or "True"
+    steps = {}
+    for lane, L in enumerate("AB"):
+        parts = {key: _lane_names(_indent(lines, depth[key]), L) for key, lines in generic.items()}
+        parts["store"] = "\n".join(f"                xs[{q}] = x_{q}{L}" for q in range(S))
+        step = _LANE_STEP.format(L=L, lane=lane, last=M - 1, M=M, ok=_lane_names(ok, L),
+                                 count=_lane_names(_balanced_sum([f"np.int64(c_{m} <= target)" for m in range(M)]), L),
+                                 **parts)
+        steps[f"step{L}"] = _indent(step.split("\n"), 16)
+    init = ["_seed_trajectory(pools[i], r, s)", "s0A = s[0]", "s1A = s[1]", "s2A = s[2]", "s3A = s[3]",
+            "if liveB:", "    _seed_trajectory(pools[i], r + 1, s)",
+            "s0B = s[0]", "s1B = s[1]", "s2B = s[2]", "s3B = s[3]"]
+    for L in "AB":
+        init += [f"x_{q}{L} = X0[i, {q}]" for q in range(S)]
+        init += [f"t{L} = tgrid[0]", f"tk{L} = tgrid[0]", f"k{L} = 0", f"n_ev{L} = 0", f"t_next{L} = 0.0"]
+    rate_check = "".join(f"        {'if' if n == 0 else 'elif'} not (p_{k} >= 0.0):\n            status[i] = {m + 1}\n"
+                         for n, (m, k) in enumerate((m, k) for m, k in enumerate(rates) if k is not None))
+    loop = _UNROLLED2.format(
+        sig=_SIGNATURE, doc=_DOC.format(title="Direct-method (unrolled, two lanes)"), S=max(S, 1),
+        params="\n".join(f"        p_{k} = P[i, {k}]" for k in range(n_params)) or "        pass_ = 0",
+        rate_check=rate_check or "        status[i] = 0", init=_indent(init, 12), **steps)
+    return "\n".join(tables) + "\n\n" + loop

@@ -39,11 +39,11 @@ from ..crn.model import CRN
 from ..crn.resolve import as_crn
 from ..seeding import SeedLike, point_seeds
 from .base import Simulator, check_initial_state, check_theta, report_failures
-from ._ssa_loops import EXPLOSION_EVENTS, fire_source, loop_source, unrolled_source
+from ._ssa_loops import EXPLOSION_EVENTS, UNROLLED_LANES_MAX_REACTIONS, fire_source, loop_source, unrolled_source
 from .expressions import parse_expression
 
 __all__ = ["FastSSASimulator", "default_cache_dir", "check_supported", "generate_kernel_source", "resolve_method",
-           "SSA_METHODS"]
+           "resolve_lanes", "SSA_METHODS"]
 
 #: Features a CRN-like object may carry that the compiled kernel does not implement.
 _UNSUPPORTED_FIELDS = ("events", "assignment_rules", "rate_rules", "rules", "function_definitions")
@@ -153,7 +153,24 @@ def resolve_method(model: CRN | str, method: str = "auto") -> str:
     return "direct" if M == 0 else "unrolled" if M <= _UNROLLED_MAX_REACTIONS else "dependency"
 
 
-def generate_kernel_source(model: CRN | str, update: str = "auto", method: str = "auto") -> str:
+def resolve_lanes(model: CRN | str, method: str = "auto", lanes: int | None = None) -> int:
+    """Trajectories the compiled loop runs side by side: ``lanes`` if given (``method="unrolled"``
+    only; 1 or 2), else 2 for the ``unrolled`` method up to
+    :data:`~sciope_abs.simulators._ssa_loops.UNROLLED_LANES_MAX_REACTIONS` reactions and 1
+    otherwise.  The numbers do not depend on it."""
+    method = resolve_method(model, method)
+    if lanes is None:
+        M = len(as_crn(model, hint=_GILLESPY_HINT).reactions)
+        return 2 if method == "unrolled" and M <= UNROLLED_LANES_MAX_REACTIONS else 1
+    if isinstance(lanes, bool) or lanes not in (1, 2):
+        raise ValueError(f"lanes must be 1, 2 or None, got {lanes!r}")
+    if lanes == 2 and method != "unrolled":
+        raise ValueError(f"lanes=2 needs method='unrolled', got method={method!r}")
+    return int(lanes)
+
+
+def generate_kernel_source(model: CRN | str, update: str = "auto", method: str = "auto",
+                           lanes: int | None = None) -> str:
     """Python source of the compiled SSA kernel of ``model`` (no parameter values in it).
 
     Parameters
@@ -166,11 +183,15 @@ def generate_kernel_source(model: CRN | str, update: str = "auto", method: str =
     method : {"auto", "direct", "unrolled", "dependency", "tree"}
         The exact SSA variant (see :mod:`sciope_abs.simulators._ssa_loops`); ``"auto"``:
         :func:`resolve_method`.
+    lanes : {1, 2}, optional
+        Trajectories of a point run side by side (``unrolled`` only); default
+        :func:`resolve_lanes`.  The numbers do not depend on it.
     """
     if update not in UPDATE_MODES:
         raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
     crn = check_supported(model)
     method = resolve_method(crn, method)
+    lanes = resolve_lanes(crn, method, lanes)
     sources, reads, costs = _reaction_sources(crn)
     nu = crn.stoichiometry()
     M, S = nu.shape
@@ -184,7 +205,8 @@ def generate_kernel_source(model: CRN | str, update: str = "auto", method: str =
         "# Parameters are runtime inputs; this file holds no parameter values. Do not edit.",
         "# species: " + ", ".join(f"x[{i}]={s}" for i, s in enumerate(crn.species)),
         "# parameters: " + ", ".join(f"p[{k}]={p}" for k, p in enumerate(crn.parameters)),
-        f"# method: {method}" + (f", propensity update: {update}" if method == "direct" else ""),
+        f"# method: {method}" + (f", propensity update: {update}" if method == "direct" else "")
+        + (f", lanes: {lanes}" if method == "unrolled" else ""),
         "import math",
         "import time",
         "",
@@ -203,7 +225,8 @@ def generate_kernel_source(model: CRN | str, update: str = "auto", method: str =
     elif method == "unrolled":
         p_pos = {p: k for k, p in enumerate(crn.parameters)}
         rates = [p_pos[r.rate] if r.rate is not None else None for r in crn.reactions]
-        return "\n".join(lines) + "\n" + loop_source(method) + unrolled_source(sources, nu, len(crn.parameters), rates)
+        return ("\n".join(lines) + "\n" + loop_source(method)
+                + unrolled_source(sources, nu, len(crn.parameters), rates, lanes))
     else:
         lines += fire_source(method, sources, nu, deps)
     return "\n".join(lines) + "\n" + loop_source(method)
@@ -314,9 +337,9 @@ _LOCK = threading.Lock()
 
 
 def _load_kernel(crn: CRN, cache_dir: Path | None, update: str = "auto",
-                 method: str = "auto") -> tuple[ModuleType, str]:
+                 method: str = "auto", lanes: int | None = None) -> tuple[ModuleType, str]:
     """The compiled kernel module of ``crn`` (per-process dict, then disk cache, then compile)."""
-    source = generate_kernel_source(crn, update, method)
+    source = generate_kernel_source(crn, update, method, lanes)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     directory = str(cache_dir if cache_dir is not None else default_cache_dir())
     key = (digest, directory)
@@ -380,6 +403,9 @@ class FastSSASimulator(Simulator):
     update : {"auto", "full", "dependency"}
         ``method="direct"`` only: how propensities are refreshed after each event (see
         :func:`generate_kernel_source`); all modes give identical numbers.
+    lanes : {1, 2}, optional
+        ``method="unrolled"`` only: trajectories of a point the compiled loop runs side by side
+        (default :func:`resolve_lanes`: 2 up to 12 reactions); identical numbers either way.
 
     Attributes
     ----------
@@ -401,7 +427,8 @@ class FastSSASimulator(Simulator):
     def __init__(self, model: CRN | str, param_names: Sequence[str] | None = None,
                  species: Sequence[str] | None = None, timespan: np.ndarray | None = None, *,
                  max_events: int = DEFAULT_MAX_EVENTS, timeout: float | None = None,
-                 cache_dir: str | os.PathLike | None = None, method: str = "auto", update: str = "auto"):
+                 cache_dir: str | os.PathLike | None = None, method: str = "auto", update: str = "auto",
+                 lanes: int | None = None):
         crn = check_supported(model)
         self.model = crn
         if param_names is None:
@@ -422,6 +449,7 @@ class FastSSASimulator(Simulator):
             raise ValueError(f"update must be one of {UPDATE_MODES}, got {update!r}")
         self.update = update
         self.method = resolve_method(crn, method)
+        self.lanes = resolve_lanes(crn, self.method, lanes)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._p_default = np.array(list(crn.parameters.values()), dtype=np.float64)
         self._p_cols = np.array([list(crn.parameters).index(p) for p in self.param_names], dtype=np.intp)
@@ -459,7 +487,8 @@ class FastSSASimulator(Simulator):
     def compile(self) -> "FastSSASimulator":
         """Load (or compile, first time on this machine) the kernel now; returns ``self``."""
         if self._kernel is None:
-            mod, digest = _load_kernel(self.model, self.cache_dir, self.update, self.method)
+            mod, digest = _load_kernel(self.model, self.cache_dir, self.update, self.method,
+                                       getattr(self, "lanes", None))
             self._module = mod
             self._kernel = mod.ssa_run
             self.kernel_hash = digest
