@@ -210,7 +210,11 @@ def run_case(name: str, mode: str, args) -> tuple[list, dict, dict]:
             emus[key].card["bench_train_seconds"] = seconds[key]
             emus[key].save(folder)
     LOG.info("%s/%s: trained %s", name, mode, {k: round(v or 0) for k, v in seconds.items()})
-    if args.eval_traj is None:
+    earlier = _load(args.eval_traj_from)["runs"].get(f"{name}/{mode}") if args.eval_traj_from else None
+    if earlier and args.eval_traj is None:     # the rule's decision of the earlier run: its exact ensembles are cached
+        eval_traj = int(earlier["eval_traj_rule"]["n_traj"])
+        info["eval_traj_rule"] = dict(earlier["eval_traj_rule"], reused_from=str(args.eval_traj_from))
+    elif args.eval_traj is None:
         eval_traj, info["eval_traj_rule"] = eval_traj_rule(crn, ds, args.eval_settings, args.eval_budget,
                                                            args.seed + 3)
     else:
@@ -305,6 +309,9 @@ def main(argv=None) -> int:
                     help="fix the evaluation trajectories per ensemble (default: the rule of eval_traj_rule)")
     ap.add_argument("--eval-budget", type=float, default=300.0, metavar="SECONDS",
                     help="SSA seconds the rule allows for the two exact ensembles of one case (default 300)")
+    ap.add_argument("--eval-traj-from", type=Path, default=None, metavar="RESULTS",
+                    help="take each case's evaluation n_traj from the rule's decision recorded in an earlier "
+                         "results file (so its cached exact ensembles are reused)")
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--auto-size", type=float, default=None, metavar="SECONDS",
                     help="also search(size='auto', time_budget=SECONDS), evaluated as ablation 'searched_auto'")

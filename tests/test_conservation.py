@@ -11,7 +11,7 @@ from _three_gene import three_gene_model  # noqa: E402
 
 from sciope_abs.crn import CRN, Reaction, load_model  # noqa: E402
 from sciope_abs.crn.conservation import (ConservedGroup, conservation_basis, count_violations,  # noqa: E402
-                                         nullity, project_counts)
+                                         law_correction, nullity, project_counts)
 
 # hand-derived: {species: weight} per law, and the total in the default state
 _DIMERS = ["R2", "RP", "RPLCg", "RPLCgP", "RG", "RGS", "RSh", "RShP", "RShG", "RShGS"]
@@ -175,6 +175,60 @@ def test_projection_keeps_all_but_the_complement_and_shares_out_an_overshoot():
     assert ties == [[1, 0], [0, 1]]
     many = project_counts(np.tile([1.0, 1.0, 0.0, 0.0], (4000, 1)), W, np.ones((4000, 1)), rng=0)
     assert abs(many[:, 0].mean() - 0.5) < 4 * 0.5 / np.sqrt(4000)            # unbiased tie-breaking
+
+
+def test_shared_species_over_the_total_give_back_only_the_excess():
+    # EGFR's receptor law R + Ra + 2 * dimers = T_R: move the free R onto Ra (shared with the
+    # ligand law) plus one more, so the shared species overshoot T_R by exactly one count.  The
+    # repair gives back that one (R ends at 0 or 1); a floor of every scaled shared count dropped
+    # up to one unit per species, which the pivots R and EGF then absorbed (~10 counts)
+    m = load_model("egfr")
+    W = m.conservation_matrix
+    i_r, i_ra, i_egf = (m.species.index(s) for s in ("R", "Ra", "EGF"))
+    x0 = m.sample_initial_states(300, seed=2).astype(float)
+    x0 = x0[x0[:, i_egf] >= x0[:, i_r] + 2]       # the ligand law keeps room: only T_R overshoots
+    assert len(x0) > 100
+    T = x0 @ W.T
+    prop = x0.copy()
+    prop[:, i_ra] += x0[:, i_r] + 1.0
+    prop[:, i_r] = 0.0
+    y = project_counts(prop, W, T, rng=0, fallback=x0)
+    assert np.array_equal(y @ W.T, T) and (y >= 0).all()
+    assert y[:, i_r].max() <= 1
+    assert np.abs(y[:, i_egf] - (x0[:, i_egf] - x0[:, i_r])).max() <= 2
+
+
+def test_law_correction_is_the_nearest_point_on_the_laws_and_holds_held_species():
+    rng = np.random.default_rng(5)
+    m = load_model("egfr")
+    W = m.conservation_matrix.astype(float)
+    S = W.shape[1]
+    x0 = m.sample_initial_states(50, seed=3).astype(float)
+    T = x0 @ W.T
+    y = x0 + rng.normal(0, 3, x0.shape)
+    P, Q = law_correction(W, S)
+    yc = y @ P + T @ Q
+    np.testing.assert_allclose(yc @ W.T, T, atol=1e-8)
+    # the nearest point: y - yc is in the row space of W (orthogonal to the laws' null space)
+    null = np.linalg.svd(W)[2][W.shape[0]:]
+    np.testing.assert_allclose((y - yc) @ null.T, 0, atol=1e-8)
+    np.testing.assert_allclose(x0 @ P + T @ Q, x0, atol=1e-8)     # a state on the laws is kept
+    # the pivot-free correction spreads the residual: the free ligand moves by a fraction of it
+    i_egf = m.species.index("EGF")
+    assert np.abs(yc[:, i_egf] - y[:, i_egf]).mean() < 0.2 * np.abs(y @ W.T - T).max(axis=1).mean()
+    # held species (G1, G2 of a pair and a free protein P): not moved while another can be
+    Wp = np.array([[1, 1, 0, 1]])                 # G1 + G2 + P' = 3
+    P2, Q2 = law_correction(Wp, 4, hold=[0, 1])
+    v = np.array([[1.0, 1.0, 5.0, 2.6]])
+    out = v @ P2 + np.array([[3.0]]) @ Q2
+    np.testing.assert_allclose(out[0, :3], [1.0, 1.0, 5.0], atol=1e-5)
+    np.testing.assert_allclose(out[0, 3], 1.0, atol=1e-5)
+    P3, Q3 = law_correction(np.zeros((0, 3)), 3)
+    assert np.array_equal(P3, np.eye(3)) and Q3.shape == (0, 3)
+    # a pair keeps the complement rule (no correction); a triple next to it is corrected
+    P4, Q4 = law_correction(np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]), 5)
+    assert not Q4[0].any() and Q4[1].any()
+    np.testing.assert_allclose(P4[:2, :2], np.eye(2))
 
 
 def test_projection_without_private_species_needs_a_fallback():

@@ -142,6 +142,10 @@ class Emulator(Simulator):
         self.jit_compile = bool(jit_compile)
         self.chunk_bytes = int(chunk_bytes)
         self._step_fn: Any = None            # the compiled one-step function (built on first use)
+        self._law_maps: Any = None           # (P, Q) of the law correction (built on first use)
+        #: correct draws onto the laws before rounding (:meth:`decode_tf`); False leaves the whole
+        #: residual of a law to its pivot species (the behaviour before; for comparisons)
+        self.correct_laws = True
         self._compiled: Any = None           # CompiledRollout, False (stepwise only) or None (not built)
         self.n_network_calls = 0
 
@@ -155,6 +159,33 @@ class Emulator(Simulator):
         """Per-row law values of states (n, S), shape (n, L)."""
         W = self.conservation_matrix
         return (np.asarray(states, dtype=np.float64) @ W.T).reshape(len(states), W.shape[0])
+
+    def held_species(self) -> list[int]:
+        """Species drawn by a categorical head (exact joint low-copy values), sorted indices."""
+        specs = self.component if isinstance(self.component, list) else [self.component]
+        return sorted({int(j) for c in specs if isinstance(c, dict) and c.get("name") == "categorical"
+                       for g in c.get("groups", ()) for j in g})
+
+    def law_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P, Q)`` of :func:`~sciope_abs.crn.conservation.law_correction` for this emulator's
+        laws, holding its categorical species (cached)."""
+        if getattr(self, "_law_maps", None) is None:
+            from ..crn.conservation import law_correction
+
+            self._law_maps = law_correction(self.conservation_matrix, len(self.species), self.held_species())
+        return self._law_maps
+
+    def decode_tf(self, state: Any, z: Any, totals: Any) -> Any:
+        """Real-valued next states (b, S) from a draw ``z`` (b, S) in target units, corrected
+        onto the laws at ``totals`` (b, L) (:meth:`law_maps`), before rounding; float32."""
+        import tensorflow as tf
+
+        y = self.scaler.decode_tf(state, z)
+        P, Q = self.law_maps()
+        if not Q.any() or not self.correct_laws:
+            return y
+        y = tf.where(tf.math.is_finite(y), y, state)
+        return tf.matmul(y, tf.constant(P, tf.float32)) + tf.matmul(tf.cast(totals, tf.float32), tf.constant(Q, tf.float32))
 
     def project(self, proposed: np.ndarray, totals: np.ndarray, noise: Any = None, fallback: Any = None) -> np.ndarray:
         """Counts (n, S) onto the conservation laws at ``totals`` (n, L), exactly (see
@@ -177,11 +208,12 @@ class Emulator(Simulator):
                                       tf.TensorSpec((None, L), tf.float32), tf.TensorSpec((None,), tf.float32),
                                       tf.TensorSpec((None, S), tf.float32)], autograph=False)
         def step(state, rates, totals, u, eps):
-            """Rounded, clipped counts; ``totals`` is unused here (the projection runs on the host)."""
+            """Rounded, clipped counts, corrected onto the laws at ``totals`` before rounding (the
+            exact integer projection runs on the host)."""
             x = scaling.encode_inputs_tf(tf.concat([state, rates], axis=1))
             head = net(x, training=False)                      # one batched call for all n*r rows
             z = mixture_sample_from_noise(head, K, S, comp, u, eps)
-            y = scaling.decode_tf(state, z)
+            y = self.decode_tf(state, z, totals)
             y = tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))
             return tf.clip_by_value(tf.round(y), 0.0, COUNT_CAP)
 

@@ -232,7 +232,7 @@ class CompiledRollout:
                 u, eps = noise[:, 0], tf.math.ndtri(noise[:, 1:1 + S])
                 x = scaling.encode_inputs_tf(tf.concat([prev, rates], axis=1))
                 z = mixture_sample_from_noise(net(x, training=False), K, S, comp, u, eps)
-                y = scaling.decode_tf(prev, z)
+                y = emu.decode_tf(prev, z, totals)     # corrected onto the laws before rounding
                 y = tf.clip_by_value(tf.round(tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))), 0.0, COUNT_CAP)
                 if plan:
                     y = tf.cast(project_laws_tf(tf.cast(y, tf.float64), totals,
