@@ -223,6 +223,12 @@ def test_law_correction_is_the_nearest_point_on_the_laws_and_holds_held_species(
     out = v @ P2 + np.array([[3.0]]) @ Q2
     np.testing.assert_allclose(out[0, :3], [1.0, 1.0, 5.0], atol=1e-5)
     np.testing.assert_allclose(out[0, 3], 1.0, atol=1e-5)
+    # with variances, a species of larger variance takes more of the residual
+    P5, Q5 = law_correction(np.array([[1, 1, 1]]), 3, variances=[1.0, 1.0, 4.0])
+    shift = np.array([[1.0, 1.0, 1.0]]) @ P5 + np.array([[0.0]]) @ Q5 - 1.0
+    np.testing.assert_allclose(shift[0], [-0.5, -0.5, -2.0])
+    with pytest.raises(ValueError, match="variances must be 3 positive"):
+        law_correction(np.array([[1, 1, 1]]), 3, variances=[1.0, 0.0, 1.0])
     P3, Q3 = law_correction(np.zeros((0, 3)), 3)
     assert np.array_equal(P3, np.eye(3)) and Q3.shape == (0, 3)
     # a pair keeps the complement rule (no correction); a triple next to it is corrected

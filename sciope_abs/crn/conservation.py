@@ -264,13 +264,14 @@ _HELD_WEIGHT = 1e-6
 
 
 def law_correction(laws: Sequence[ConservationLaw] | np.ndarray, n_species: int | None = None,
-                   hold: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+                   hold: Sequence[int] = (), variances: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The least-change correction of real-valued states onto the laws: ``y' = y @ P + t @ Q``.
 
-    ``y'`` is the point nearest to ``y`` (in the metric ``D^-1``) with ``W y' = t``:
-    ``y' = y - D W^T (W D W^T)^-1 (W y - t)``, i.e. the law residual is shared out over all the
-    law's species (in proportion to their weights) instead of being left to one of them.  For
-    independent Gaussian proposals of equal variance this is their exact conditional on the laws.
+    ``y'`` is the point nearest to ``y`` (in the metric ``D^-1``, ``D = diag(variances)``) with
+    ``W y' = t``: ``y' = y - D W^T (W D W^T)^-1 (W y - t)``, i.e. the law residual is shared out
+    over all the law's species, in proportion to their weights and variances, instead of being
+    left to one of them.  For independent Gaussian proposals with variances ``D`` this is their
+    exact conditional on the laws.
     An emulator applies it to its real-valued draws before rounding: with one *pivot* species
     taking the whole remainder (:func:`project_counts` alone), the pivot of a law over many
     species gets the sum of all their noise (EGFR's free EGF: one-step spread 9.5 counts against
@@ -287,6 +288,9 @@ def law_correction(laws: Sequence[ConservationLaw] | np.ndarray, n_species: int 
         ``S`` when ``laws`` is empty.
     hold : sequence of int
         Species indices kept (nearly) fixed.
+    variances : array (S,), optional
+        Variance of each species' proposal (default 1 each); an emulator passes its training
+        data's one-step increment variances.
 
     Returns
     -------
@@ -301,7 +305,10 @@ def law_correction(laws: Sequence[ConservationLaw] | np.ndarray, n_species: int 
     if not keep.any():
         return np.eye(S), Q
     W = W_all[keep]
-    d = np.ones(S)
+    d = np.ones(S) if variances is None else np.asarray(variances, dtype=np.float64).reshape(S)
+    if not (np.isfinite(d).all() and (d > 0).all()):
+        raise ValueError(f"law_correction: variances must be {S} positive numbers, got {variances!r:.80}")
+    d = d / d.max()
     d[list(hold)] = _HELD_WEIGHT
     K = (d[:, None] * W.T) @ np.linalg.inv((W * d) @ W.T)      # D W^T (W D W^T)^-1, (S, L')
     Q[keep] = K.T
