@@ -146,11 +146,11 @@ def test_diffusion_step_matches_the_composite_ssa_of_pure_hopping():
 
 # ---------------------------------------------------------------------------- design
 def test_grid_training_states_cover_empty_pheromone_only_and_wide_cells():
-    from sciope_abs.abstraction.grid_design import CELL_KINDS, grid_training_states, inert_species
+    from sciope_abs.abstraction.grid_design import DEFAULT_FRACTIONS, grid_training_states, inert_species
 
     assert inert_species(BEES) == ("BeeD",)
     x, kinds = grid_training_states(BEES, 2000, ("P",), seed=0)
-    assert x.shape == (2000, 4) and (x >= 0).all() and set(kinds) == set(CELL_KINDS)
+    assert x.shape == (2000, 4) and (x >= 0).all() and set(kinds) == set(DEFAULT_FRACTIONS)
     empty = x[kinds == "empty"]
     assert (empty[:, [0, 1, 3]] == 0).all() and empty[:, 2].max() > 0      # dead bees stay
     only_p = x[kinds == "shared_only"]
@@ -181,6 +181,48 @@ def test_grid_dataset_chains_are_exact_steps_with_exchange_and_split_by_chain():
     start, end = tr[:, :, 0].reshape(40, 5, 4), tr[:, :, 1].reshape(40, 5, 4)
     np.testing.assert_array_equal(start[:, 1:, :3], end[:, :-1, :3])   # chains continue ...
     assert (start[:, 1:, 3] != end[:, :-1, 3]).any()                   # ... with pheromone exchanged
+
+
+def test_visited_pool_holds_the_moving_states_of_the_exact_grid_and_feeds_the_design():
+    from sciope_abs.abstraction.grid_design import exact_grid_states, grid_training_states
+
+    spec = GridSpec(BEES, (2, 2), {"P": 0.2})
+    x0 = grid_initial_state(spec, {"Bee": 5}, {"P": {(1, 1): 4}})
+    pool = exact_grid_states(BEES, (2, 2), {"P": 0.2}, x0, n_traj=8, n_steps=10, seed=4)
+    assert pool.ndim == 2 and pool.shape[1] == 4 and pool.dtype == np.int64
+    assert ((pool[:, 3] > 0) | (pool[:, 1] > 0)).all()           # absorbing states (no P, no BeeA) left out
+    assert (pool[:, :3].sum(axis=1) == 5).all()                  # 5 bees a node, as laid out
+    everything = exact_grid_states(BEES, (2, 2), {"P": 0.2}, x0, n_traj=8, n_steps=10, seed=4, drop_absorbing=False)
+    assert len(everything) == 8 * 11 * 4 > len(pool)
+    np.testing.assert_array_equal(pool, exact_grid_states(BEES, (2, 2), {"P": 0.2}, x0, n_traj=8, n_steps=10, seed=4))
+    x, kinds = grid_training_states(BEES, 400, pool=pool, seed=2)
+    visited = x[kinds == "visited"]
+    assert 0.55 < len(visited) / 400 < 0.85                       # VISITED_FRACTIONS: 70 %
+    known = {tuple(r) for r in pool}
+    assert all(tuple(r) in known for r in visited)
+    with pytest.raises(ValueError, match="no pool of visited states"):
+        grid_training_states(BEES, 10, fractions={"visited": 1.0})
+    with pytest.raises(ValueError, match="pool must be a non-empty"):
+        grid_training_states(BEES, 10, pool=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="initial_state must have shape"):
+        exact_grid_states(BEES, (2, 2), {"P": 0.2}, x0[:4], n_traj=2, n_steps=2)
+
+
+def test_train_for_grid_draws_only_joint_increments_seen_in_training():
+    pytest.importorskip("tensorflow")
+    from sciope_abs.abstraction.grid_design import build_grid_dataset, train_for_grid
+
+    ds = build_grid_dataset(BEES, 60, 4, seed=3, highs={"Bee": 6, "BeeA": 3, "BeeD": 6, "P": 8})
+    emu = train_for_grid(ds, hidden=(16,), n_components=2, epochs=2, batch_size=128, seed=1)
+    comp = emu.component
+    assert comp["name"] == "categorical" and comp["groups"] == [[0, 1, 2, 3]]   # one joint group
+    x, y = ds.pairs("train")
+    inc = np.round(y - x[:, :4]).astype(int)
+    seen = {tuple(r) for r in inc}
+    x0 = np.tile(np.maximum(-inc.min(axis=0), 0) + 1, (100, 1)).astype(float)  # no draw is clipped at 0
+    z = emu.rollout(x0, np.zeros((100, 0)), n_steps=1, n_traj=3, seed=0)[:, :, :, -1]
+    drawn = {tuple(r) for r in np.round(z - x0[:, None]).reshape(-1, 4).astype(int)}
+    assert drawn <= seen and len(drawn) > 1                       # a rounded Normal mixture leaves the classes
 
 
 # ---------------------------------------------------------------------------- emulated grid

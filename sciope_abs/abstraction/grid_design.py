@@ -18,7 +18,12 @@ steps.  This module builds a dataset that covers them.
 ``"near_empty"``
     active species uniform on ``[0, 3]``;
 ``"no_shared"``
-    no shared species (calm bees and no pheromone: nothing may happen).
+    no shared species (calm bees and no pheromone: nothing may happen);
+``"visited"``
+    a node state drawn from a pool of states an exact grid visits
+    (:func:`exact_grid_states`: the exact composite SSA of a small grid, the absorbing states
+    the emulated grid keeps as they are left out).  With a pool, the default mixture
+    (:data:`VISITED_FRACTIONS`) draws most chains from it.
 
 :func:`build_grid_dataset` simulates chains of exact SSA steps from such states and, between
 two steps, exchanges shared molecules with an imagined neighbourhood: each molecule leaves with
@@ -26,7 +31,10 @@ a per-chain probability and a Poisson number arrives (the inflow the cell sees o
 Every step of every chain is one setting of an :class:`~sciope_abs.abstraction.dataset.AbstractionDataset`
 with ``n_steps = 1`` (pairs ``(state after exchange) -> (state one dt later)``), split by chain so
 that no chain contributes to two splits; the dataset then trains like any other
-(:func:`~sciope_abs.abstraction.training.train`).
+(:func:`~sciope_abs.abstraction.training.train`), or with :func:`train_for_grid`, which models
+the increments of the species categorically (a grid cell's counts change by a few molecules a
+step, mostly not at all: a Normal mixture rounded afterwards puts mass on changes that the exact
+process makes rarely, and on a grid those errors add up over nodes and steps).
 """
 from __future__ import annotations
 
@@ -40,10 +48,13 @@ from ..crn.model import CRN
 from ..seeding import SeedLike, as_generator, as_seed_sequence
 from .dataset import AbstractionDataset, _check_split, _split_counts, _vary_tuple
 
-__all__ = ["CELL_KINDS", "DEFAULT_FRACTIONS", "grid_training_states", "inert_species", "build_grid_dataset"]
+__all__ = ["CELL_KINDS", "DEFAULT_FRACTIONS", "VISITED_FRACTIONS", "grid_training_states", "inert_species",
+           "build_grid_dataset", "exact_grid_states", "train_for_grid"]
 
-CELL_KINDS = ("wide", "empty", "shared_only", "near_empty", "no_shared")
+CELL_KINDS = ("wide", "empty", "shared_only", "near_empty", "no_shared", "visited")
 DEFAULT_FRACTIONS = {"wide": 0.4, "empty": 0.1, "shared_only": 0.15, "near_empty": 0.2, "no_shared": 0.15}
+#: the default mixture when a pool of visited states is given
+VISITED_FRACTIONS = {"visited": 0.7, "wide": 0.1, "shared_only": 0.1, "near_empty": 0.1}
 
 
 def inert_species(crn: CRN) -> tuple[str, ...]:
@@ -87,7 +98,7 @@ def _highs(crn: CRN, shared: Sequence[str], shared_high: int | None,
 
 def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
                          fractions: Mapping[str, float] | None = None, shared_high: int | None = None,
-                         highs: Mapping[str, int] | None = None,
+                         highs: Mapping[str, int] | None = None, pool: Any = None,
                          seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
     """Initial states covering what a grid cell goes through.
 
@@ -107,6 +118,9 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
     highs : dict species -> int, optional
         Upper ends of the ``"wide"`` ranges, overriding the defaults above: the counts a grid
         cell can reach (e.g. ``{"Bee": 10, "BeeA": 10, "BeeD": 10, "P": 20}`` for 10 bees a node).
+    pool : int array (m, S), optional
+        States of the ``"visited"`` kind, drawn uniformly with replacement (e.g. from
+        :func:`exact_grid_states`); given, the default mixture is :data:`VISITED_FRACTIONS`.
     seed : int or SeedSequence
 
     Returns
@@ -121,7 +135,10 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
     unknown = [s for s in shared if s not in crn.species]
     if unknown:
         raise ValueError(f"shared species {unknown} are not species of model {crn.name!r} ({list(crn.species)})")
-    fr = _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions)
+    pool = _check_pool(crn, pool)
+    fr = _check_fractions(_default_fractions(pool) if fractions is None else fractions)
+    if fr["visited"] > 0 and pool is None:
+        raise ValueError("fractions ask for 'visited' cells but no pool of visited states was given")
     rng = as_generator(seed)
     S = crn.n_species
     high = _highs(crn, shared, shared_high, highs)
@@ -141,11 +158,30 @@ def grid_training_states(crn: CRN, n: int, shared: Sequence[str] = ("P",), *,
             x[np.ix_(rows, ~inert)] = small[np.ix_(rows, ~inert)]
         elif kind == "no_shared":
             x[np.ix_(rows, sh)] = 0
+        elif kind == "visited" and rows.any():
+            x[rows] = pool[rng.integers(0, len(pool), int(rows.sum()))]
     for s, (other, total) in crn.complements.items():
         i, j = crn.species_index([s, other])
         x[:, j] = np.minimum(x[:, j], total)
         x[:, i] = total - x[:, j]
     return x.astype(np.int64), kinds
+
+
+def _default_fractions(pool: Any) -> dict[str, float]:
+    return dict(DEFAULT_FRACTIONS if pool is None else VISITED_FRACTIONS)
+
+
+def _check_pool(crn: CRN, pool: Any) -> np.ndarray | None:
+    """The pool of visited states as int64 (m, S), or None; refused unless non-negative counts."""
+    if pool is None:
+        return None
+    a = np.asarray(pool)
+    if a.ndim != 2 or a.shape[1] != crn.n_species or len(a) == 0:
+        raise ValueError(f"pool must be a non-empty (m, {crn.n_species}) array of states of {list(crn.species)}, "
+                         f"got shape {a.shape}")
+    if not np.isfinite(a).all() or (a < 0).any() or (a != np.round(a)).any():
+        raise ValueError("pool must hold non-negative integer counts")
+    return a.astype(np.int64)
 
 
 def _check_exchange(name: str, v) -> tuple[float, float]:
@@ -162,7 +198,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
                        vary_params: Sequence[str] = (), inflow: Sequence[float] = (0.0, 3.0),
                        outflow: Sequence[float] = (0.0, 0.6), fractions: Mapping[str, float] | None = None,
                        shared_high: int | None = None, highs: Mapping[str, int] | None = None,
-                       split: Sequence[float] = (0.7, 0.15, 0.15),
+                       split: Sequence[float] = (0.7, 0.15, 0.15), pool: Any = None,
                        seed: SeedLike = None) -> Any:
     """A single-agent dataset for grid use: design states, SSA steps, exchange of shared species.
 
@@ -181,7 +217,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
         is uniform on this range.
     outflow : (low, high)
         Per chain, the probability that a shared molecule leaves between two steps.
-    fractions, shared_high, highs : see :func:`grid_training_states`.
+    fractions, shared_high, highs, pool : see :func:`grid_training_states`.
     split : (train, val, test) fractions of the chains.
     seed : int or SeedSequence
 
@@ -203,7 +239,7 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     base = as_seed_sequence(seed)
     k_init, k_rates, k_flow, k_sim, k_split = base.spawn(5)
     x, kinds = grid_training_states(crn, int(n_chains), shared, fractions=fractions, shared_high=shared_high,
-                                    highs=highs, seed=k_init)
+                                    highs=highs, pool=pool, seed=k_init)
     rates = crn.sample_rates(int(n_chains), vary, seed=k_rates) if vary else np.zeros((int(n_chains), 0))
     frng = np.random.default_rng(k_flow)
     lam = frng.uniform(in_lo, in_hi, int(n_chains))
@@ -216,7 +252,8 @@ def build_grid_dataset(crn: CRN, n_chains: int, n_steps: int, shared: Sequence[s
     design = {"kind": "grid", "n_chains": int(n_chains), "n_steps": int(n_steps), "shared": list(shared),
               "inflow": [in_lo, in_hi], "outflow": [out_lo, out_hi],
               "highs": dict(zip(crn.species, _highs(crn, shared, shared_high, highs).tolist())),
-              "fractions": _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions),
+              "fractions": _check_fractions(_default_fractions(pool) if fractions is None else fractions),
+              "pool_size": 0 if pool is None else int(len(pool)),
               "kinds": {k: int((kinds == k).sum()) for k in CELL_KINDS}}
     attrs = {"design": design, "seed": {"entropy": str(base.entropy), "spawn_key": list(base.spawn_key)},
              "solver": "fast_ssa", "simulation_seconds": seconds}
@@ -257,3 +294,114 @@ def _chain_splits(n_chains: int, n_steps: int, fractions, k_split) -> dict[str, 
     chains = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
     steps = np.arange(n_steps)
     return {name: np.sort((c[:, None] * n_steps + steps[None, :]).ravel()) for name, c in chains.items()}
+
+
+def exact_grid_states(crn: CRN, shape: Sequence[int], shared: Mapping[str, float], initial_state: Any = None, *,
+                      n_traj: int = 100, n_steps: int | None = None, boundary: str = "reflecting",
+                      solver: str = "numpy_ssa", drop_absorbing: bool = True, seed: SeedLike = None) -> np.ndarray:
+    """The node states an exact grid visits: a pool for the ``"visited"`` cells of the design.
+
+    Runs the exact SSA of :func:`~sciope_abs.crn.compose_grid` (a small grid is enough: a node
+    of a larger grid with the same per-node layout sees the same kinds of states) at the model's
+    rates and returns every node's state at every step of ``crn.dt``, with multiplicity (a state
+    visited often is drawn often).
+
+    Parameters
+    ----------
+    crn : CRN
+        The single agent.
+    shape : (rows, cols)
+    shared : dict species -> hop rate
+    initial_state : int array (N * S,), optional
+        Composite initial state (node-major, e.g. from :func:`~sciope_abs.crn.grid_initial_state`);
+        default the agent's default state at every node.
+    n_traj : int
+        Exact grid trajectories.
+    n_steps : int, optional
+        Steps of ``crn.dt`` (default ``crn.n_steps``).
+    boundary : {"reflecting", "periodic"}
+    solver : str
+        Exact solver of :func:`~sciope_abs.simulators.make_simulator` (default GillesPy2's NumPy
+        SSA: nothing to compile for a new grid shape).
+    drop_absorbing : bool
+        Leave out states of total propensity 0 (default): the emulated grid keeps them as they
+        are (``absorbing="keep"``), so training on them is wasted.
+    seed : int or SeedSequence
+
+    Returns
+    -------
+    int64 array (m, S)
+    """
+    from ..crn.grid import compose_grid
+    from ..simulators import FastSSASimulator, make_simulator
+
+    check_positive_int(n_traj, "n_traj")
+    H = crn.n_steps if n_steps is None else check_positive_int(n_steps, "n_steps")
+    g = compose_grid(crn, shape, shared, boundary)
+    S, N = crn.n_species, g.n_species // crn.n_species
+    x0 = np.tile(crn.default_initial_state(), N) if initial_state is None else np.asarray(initial_state)
+    if x0.shape != (N * S,):
+        raise ValueError(f"initial_state must have shape ({N * S},) for a {N}-node grid of {crn.name!r}, got {x0.shape}")
+    sim = make_simulator(g, param_names=(), species=g.species, timespan=g.timespan(crn.dt, H), solver=solver)
+    tr = sim.simulate(np.zeros((1, 0)), n_traj=int(n_traj), seed=as_seed_sequence(seed), initial_state=x0)[0]
+    if not np.isfinite(tr).all():
+        raise ValueError(f"the exact SSA of the {shape} grid of {crn.name!r} failed on some trajectories")
+    states = np.round(tr).astype(np.int64).reshape(int(n_traj), N, S, H + 1).transpose(0, 3, 1, 2).reshape(-1, S)
+    if drop_absorbing:
+        uniq, inv = np.unique(states, axis=0, return_inverse=True)
+        a = FastSSASimulator(crn, param_names=()).propensities(uniq.astype(np.float64), None)
+        states = states[(~(np.nan_to_num(a, nan=1.0) <= 0).all(axis=1))[inv.ravel()]]
+    if len(states) == 0:
+        raise ValueError(f"the exact {shape} grid of {crn.name!r} visited only absorbing states; nothing to train on")
+    return states
+
+
+def train_for_grid(dataset: Any, config: Any = None, *, seed: SeedLike = None, progress: bool = False,
+                   max_joint: int = 512, **overrides: Any) -> Any:
+    """:func:`~sciope_abs.abstraction.training.train` with categorical increments for grid use.
+
+    A grid cell's counts change by a few molecules a step and mostly not at all, and the changes
+    of its species are tied (a sting kills a bee and releases pheromone).  Unless ``config`` or
+    ``overrides`` set ``component`` or ``discrete``, every species is modelled by one joint
+    categorical over the joint increments seen in the training pairs (up to ``max_joint`` of
+    them; beyond, species sharing a conservation law form one categorical each, see
+    :mod:`~sciope_abs.abstraction.components.categorical`), with one mixture component unless
+    ``n_components`` is given (a mixture of categoricals over the same classes is one
+    categorical, and harder to fit).  A Normal mixture rounded afterwards puts mass on changes the exact process makes rarely, and on a grid those errors
+    add up over nodes and steps: on the honeybee grid (``bench_grid.py``) this is what brings
+    the emulator's one-step law close to the exact one on the states the grid visits.
+
+    Parameters
+    ----------
+    dataset : AbstractionDataset
+        e.g. from :func:`build_grid_dataset`.
+    config : TrainConfig, optional
+    seed : int or SeedSequence
+    progress : bool
+    max_joint : int
+        Most joint increments for one joint categorical (default 512).
+    **overrides
+        Fields of :class:`~sciope_abs.abstraction.config.TrainConfig`.
+
+    Returns
+    -------
+    Emulator
+        ``card["config"]["component"]`` holds the categorical's classes.
+    """
+    from .components.categorical import categorical_spec
+    from .config import TrainConfig
+    from .training import train, training_pairs
+
+    check_positive_int(max_joint, "max_joint")
+    cfg = (config if config is not None else TrainConfig()).override(**overrides)
+    if "component" in overrides or "discrete" in overrides or config is not None and (
+            config.component != TrainConfig().component or config.discrete != "auto"):
+        return train(dataset, config, seed=seed, progress=progress, **overrides)
+    target, scaling, (x, y), _ = training_pairs(dataset, cfg.component, cfg.n_components, cfg.target)
+    spec = categorical_spec(x, y, scaling, cfg.component, species=range(len(dataset.species)),
+                            laws=dataset.model.conservation_matrix, max_joint=int(max_joint))
+    extra = {"component": spec, "discrete": None, "target": target}
+    if isinstance(spec, dict) and len(spec["groups"]) == 1 and "n_components" not in overrides and (
+            config is None or config.n_components == TrainConfig().n_components):
+        extra["n_components"] = 1     # a mixture of categoricals over the same classes is one categorical
+    return train(dataset, config, seed=seed, progress=progress, **{**overrides, **extra})
