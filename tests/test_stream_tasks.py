@@ -28,7 +28,7 @@ def test_sizer_one_batch_in_process_and_before_a_cost_is_known():
 
 
 def test_sizer_aims_at_the_target_and_shrinks_at_the_tail():
-    s = TaskSizer(2, target=0.2, tail=2)
+    s = TaskSizer(2, target=0.2, tail=2, least=0.0)
     s.observe(4, 10.0, 0.04)                      # 10 ms of CPU per batch (the wall time is ignored)
     assert s.batch_seconds == pytest.approx(0.01)
     assert s.size() == 20                         # 0.2 s / 10 ms
@@ -37,6 +37,34 @@ def test_sizer_aims_at_the_target_and_shrinks_at_the_tail():
     assert s.size(remaining=3) == 1               # never below one batch
     assert s.profile()["batches_per_task"] == {"1": 1, "10": 1, "20": 2}
     assert s.profile()["n_tasks"] == 1 and s.profile()["task_cpu_seconds"] == pytest.approx(0.04)
+
+
+def test_sizer_keeps_a_floor_of_measured_work_per_task():
+    s = TaskSizer(2, target=0.2, tail=2, least=0.06)
+    s.observe(4, 10.0, 0.04)                      # 10 ms per batch: at least 6 batches a task
+    assert s.size(remaining=3) == 6 and s.size(remaining=40) == 10 and s.size() == 20
+    assert s.size(remaining=0, at_most=1) == 6    # the floor also overrides the ramp-up
+    big = TaskSizer(2, target=0.2, tail=2, least=0.06)
+    big.observe(1, 1.0, 0.5)                      # a batch costs more than the target: one a task
+    assert big.size(remaining=100) == 1
+
+
+def test_imap_unordered_cancels_what_cancel_if_names(cluster):
+    from _toy_simulators import square
+
+    from sciope_abs.engine import imap_unordered
+
+    seen = []
+
+    def drop(positions):
+        seen.append(tuple(positions))
+        return any(p % 3 == 2 for p in positions)
+
+    got = dict(imap_unordered(square, iter(range(12)), client=cluster, max_in_flight=12, cancel_if=drop))
+    kept = {i for i in range(12) if i % 3 != 2}
+    assert kept <= set(got)                       # what is not named always arrives ...
+    assert len(set(got) - kept) <= 1              # ... the named never do (but the first result,
+    assert all(v == k * k for k, v in got.items()) and seen  # which comes before any check)
 
 
 def test_feed_respects_the_cap_and_the_expected_need():

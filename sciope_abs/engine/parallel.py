@@ -282,8 +282,8 @@ def _take_chunks(items: Iterator, seeds: Optional[Iterator], planner: _ChunkPlan
 
 
 def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any, chunk_size: ChunkSize,
-            seed: Any, retries: int, max_in_flight: Optional[InFlight], batched: bool, desc: Optional[str]
-            ) -> Generator[tuple[_Chunk, dict], None, None]:
+            seed: Any, retries: int, max_in_flight: Optional[InFlight], batched: bool, desc: Optional[str],
+            cancel_if: Optional[Callable[[list], bool]] = None) -> Generator[tuple[_Chunk, dict], None, None]:
     """Yield ``(chunk, run_chunk result)`` as chunks complete; cancels what is left on close."""
     if retries is None or int(retries) < 0:
         raise ValueError(f"retries must be >= 0, got {retries!r}")
@@ -301,7 +301,8 @@ def _stream(fn: Callable, items: Iterable, *, total: Optional[int], client: Any,
         return
     planner, max_in_flight = _dask_plan(client, chunk_size, total, max_in_flight)
     yield from _stream_dask(fn, _take_chunks(item_iter, seeds, planner, counter), planner, client=client,
-                            retries=retries, max_in_flight=max_in_flight, batched=batched, desc=desc)
+                            retries=retries, max_in_flight=max_in_flight, batched=batched, desc=desc,
+                            cancel_if=cancel_if)
 
 
 def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_flight: Optional[InFlight]
@@ -322,9 +323,11 @@ def _dask_plan(client: Any, chunk_size: ChunkSize, total: Optional[int], max_in_
 
 
 def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner, *, client: Any, retries: int,
-                 max_in_flight: InFlight, batched: bool, desc: Optional[str]
-                 ) -> Generator[tuple[_Chunk, dict], None, None]:
-    """The Dask side of :func:`_stream`: ``fn`` shipped once, ``max_in_flight`` tasks topped up."""
+                 max_in_flight: InFlight, batched: bool, desc: Optional[str],
+                 cancel_if: Optional[Callable[[list], bool]] = None) -> Generator[tuple[_Chunk, dict], None, None]:
+    """The Dask side of :func:`_stream`: ``fn`` shipped once, ``max_in_flight`` tasks topped up;
+    before topping up, the pending tasks whose item positions ``cancel_if`` names are cancelled
+    (never yielded)."""
     from distributed import as_completed
 
     label = (desc or getattr(fn, "__name__", None) or type(fn).__name__).replace(" ", "_")
@@ -369,6 +372,12 @@ def _stream_dask(fn: Callable, chunks: Iterator[_Chunk], planner: _ChunkPlanner,
 
     def wait_next() -> Any:
         """Top up the tasks in flight and wait for the next one (None when all are done)."""
+        if cancel_if is not None and pending:
+            drop = [f for f, ch in pending.items() if cancel_if(ch.indices)]
+            if drop:
+                client.cancel(drop)
+                for f in drop:
+                    pending.pop(f)
         fill()
         return next(ac) if pending else None
 
@@ -526,8 +535,8 @@ def parallel_map(fn: Callable, items: Iterable, *, client: Any = None, chunk_siz
 def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_size: ChunkSize = 1,
                    seed: SeedLike = None, retries: int = 2, on_error: str = "raise",
                    max_in_flight: Optional[InFlight] = None, progress: bool = False,
-                   desc: Optional[str] = None, total: Optional[int] = None
-                   ) -> Generator[tuple[int, Any], None, None]:
+                   desc: Optional[str] = None, total: Optional[int] = None,
+                   cancel_if: Optional[Callable[[list], bool]] = None) -> Generator[tuple[int, Any], None, None]:
     """Yield ``(index, result)`` pairs as they complete; closing the generator cancels the rest.
 
     ``items`` may be an endless iterator (streaming ABC draws proposals until enough are
@@ -550,6 +559,12 @@ def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_s
         task is always kept in flight.
     total : int, optional
         Length of ``items`` if known (for the progress bar and chunk planning).
+    cancel_if : callable (list of int) -> bool, optional
+        Asked, before more tasks are submitted, with the input positions of each task still in
+        flight: True cancels that task, whose items are then never yielded (a streaming caller
+        that no longer needs them: SMC-ABC's batches of a round that has filled).  A task already
+        running finishes on its worker, its result dropped; a queued one never runs.  Ignored
+        in-process.
 
     Yields
     ------
@@ -563,7 +578,7 @@ def imap_unordered(fn: Callable, items: Iterable, *, client: Any = None, chunk_s
     if seed is not None and isinstance(seed, (list, tuple)) and total is None:
         total = len(seed)
     stream = _stream(fn, items, total=total, client=client, chunk_size=chunk_size, seed=seed, retries=retries,
-                     max_in_flight=max_in_flight, batched=False, desc=desc)
+                     max_in_flight=max_in_flight, batched=False, desc=desc, cancel_if=cancel_if)
     bar = make_progress(total, desc=desc, enabled=progress)
     try:
         for chunk, res in stream:

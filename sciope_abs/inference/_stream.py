@@ -8,8 +8,10 @@ batch are discarded, not counted.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterator, Optional
 
@@ -158,6 +160,11 @@ def auto_batch_size(batch_size: Any, target: int, preferred: Optional[int] = Non
 #: per-task cost (client, scheduler and worker together, about 5-15 ms of CPU on a 2-core machine)
 #: stays a few per cent of it
 TASK_SECONDS = 0.25
+#: the least measured simulation a task holds on a cluster (unless the round's cap leaves less): the
+#: per-task cost, about 5 ms of the client's CPU (submission, scheduler, result) and a few ms on the
+#: worker, stays under a tenth of it even for the last tasks of a round (toggle-switch SMC-ABC on
+#: 2 workers: 76 of 93 tasks held one batch of 16 ms before this floor)
+MIN_TASK_SECONDS = 0.06
 #: near the expected end of a round a task holds at most 1/(this x workers) of what is still needed,
 #: so the last tasks are small and little is simulated in vain when the round fills
 TAIL_TASKS_PER_WORKER = 2
@@ -187,6 +194,7 @@ class TaskGroup:
 
     batches: tuple
     draw: Any = None
+    tag: Optional[str] = None  # a flag (engine.signals) raised once these batches are not wanted
 
 
 @dataclass(frozen=True)
@@ -198,16 +206,24 @@ class SimulateGroup:
     worker (the process's and its finished child processes', so a simulator that runs a solver
     executable is costed too), from which the stream sizes the next tasks, and per batch
     ``(theta, n_outside)`` where the task drew it (else None).  Grouping never changes a result:
-    each batch keeps its own seeds and is consumed in batch order.
+    each batch keeps its own seeds and is consumed in batch order.  Once the group's ``tag`` flag
+    is raised (:mod:`sciope_abs.engine.signals`: its round has filled) the batches not yet begun
+    are skipped, their summaries None: the client throws such a task's result away unread.
     """
 
     task: SimulateSummarise
 
     def __call__(self, group: TaskGroup) -> tuple[list, float, float, list]:
+        from ..engine.signals import is_raised
+
         t0, c0 = time.perf_counter(), _cpu_seconds()
         out: list = []
         drawn: list[tuple[np.ndarray, int] | None] = []
         for b in group.batches:
+            if group.tag is not None and is_raised(group.tag):
+                out.append(None)
+                drawn.append(None)
+                continue
             if isinstance(b, LazyBatch):
                 theta, n_outside = group.draw(b)
                 drawn.append((theta, int(n_outside)))
@@ -241,11 +257,16 @@ class TaskSizer:
         Seconds of simulation per task.
     tail : int
         Tasks per worker the remaining work is at least cut into.
+    least : float
+        Seconds of simulation a task holds at least, once the cost is measured (the per-task
+        overhead stays a small part of it; the round's cap still cuts the last task).
     """
 
     n_workers: int
     target: float = TASK_SECONDS
     tail: int = TAIL_TASKS_PER_WORKER
+    least: float = MIN_TASK_SECONDS
+    covered_per_worker: int = 2
     n_tasks: int = 0
     n_batches: int = 0
     seconds: float = 0.0
@@ -276,6 +297,7 @@ class TaskSizer:
                 g = min(g, max(1, int(remaining // (self.tail * self.n_workers))))
             if at_most is not None:
                 g = max(1, min(g, int(at_most)))
+            g = max(g, min(math.ceil(self.least / max(per, 1e-9)), max(1, int(self.target / max(per, 1e-9)))))
         self.sizes[g] = self.sizes.get(g, 0) + 1
         return g
 
@@ -285,7 +307,7 @@ class TaskSizer:
         answer) once what is in flight covers the expected need (what is simulated past the end
         of a round is thrown away, so the stream queues no more than that)."""
         w = max(self.n_workers, 1)
-        return 2 * w if covered else 2 * w + 1
+        return self.covered_per_worker * w if covered else 2 * w + 1
 
     def profile(self) -> dict:
         """What the tasks did: count, batches, worker seconds (wall, CPU), group sizes used."""
@@ -429,6 +451,7 @@ class _RoundFeed:
     cap: Optional[int]
     need: Optional[Callable[[], Optional[float]]] = None
     draw: Any = None
+    tag: Optional[str] = None
     k: int = 0
     made: int = 0
     consumed: int = 0
@@ -459,7 +482,7 @@ class _RoundFeed:
             out.append(self.propose(self.k, m))
             self.k += 1
             self.made += m
-        return TaskGroup(tuple(out), self.draw)
+        return TaskGroup(tuple(out), self.draw, self.tag)
 
 
 class RoundStream:
@@ -489,10 +512,17 @@ class RoundStream:
 
     #: keep the stream (and what is in flight) across rounds; False: cancel at the end of a round
     keep_in_flight: bool = True
+    #: cancel the tasks of a round that has filled (its queued tasks never run; a running one
+    #: finishes, its result dropped) while keeping the stream: the next round's tasks go out at once
+    cancel_closed: bool = True
+    #: tell the running tasks of a round that has filled to skip the batches they have not begun
+    stop_early: bool = True
 
     def __init__(self, task: SimulateSummarise, client: Any, progress: bool = False, desc: str = "abc") -> None:
         self.task, self.client, self.progress, self.desc = task, client, progress, desc
         self.n_unprocessed = 0
+        self.n_cancelled = 0
+        self._token = uuid.uuid4().hex[:12]  # names this stream's round flags (engine.signals)
         self._feed: Optional[_RoundFeed] = None
         self._made: dict[int, tuple[int, TaskGroup]] = {}
         self._gen: Optional[Generator[tuple[int, Any], None, None]] = None
@@ -544,7 +574,21 @@ class RoundStream:
         self._fed_out, self._pos = False, 0
         self._gen = imap_unordered(SimulateGroup(self.task), self._items(), client=self._client(),
                                    chunk_size=1, progress=self.progress, desc=self.desc,
-                                   max_in_flight=self._in_flight)
+                                   max_in_flight=self._in_flight, cancel_if=self._closed)
+
+    def _closed(self, positions: list) -> bool:
+        """Whether the task at ``positions`` belongs to a round that has closed (the engine then
+        cancels it: a queued task never runs); its batches are counted in :attr:`n_cancelled`."""
+        if not self.cancel_closed:
+            return False
+        made = [self._made.get(p) for p in positions]
+        groups = [m[1] for m in made if m is not None and not (m[0] == self._rid and self._feed is not None)]
+        if len(groups) != len(made):
+            return False
+        for p, grp in zip(positions, groups):
+            del self._made[p]
+            self.n_cancelled += int(sum(batch_len(b) for b in grp.batches))
+        return True
 
     def _drop_stream(self) -> None:
         if self._gen is not None:
@@ -563,7 +607,8 @@ class RoundStream:
         task, on a worker: the client only consumes)."""
         t0 = time.perf_counter()
         self._rid += 1
-        feed = _RoundFeed(self._rid, propose, int(batch_size), max_proposals, need, draw)
+        feed = _RoundFeed(self._rid, propose, int(batch_size), max_proposals, need, draw,
+                          tag=f"sciope-round-{self._token}-{self._rid}" if self.stop_early else None)
         self._feed = feed
         if self._gen is None or self._fed_out:
             self._start()
@@ -575,8 +620,11 @@ class RoundStream:
         for pos, res in gen:
             rid, grp = self._made.pop(pos)
             if rid != feed.rid:  # over-proposed for a round that is already closed
-                self.sizer.observe(len(grp.batches), res[1], res[2])
-                self.n_unprocessed += int(sum(batch_len(b) for b in grp.batches))
+                done = [o is not None for o in res[0]]  # batches skipped once it closed are None
+                if any(done):
+                    self.sizer.observe(sum(done), res[1], res[2])
+                self.n_unprocessed += int(sum(batch_len(b) for b, d in zip(grp.batches, done) if d))
+                self.n_cancelled += int(sum(batch_len(b) for b, d in zip(grp.batches, done) if not d))
                 continue
             _take(buffered, grp, res, self.sizer)
             next_k, stop = _drain(buffered, next_k, consume, feed)
@@ -589,6 +637,10 @@ class RoundStream:
         else:
             self._gen = None  # all items done and delivered
         self._feed = None  # nothing more of this round is pulled
+        if feed.tag is not None and any(rid == feed.rid for rid, _ in self._made.values()):
+            from ..engine.signals import raise_flag
+
+            raise_flag(self.client, feed.tag)  # its tasks still running skip the batches not begun
         n_disc = int(sum(b.theta.shape[0] for b, _ in buffered.values()))
         self.n_unprocessed += n_disc
         if not self.keep_in_flight and self._made:

@@ -17,7 +17,7 @@ from .config import RejectionConfig
 from ._stream import (ABCWarning, auto_batch_size, check_prior, child_seed, expected_need, observed_summary,
                       preferred_batch_size, prepare_distance, stream_batches)
 from .posterior import Posterior
-from .round import QuantileRound, Round
+from .round import QuantileRound, Round, one_blas_thread
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["ABCRejection", "DEFAULT_MAX_SIMULATIONS"]
@@ -183,10 +183,11 @@ class ABCRejection(_Problem):
 
         t0 = time.perf_counter()
         deadline = None if max_time is None else t0 + max_time
-        res = stream_batches(self._task(), propose, rnd.consume, batch_size=plan["batch_size"],
-                             max_proposals=plan["budget"], deadline=deadline, client=self.client,
-                             progress=progress, desc="abc-rejection",
-                             need=expected_need(rnd, None) if plan["mode"] == "tolerance" else None)
+        with one_blas_thread():
+            res = stream_batches(self._task(), propose, rnd.consume, batch_size=plan["batch_size"],
+                                 max_proposals=plan["budget"], deadline=deadline, client=self.client,
+                                 progress=progress, desc="abc-rejection",
+                                 need=expected_need(rnd, None) if plan["mode"] == "tolerance" else None)
         wall = time.perf_counter() - t0
         if plan["mode"] == "tolerance":
             out = self._tolerance_result(rnd, res.reason, plan, max_time)

@@ -48,7 +48,7 @@ from .history import History, fingerprint
 from .kernels import MultivariateNormalKernel, clone_kernel
 from .posterior import Posterior
 from .rejection import _present, _Problem, _bind_problem, _check_time
-from .round import MAX_FIT_ROWS, Round  # noqa: F401  (MAX_FIT_ROWS: kept importable from here)
+from .round import MAX_FIT_ROWS, Round, one_blas_thread  # noqa: F401  (MAX_FIT_ROWS: kept importable from here)
 from .tasks import ProposalBatch, SimulateSummarise
 
 __all__ = ["SMCABC"]
@@ -129,8 +129,10 @@ class SMCABC(_Problem):
     simulator, prior, summary, distance, observed, n_traj, initial_state, client
         As in :class:`~sciope_abs.inference.ABCRejection`.  The prior needs ``log_prob``.
     kernel : MultivariateNormalKernel, optional
-        Perturbation kernel (default: covariance = 2 x weighted population covariance).  It is
-        cloned before fitting: the object passed in is never changed.
+        Perturbation kernel (default: covariance = 2 x weighted population covariance;
+        ``MultivariateNormalKernel("silverman")``: Silverman's rule, pyABC's default, fewer
+        simulations per tolerance and a smaller ESS).  It is cloned before fitting: the object
+        passed in is never changed.
     """
 
     method = "smc"
@@ -324,13 +326,15 @@ class SMCABC(_Problem):
             stop_message = self._stop_rule(st.history[-1], st.t_done, settings, max_rounds, st.n_sims, deadline)
         stream = RoundStream(task, self.client, progress=progress, desc="smc-abc")
         try:
-            while stop_message is None:
-                stop_message = self._one_round(st, settings, stream, distance, eps_sched, root, deadline,
-                                               max_rounds, store, t_start)
+            with one_blas_thread():
+                while stop_message is None:
+                    stop_message = self._one_round(st, settings, stream, distance, eps_sched, root, deadline,
+                                                   max_rounds, store, t_start)
         finally:
             stream.close()
         st.n_unprocessed += stream.n_unprocessed
-        st.engine = stream.profile()
+        # proposals of tasks cancelled once their round had filled (queued ones never ran)
+        st.engine = dict(stream.profile(), n_proposals_cancelled=stream.n_cancelled)
         return self._finish(st, settings, stop_message, store, time.perf_counter() - t_start)
 
     def _one_round(self, st: _RunState, settings: dict, stream: RoundStream, distance: Any, eps_sched: Epsilon,
