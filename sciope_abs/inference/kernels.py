@@ -6,7 +6,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["MultivariateNormalKernel", "clone_kernel"]
+__all__ = ["MultivariateNormalKernel", "clone_kernel", "silverman_factor", "SCALE_RULES"]
+
+
+def silverman_factor(n_eff: float, d: int) -> float:
+    """Silverman's rule of thumb for the covariance of a Gaussian kernel density estimate:
+    ``(4 / (n_eff (d + 2)))^(2 / (d + 4))`` times the sample covariance (the square of
+    ``scipy.stats.gaussian_kde``'s ``silverman_factor``)."""
+    return float((4.0 / (max(float(n_eff), 1.0) * (d + 2))) ** (2.0 / (d + 4)))
+
+
+#: data-driven covariance multipliers by name: (effective sample size, dimension) -> factor
+SCALE_RULES: dict[str, Callable[[float, int], float]] = {"silverman": silverman_factor}
 
 
 def clone_kernel(kernel: Any) -> Any:
@@ -24,25 +35,32 @@ class MultivariateNormalKernel:
     """Multivariate normal perturbation with covariance adapted from a weighted population.
 
     ``fit`` sets the covariance to ``scale`` times the weighted covariance of the particles
-    (``scale=2`` is the classic choice of Beaumont et al. 2009 / Filippi et al. 2013).  A
+    (``scale=2`` is the classic choice of Beaumont et al. 2009 / Filippi et al. 2013;
+    ``scale="silverman"`` is Silverman's rule of thumb for a Gaussian kernel density estimate,
+    the factor ``(4 / (n_eff (d + 2)))^(2 / (d + 4))`` with ``n_eff = 1 / sum(w^2)`` the
+    effective sample size: pyABC's default ``MultivariateNormalTransition``).  A
     degenerate covariance (one particle, identical particles, collinear particles) gets a
     jitter on its diagonal, relative to the particles' scale, so that the kernel always has a
     density.  One-dimensional parameter spaces work the same way (a 1 x 1 covariance).
 
     Parameters
     ----------
-    scale : float
-        Multiplier of the weighted covariance.
+    scale : float or "silverman"
+        Multiplier of the weighted covariance, or ``"silverman"`` (chosen from the effective
+        sample size and the dimension at every fit; the fitted value is ``scale_``).
     jitter : float
         Relative diagonal jitter added when the covariance is not positive definite.
     """
 
-    def __init__(self, scale: float = 2.0, jitter: float = 1e-3) -> None:
-        if not scale > 0:
+    def __init__(self, scale: float | str = 2.0, jitter: float = 1e-3) -> None:
+        if isinstance(scale, str):
+            if scale not in SCALE_RULES:
+                raise ValueError(f"scale must be a number > 0 or one of {sorted(SCALE_RULES)}, got {scale!r}")
+        elif not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         if not jitter > 0:
             raise ValueError(f"jitter must be > 0, got {jitter}")
-        self.scale = float(scale)
+        self.scale: float | str = scale if isinstance(scale, str) else float(scale)
         self.jitter = float(jitter)
 
     def get_params(self) -> dict:
@@ -59,7 +77,9 @@ class MultivariateNormalKernel:
         w = w / w.sum()
         mu = w @ x
         xc = x - mu
-        cov = self.scale * (xc * w[:, None]).T @ xc
+        rule = SCALE_RULES.get(self.scale) if isinstance(self.scale, str) else None
+        self.scale_ = float(rule(1.0 / float(np.sum(w * w)), d)) if rule is not None else float(self.scale)
+        cov = self.scale_ * (xc * w[:, None]).T @ xc
         self.cov_ = self._regularise(cov, x)
         self.chol_ = np.linalg.cholesky(self.cov_)
         self.log_norm_ = -0.5 * d * np.log(2 * np.pi) - np.sum(np.log(np.diag(self.chol_)))
