@@ -412,7 +412,8 @@ _DEPENDENCY = {
                 if q > 0:  # a reaction that fires moves one place up
                     order[q] = order[q - 1]
                     order[q - 1] = j
-                a_new = a0 + _fire(j, x, p, a)
+FIRE_CALL
+                a_new = a0 + fired
                 err += a0 + abs(a_new)
                 a0 = a_new''',
 }
@@ -448,7 +449,8 @@ _TREE = {
                         j = 0
                         while a[j] <= 0.0:
                             j += 1
-                ok = _fire(j, x, p, w)''',
+FIRE_CALL
+                ok = fired''',
 }
 
 LOOPS = {
@@ -458,14 +460,35 @@ LOOPS = {
 }
 
 
-def loop_source(method: str) -> str:
+def loop_source(method: str, n_reactions: int = 0) -> str:
     """The ``ssa_run`` source of ``method`` plus the shared prelude (``unrolled``: the prelude
-    only; its loop comes from :func:`unrolled_source`)."""
+    only; its loop comes from :func:`unrolled_source`); ``n_reactions`` sizes the call of the
+    compiled ``_fire`` of the ``dependency`` and ``tree`` methods (:func:`fire_source`)."""
     prelude = PRELUDE.format(explode=EXPLOSION_EVENTS, tick=TIMER_TICK)
     if method == "unrolled":
         return prelude
     parts = dict(LOOPS[method])
+    if method in ("dependency", "tree"):
+        parts["select"] = parts["select"].replace("FIRE_CALL", _fire_call(method, n_reactions))
     return prelude + _HEAD.format(sig=_SIGNATURE, doc=_DOC.format(title=parts.pop("title")), **parts)
+
+
+def _fire_call(method: str, M: int) -> str:
+    """Loop lines that fire reaction ``j`` into ``fired``: one call of the inlined ``_fire`` up
+    to :data:`INLINE_MAX_REACTIONS` reactions, above a dispatch over the ``_fire_<chunk>``
+    functions written out in the loop itself (an inlined dispatcher taking the arrays would
+    cost six reference-count calls per event)."""
+    arg = "w" if method == "tree" else "a"
+    ind = " " * 16
+    if M <= INLINE_MAX_REACTIONS:
+        return f"{ind}fired = _fire(j, x, p, {arg})"
+    chunks = (M + FIRE_CHUNK - 1) // FIRE_CHUNK
+    lines = []
+    for c in range(chunks):
+        head = "if" if c == 0 else "elif"
+        lines += [f"{ind}{head} j < {(c + 1) * FIRE_CHUNK}:" if c < chunks - 1 else f"{ind}else:",
+                  f"{ind}    fired = _fire_{c}(j, x, p, {arg})"]
+    return "\n".join(lines)
 
 
 def _leaves(M: int) -> int:
@@ -495,9 +518,9 @@ def fire_source(method: str, sources: Sequence[str], nu: np.ndarray, deps: Seque
     ``w`` (``a[m]`` is ``w[L + m]``), recomputes exactly the internal nodes above them,
     bottom-up, and returns whether all are non-negative.  It is straight-line code per
     reaction (constants, no tables); up to :data:`INLINE_MAX_REACTIONS` reactions one function
-    inlined into the loop, above that :data:`FIRE_CHUNK` reactions per compiled function behind
-    an inlined dispatcher (numba needs minutes for one straight-line function of a 47-reaction
-    network, seconds for chunks).
+    inlined into the loop, above that :data:`FIRE_CHUNK` reactions per compiled function
+    ``_fire_<chunk>``, called from a dispatch written into the loop (:func:`_fire_call`; numba
+    needs minutes for one straight-line function of a 47-reaction network, seconds for chunks).
     """
     M = len(sources)
     L = _leaves(M)
@@ -530,12 +553,8 @@ def fire_source(method: str, sources: Sequence[str], nu: np.ndarray, deps: Seque
         lines += ["        " + b for b in body]
         if split and (j % FIRE_CHUNK == FIRE_CHUNK - 1 or j == M - 1):
             lines.append("    return True" if tree else "    return 0.0")
-    if split:  # a dispatcher over the chunks
-        lines += ["", "", "@njit(cache=True, nogil=True, error_model='numpy', inline='always')",
-                  f"def _fire(j, x, p, {arg}):"]
-        for c in range((M + FIRE_CHUNK - 1) // FIRE_CHUNK):
-            lines += [f"    {'if' if c == 0 else 'elif'} j < {(c + 1) * FIRE_CHUNK}:",
-                      f"        return _fire_{c}(j, x, p, {arg})"]
+    if split:  # the loop dispatches over the chunks itself (_fire_call)
+        return lines
     lines.append("    return True" if tree else "    return 0.0")
     return lines
 
@@ -723,79 +742,116 @@ def ssa_run(nu_ptr, nu_idx, nu_val, nu, P, X0, tgrid, out_idx, pools, R, max_eve
         t_start = _now() if timed else 0.0
         for r in range(0, R, 2):
             # lane A runs trajectory r, lane B trajectory r + 1 (none when r + 1 == R); each lane
-            # has its own generator and state, so its numbers are those of a run on its own
+            # has its own generator and state, so its numbers are those of a run on its own.  A
+            # failure stops both lanes (the point fails); a lane that reaches the end of the grid
+            # leaves the other to go on alone
             liveA = True
             liveB = r + 1 < R
 {init}
-            while liveA or liveB:
-                if timed:
-                    tick -= 1
-                    if tick <= 0:
-                        tick = _TICK
-                        if _now() - t_start > timeout:
-                            status[i] = -2
-                            break
+            while liveA and liveB:
+{timer}
 {stepA}
+                if liveB:
+{stepB_guarded}
+            while liveA:
+{timer}
+{stepA}
+            while liveB:
+{timer}
 {stepB}
             events[i] += n_evA + n_evB
             if status[i] != 0:
                 break
 '''
 
-_LANE_STEP = '''if live{L}:
-{props}
+_TIMER = '''if timed:
+    tick -= 1
+    if tick <= 0:
+        tick = _TICK
+        if _now() - t_start > timeout:
+            status[i] = -2
+            liveA = False
+            liveB = False
+            break'''
+
+_LANE_STEP = '''{props}
 {sums}
-    a0{L} = c_{last}{L}
-    if not ({ok}) or not (a0{L} < inf):
-        status[i] = {M} + 1
+a0{L} = c_{last}{L}
+if not ({ok}) or not (a0{L} < inf):
+    status[i] = {M} + 1
 {first_bad}
-        liveA = False
-        liveB = False
-    elif a0{L} > 0.0 and a0{L} * (t_end - t{L}) > _EXPLODE:
-        status[i] = -3
-        liveA = False
-        liveB = False
+    liveA = False
+    liveB = False
+elif a0{L} > 0.0 and a0{L} * (t_end - t{L}) > _EXPLODE:
+    status[i] = -3
+    liveA = False
+    liveB = False
+else:
+    if a0{L} > 0.0:
+        e{L}, s0{L}, s1{L}, s2{L}, s3{L} = _exponential4(s0{L}, s1{L}, s2{L}, s3{L})
+        t_next{L} = t{L} + e{L} / a0{L}
     else:
-        if a0{L} > 0.0:
-            e{L}, s0{L}, s1{L}, s2{L}, s3{L} = _exponential4(s0{L}, s1{L}, s2{L}, s3{L})
-            t_next{L} = t{L} + e{L} / a0{L}
-        else:
-            t_next{L} = inf
-        if tk{L} < t_next{L}:
-            while k{L} < T and tgrid[k{L}] < t_next{L}:
+        t_next{L} = inf
+    if tk{L} < t_next{L}:
+        while k{L} < T and tgrid[k{L}] < t_next{L}:
 {store}
-                for q in range(S_out):
-                    out[i, r + {lane}, q, k{L}] = xs[out_idx[q]]
-                k{L} += 1
-            if k{L} >= T:
-                live{L} = False
-            else:
-                tk{L} = tgrid[k{L}]
-        if live{L}:
-            if n_ev{L} >= max_events:
-                status[i] = -1
-                liveA = False
-                liveB = False
-            else:
-                u{L}, s0{L}, s1{L}, s2{L}, s3{L} = _uniform4(s0{L}, s1{L}, s2{L}, s3{L})
-                target{L} = u{L} * a0{L}
-                j{L} = {count}
-                if j{L} >= {M}:  # u * a0 rounded up to a0: the last reaction that can fire
+            for q in range(S_out):
+                out[i, r + {lane}, q, k{L}] = xs[out_idx[q]]
+            k{L} += 1
+        if k{L} >= T:
+            live{L} = False
+        else:
+            tk{L} = tgrid[k{L}]
+    if live{L}:
+        if n_ev{L} >= max_events:
+            status[i] = -1
+            liveA = False
+            liveB = False
+        else:
+            u{L}, s0{L}, s1{L}, s2{L}, s3{L} = _uniform4(s0{L}, s1{L}, s2{L}, s3{L})
+            target{L} = u{L} * a0{L}
+            if c_{last}{L} <= target{L}:  # u * a0 rounded up to a0: the last reaction that can fire
+                j{L} = {last}
 {last_pos}
 {apply}
-                t{L} = t_next{L}
-                n_ev{L} += 1'''
+            else:  # the reaction whose running-sum interval holds u * a0, from 0/1 masks
+{masks}
+            t{L} = t_next{L}
+            n_ev{L} += 1'''
 
 
 def _lane_names(text: str, lane: str) -> str:
     """Suffix the per-trajectory names (``x_q``, ``a_m``, running sums ``c_m``, ``rc_m``, ...,
-    ``target``, ``j``) of generated code with ``lane``; parameters ``p_k`` are shared."""
-    text = re.sub(r"\b((?:r*c|a|x)_\d+)\b", r"\1" + lane, text)
+    masks ``b_m``, ``target``, ``j``) of generated code with ``lane``; parameters ``p_k`` are
+    shared."""
+    text = re.sub(r"\b((?:r*c|a|x|b)_\d+)\b", r"\1" + lane, text)
     return re.sub(r"\b(target|j)\b", r"\1" + lane, text)
 
 
 def _indent(lines: Sequence[str], n: int) -> str:
     return "\n".join(" " * n + line if line else line for line in lines)
+
+
+def _mask_apply(nu: np.ndarray) -> list[str]:
+    """``x_q += ...`` lines adding the stoichiometry of the chosen reaction without a table
+    lookup: with ``b_m = [c_m <= target]`` (running sums are non-decreasing, so the chosen
+    ``j`` has ``b_m = 1`` exactly for ``m < j``) the change of species ``q`` is
+    ``nu[0, q] + sum_m b_m (nu[m + 1, q] - nu[m, q])``, exact small integers (so the same
+    numbers as the lookup, one dependency step shorter)."""
+    M, S = nu.shape
+    used: set[int] = set()
+    adds = []
+    for q in range(S):
+        if not nu[:, q].any():
+            continue
+        terms = [repr(float(nu[0, q]))] if nu[0, q] else []
+        for m in range(M - 1):
+            d = float(nu[m + 1, q] - nu[m, q])
+            if d:
+                used.add(m)
+                terms.append(f"{d!r} * b_{m}")
+        adds.append(f"x_{q} += " + " + ".join(terms))
+    return [f"b_{m} = np.float64(c_{m} <= target)" for m in sorted(used)] + (adds or ["target += 0.0"])
 
 
 def _unrolled2_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rates: Sequence[int | None]) -> str:
@@ -815,17 +871,17 @@ def _unrolled2_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rat
                       (f"{'if' if m == 0 else 'elif'} not (a_{m} >= 0.0 and a_{m} < inf):", f"    status[i] = {m + 1}")],
         "last_pos": [line for m in range(M) for line in (f"if a_{m} > 0.0:", f"    j = {m}")],
         "apply": apply or ["j += 0"],
+        "masks": _mask_apply(nu),
     }
-    depth = {"props": 4, "sums": 4, "first_bad": 8, "last_pos": 20, "apply": 16}
+    depth = {"props": 0, "sums": 0, "first_bad": 4, "last_pos": 16, "apply": 16, "masks": 16}
     ok = " & ".join(f"(a_{m} >= 0.0)" for m in range(M) if rates[m] is None) or "True"
     steps = {}
     for lane, L in enumerate("AB"):
         parts = {key: _lane_names(_indent(lines, depth[key]), L) for key, lines in generic.items()}
-        parts["store"] = "\n".join(f"                xs[{q}] = x_{q}{L}" for q in range(S))
-        step = _LANE_STEP.format(L=L, lane=lane, last=M - 1, M=M, ok=_lane_names(ok, L),
-                                 count=_lane_names(_balanced_sum([f"np.int64(c_{m} <= target)" for m in range(M)]), L),
-                                 **parts)
+        parts["store"] = "\n".join(f"            xs[{q}] = x_{q}{L}" for q in range(S))
+        step = _LANE_STEP.format(L=L, lane=lane, last=M - 1, M=M, ok=_lane_names(ok, L), **parts)
         steps[f"step{L}"] = _indent(step.split("\n"), 16)
+    steps["stepB_guarded"] = _indent(steps["stepB"].split("\n"), 4)
     init = ["_seed_trajectory(pools[i], r, s)", "s0A = s[0]", "s1A = s[1]", "s2A = s[2]", "s3A = s[3]",
             "if liveB:", "    _seed_trajectory(pools[i], r + 1, s)",
             "s0B = s[0]", "s1B = s[1]", "s2B = s[2]", "s3B = s[3]"]
@@ -837,5 +893,6 @@ def _unrolled2_source(sources: Sequence[str], nu: np.ndarray, n_params: int, rat
     loop = _UNROLLED2.format(
         sig=_SIGNATURE, doc=_DOC.format(title="Direct-method (unrolled, two lanes)"), S=max(S, 1),
         params="\n".join(f"        p_{k} = P[i, {k}]" for k in range(n_params)) or "        pass_ = 0",
-        rate_check=rate_check or "        status[i] = 0", init=_indent(init, 12), **steps)
+        rate_check=rate_check or "        status[i] = 0", init=_indent(init, 12),
+        timer=_indent(_TIMER.split("\n"), 16), **steps)
     return "\n".join(tables) + "\n\n" + loop

@@ -229,7 +229,7 @@ def generate_kernel_source(model: CRN | str, update: str = "auto", method: str =
                 + unrolled_source(sources, nu, len(crn.parameters), rates, lanes))
     else:
         lines += fire_source(method, sources, nu, deps)
-    return "\n".join(lines) + "\n" + loop_source(method)
+    return "\n".join(lines) + "\n" + loop_source(method, M)
 
 
 def _direct_update_source(sources: Sequence[str], deps: Sequence[Sequence[int]], update: str, S: int) -> list[str]:
