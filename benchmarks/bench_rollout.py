@@ -12,7 +12,14 @@ trajectories = 10^5 rows, 25 steps, float32 output):
 * ``stepwise``: the per-step path (host noise and projection);
 * peak resident memory of the compiled rollout over the bytes of its output (RSS sampled);
 * 10^6 x 25 Gene trajectories: timed directly, or as 2 x 10^5 scaled x 5 when 10^6 would take
-  over ~2 minutes at the current load (said in the JSON).
+  over ~2 minutes at the current load (said in the JSON);
+* the same raw / compiled pair and the 10^6 run with a **searched** body of the default search
+  size (``C_n = C_s = 2``, ``d = 20``: width 140 on the 7 inputs) and the operations the Gene
+  search kept (``SEARCHED_NODES``), in the default thread setting.
+
+Every timing is taken twice: wall-clock and the process's CPU time (all threads).  On a machine
+shared with other jobs the wall-clock ratio moves with the load; the CPU-time ratio is the work
+ratio, and CPU seconds / 2 is what the wall time would be on 2 idle cores.
 
 Writes ``rollout_over_raw``, ``gene_1e6_seconds``, ``rollout_peak_memory_over_output`` into
 ``benchmarks/results/performance.json`` (read-modify-write of these keys only) and the details
@@ -39,6 +46,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "runs" / "bench_rollout"
 HIDDEN = (150, 150, 150)
+#: the nodes the Gene search kept (runs/bench_fidelity gene_states ..._searched_seed0/genotype.json),
+#: per cell and node: (source, operation)
+SEARCHED_NODES = [[[(0, "swish"), (1, "swish")], [(0, "swish"), (1, "dense")]],
+                  [[(0, "swish"), (1, "activated_dense")], [(1, "swish"), (2, "glu")]]]
 THREADS = {"default": None, "intra2_inter1": (2, 1), "intra1_inter1": (1, 1)}
 PERF_KEYS = ("rollout_over_raw", "gene_1e6_seconds", "rollout_peak_memory_over_output")
 
@@ -69,14 +80,25 @@ def gene_like_dataset(n_settings: int = 60, n_traj: int = 4, n_steps: int = 25, 
     return AbstractionDataset(model, vary, model.dt, n_steps, x, init, rates, splits)
 
 
-def build_emulator(path: Path):
-    """Train (one epoch) and save the benchmark's Gene emulator, or load it."""
+def searched_body(input_dim: int = 7):
+    """The searched body at the default search size (2 cells x 2 nodes, d = 20)."""
+    from sciope_abs.abstraction.nas.cells import build_cell_specs
+    from sciope_abs.abstraction.nas.genotype import Genotype
+
+    specs = build_cell_specs(input_dim, cells=2, cell_size=2, expansion=20)
+    return Genotype(input_dim, tuple(specs), SEARCHED_NODES).build_body()
+
+
+def build_emulator(path: Path, body: str = "mlp"):
+    """Train (one epoch) and save the benchmark's Gene emulator (``"mlp"`` or ``"searched"`` body),
+    or load it."""
     from sciope_abs.abstraction.emulator import Emulator
     from sciope_abs.abstraction.training import train
 
     if (path / "config.json").is_file():
         return Emulator.load(path)
-    emu = train(gene_like_dataset(), hidden=HIDDEN, epochs=1, seed=0, progress=False)
+    extra = {"body": searched_body()} if body == "searched" else {"hidden": HIDDEN}
+    emu = train(gene_like_dataset(), epochs=1, seed=0, progress=False, **extra)
     emu.save(path)
     return emu
 
@@ -126,27 +148,28 @@ def _raw_fn(emu, init, rates, r: int, jit: bool):
     fn = tf.function(lambda v: net(v, training=False), jit_compile=jit)
     fn(x).numpy()
 
-    def timed(n_steps: int) -> float:
-        t0 = time.perf_counter()
+    def timed(n_steps: int) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n_steps):
             y = fn(x)
         y.numpy()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
     return timed
 
 
 def _rollout_fn(emu, init, rates, r, method):
     """A timer of one rollout of the batch (traced / compiled at the timed shapes on the first call)."""
-    def timed(n_steps: int) -> float:
-        t0 = time.perf_counter()
+    def timed(n_steps: int) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         emu.rollout(init, rates, n_steps=n_steps, n_traj=r, seed=2, method=method, dtype="float32")
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
     return timed
 
 
 def run_case(name: str, n_points: int, r: int, n_steps: int, big: bool, rounds: int) -> dict:
     """One thread setting (a fresh process): raw, compiled (plain / XLA), stepwise in interleaved
-    rounds (the minimum over rounds is kept beside every value), then memory and 10^6."""
+    rounds (the minimum over rounds is kept beside every value, wall and CPU), with the searched
+    body's raw / compiled pair in the default setting, then memory and 10^6."""
     import tensorflow as tf
 
     if THREADS[name] is not None:
@@ -159,29 +182,43 @@ def run_case(name: str, n_points: int, r: int, n_steps: int, big: bool, rounds: 
     xla.jit_compile = True
     init, rates = _inputs(emu, n_points, 3)
     res = {"threads": name, "load_start": _load(), "rows": n_points * r, "n_steps": n_steps,
-           "n_parameters": int(emu.keras_model.count_params()), "component": emu.component, "rounds": {}}
+           "n_parameters": int(emu.keras_model.count_params()), "component": emu.component, "rounds": {},
+           "rounds_cpu": {}}
     timers = {"raw": _raw_fn(emu, init, rates, r, False), "raw_xla": _raw_fn(emu, init, rates, r, True),
               "compiled": _rollout_fn(emu, init, rates, r, "compiled"),
               "compiled_xla": _rollout_fn(xla, init, rates, r, "compiled"),
               "stepwise": _rollout_fn(emu, init, rates, r, "stepwise")}
-    timers["compiled"](n_steps)
-    timers["compiled_xla"](n_steps)                     # trace and XLA-compile once, untimed
-    for key, fn in timers.items():
-        res["rounds"][key] = [fn(n_steps)]
-    for _ in range(rounds - 1):
+    searched = build_emulator(CACHE / "gene_emulator_searched", "searched") if big else None
+    if searched is not None:
+        res["searched_n_parameters"] = int(searched.keras_model.count_params())
+        timers.update(raw_searched=_raw_fn(searched, init, rates, r, False),
+                      compiled_searched=_rollout_fn(searched, init, rates, r, "compiled"))
+    for key in ("compiled", "compiled_xla", "compiled_searched"):
+        if key in timers:
+            timers[key](n_steps)                        # trace (and XLA-compile) once, untimed
+    for _ in range(rounds):
         for key, fn in timers.items():
-            res["rounds"][key].append(fn(n_steps))
-    for key, v in res["rounds"].items():
-        res[f"{key}_s"] = min(v)
+            wall, cpu = fn(n_steps)
+            res["rounds"].setdefault(key, []).append(wall)
+            res["rounds_cpu"].setdefault(key, []).append(cpu)
+    for key in timers:
+        res[f"{key}_s"], res[f"{key}_cpu_s"] = min(res["rounds"][key]), min(res["rounds_cpu"][key])
     best = "compiled_xla_s" if res["compiled_xla_s"] < res["compiled_s"] else "compiled_s"
     res["best_compiled"] = best
     res["rollout_over_raw"] = res[best] / res["raw_s"]
     res["rollout_over_raw_xla"] = res[best] / res["raw_xla_s"]
-    for key in ("compiled", "compiled_xla", "stepwise"):
-        res[f"{key}_over_raw"] = res[f"{key}_s"] / res["raw_s"]
-        res[f"{key}_over_raw_per_round"] = [a / b for a, b in zip(res["rounds"][key], res["rounds"]["raw"])]
+    res["rollout_over_raw_cpu"] = res[best.replace("_s", "_cpu_s")] / res["raw_cpu_s"]
+    pairs = [(k, "raw") for k in ("compiled", "compiled_xla", "stepwise")] + \
+        ([("compiled_searched", "raw_searched")] if searched is not None else [])
+    for key, base in pairs:
+        res[f"{key}_over_raw"] = res[f"{key}_s"] / res[f"{base}_s"]
+        res[f"{key}_over_raw_cpu"] = res[f"{key}_cpu_s"] / res[f"{base}_cpu_s"]
+        res[f"{key}_over_raw_per_round"] = [a / b for a, b in zip(res["rounds"][key], res["rounds"][base])]
+        res[f"{key}_over_raw_cpu_per_round"] = [a / b for a, b in zip(res["rounds_cpu"][key], res["rounds_cpu"][base])]
     if big:
         res.update(_memory_and_million(xla if best == "compiled_xla_s" else emu, n_steps, res[best]))
+        res["searched"] = _million(searched, n_steps, res["compiled_searched_s"])
+        res["gene_1e6_seconds"] = res["searched"]["seconds"]
     res["load_end"] = _load()
     return res
 
@@ -196,23 +233,30 @@ def _memory_and_million(emu, n_steps: int, t_1e5: float) -> dict:
                       "chunk_rows": emu._compiled.chunk_rows(out.shape[0] * out.shape[1], n_steps)}}
     res["rollout_peak_memory_over_output"] = (mem.peak - mem.base) / out.nbytes
     del out
+    res["gene_1e6"] = _million(emu, n_steps, t_1e5)
+    return res
+
+
+def _million(emu, n_steps: int, t_1e5: float) -> dict:
+    """10^6 trajectories x n_steps: wall and CPU seconds (2 x 10^5 timed and scaled x 5 when 10^6
+    would take over ~2 minutes at the current load)."""
     scale = 1 if 10 * t_1e5 <= 120 else 5
     n_pts = 10000 // scale
     init, rates = _inputs(emu, n_pts, 7)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     emu.rollout(init, rates, n_steps=n_steps, n_traj=100, seed=6, dtype="float32")
-    t = time.perf_counter() - t0
-    res["gene_1e6"] = {"timed_rows": n_pts * 100, "timed_seconds": t, "scale": scale,
-                       "note": "timed directly" if scale == 1 else "2x10^5 rows timed, scaled x5 (load)"}
-    res["gene_1e6_seconds"] = t * scale
-    return res
+    t, c = time.perf_counter() - t0, time.process_time() - c0
+    return {"timed_rows": n_pts * 100, "timed_seconds": t, "timed_cpu_seconds": c, "scale": scale,
+            "seconds": t * scale, "cpu_seconds": c * scale, "idle_2_core_estimate_seconds": c * scale / 2,
+            "load": _load(), "n_parameters": int(emu.keras_model.count_params()),
+            "note": "timed directly" if scale == 1 else "2x10^5 rows timed, scaled x5 (load)"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10^4 rows, 5 steps (smoke run)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds (minimum kept)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (minimum kept)")
     ap.add_argument("--out", default=str(HERE / "results" / "rollout.json"))
     args = ap.parse_args()
     n_points, r, n_steps = (100, 100, 5) if args.quick else (1000, 100, 25)
@@ -223,6 +267,8 @@ def main() -> None:
         return
     CACHE.mkdir(parents=True, exist_ok=True)
     build_emulator(CACHE / "gene_emulator")
+    if not args.quick:
+        build_emulator(CACHE / "gene_emulator_searched", "searched")
     out = Path(args.out)
     results = {"load_start": _load(), "cases": {}, "quick": bool(args.quick)}
     for name in THREADS:   # one fresh process per thread setting (TF fixes them at start)
@@ -234,7 +280,11 @@ def main() -> None:
         if name == "default" and not args.quick:     # the issue's keys, as soon as they are measured
             perf = HERE / "results" / "performance.json"
             data = json.loads(perf.read_text()) if perf.exists() else {}
-            data.update({k: results["cases"][name][k] for k in PERF_KEYS})
+            case = results["cases"][name]
+            data.update({k: case[k] for k in PERF_KEYS})
+            data.update({"rollout_over_raw_cpu": case["rollout_over_raw_cpu"],
+                         "gene_1e6_cpu_seconds": case["searched"]["cpu_seconds"],
+                         "gene_1e6_mlp_seconds": case["gene_1e6"]["seconds"]})
             perf.write_text(json.dumps(data, indent=1))
     results["load_end"] = _load()
     out.write_text(json.dumps(results, indent=1, default=str))

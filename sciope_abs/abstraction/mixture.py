@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from .components import get_component
+from .components.base import inverse_cdf_index
 
 __all__ = ["as_spec", "head_size", "resolve_components", "mixture_log_prob", "mixture_nll",
            "mixture_sample", "mixture_sample_from_noise", "mixture_parameters", "component_support",
@@ -171,6 +172,13 @@ def mixture_class_probabilities(head_out: Any, n_components: int, event_dim: int
 def mixture_sample_from_noise(head_out: Any, n_components: int, event_dim: int, component: Any, u: Any, eps: Any) -> tf.Tensor:
     """Reparameterised mixture sample from explicit noise.
 
+    The component of each row is chosen first (inverse CDF of the weights at ``u``); only that
+    component's parameters are gathered (``tf.gather`` with ``batch_dims=1``) and transformed, so
+    a draw costs one component's work per row, not ``K``.  The result is that of drawing every
+    component and keeping the chosen one (the same operations on the same values; at most the
+    last bit of a value may differ, where a vectorised kernel handles a tensor's tail element by
+    element, so counts rounded from it do not change).
+
     Parameters
     ----------
     head_out : tensor (b, H)
@@ -187,16 +195,17 @@ def mixture_sample_from_noise(head_out: Any, n_components: int, event_dim: int, 
     K, D = int(n_components), int(event_dim)
     u = tf.convert_to_tensor(u, tf.float32)
     eps = tf.convert_to_tensor(eps, tf.float32)
-    draws = []
-    for comp, _, n_k, offset, npar in _blocks(K, D, component):
-        params = _block_params(head_out, offset, n_k, npar)
-        eps_rep = tf.reshape(tf.repeat(eps[:, None, :], n_k, axis=1), [-1, D])
-        draws.append(tf.reshape(comp.sample_from_noise(params, eps_rep), [-1, n_k, D]))
-    draws = tf.concat(draws, axis=1) if len(draws) > 1 else draws[0]          # (b, K, D)
-    cdf = tf.cumsum(tf.nn.softmax(head_out[:, :K], axis=-1), axis=-1)
-    k = tf.reduce_sum(tf.cast(cdf < u[:, None], tf.int32), axis=-1)
-    k = tf.minimum(k, K - 1)
-    return tf.gather(draws, k, axis=1, batch_dims=1)
+    k = inverse_cdf_index(tf.nn.softmax(head_out[:, :K], axis=-1), u)
+    out = None
+    for comp, k0, n_k, offset, npar in _blocks(K, D, component):
+        if n_k == 1:
+            params = head_out[:, offset: offset + npar]
+        else:
+            per_comp = tf.reshape(head_out[:, offset: offset + n_k * npar], [-1, n_k, npar])
+            params = tf.gather(per_comp, tf.clip_by_value(k - k0, 0, n_k - 1), axis=1, batch_dims=1)
+        draw = comp.sample_from_noise(params, eps)
+        out = draw if out is None else tf.where(((k >= k0) & (k < k0 + n_k))[:, None], draw, out)
+    return out
 
 
 def mixture_sample(head_out: Any, n_components: int, event_dim: int, component: Any = "diag_normal", seed: Any = 0) -> tf.Tensor:

@@ -10,7 +10,10 @@ Noise is counter-based: Philox-4x32-10 (Salmon et al. 2011, the generator behind
 by (trajectory index within the point, step, block), so a point's trajectories depend neither on
 the other points of the batch nor on the chunk size.  Per row and step it gives one uniform
 (component choice), ``S`` standard normals (inverse normal CDF) and, with laws, ``S`` uniforms
-that break ties of the projection.
+that break ties of the projection.  A block's words do not depend on how many blocks follow, so
+the loop draws the tie uniforms only where a law apportions over two or more kept species, and
+computes the key schedule once per chunk; the values it uses are those of
+:func:`host_step_noise`.
 
 The projection is :func:`sciope_abs.crn.conservation.project_counts` for laws with unit
 weights and disjoint supports (gene-state groups, pairs): the law's species but its last keep
@@ -27,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ROLLOUT_METHODS", "COUNT_CAP", "compiled_plan", "point_keys", "host_step_noise", "philox4x32", "uniforms_from_bits",
+__all__ = ["ROLLOUT_METHODS", "COUNT_CAP", "compiled_plan", "point_keys", "host_step_noise", "key_schedule", "philox4x32", "uniforms_from_bits",
            "project_laws_tf", "CompiledRollout"]
 
 ROLLOUT_METHODS = ("compiled", "stepwise")
@@ -68,19 +71,28 @@ def point_keys(seeds: Sequence[np.random.SeedSequence]) -> np.ndarray:
     return np.stack([np.asarray(s.generate_state(2, dtype=np.uint32)) for s in seeds])
 
 
+def key_schedule(key: Any) -> list:
+    """The 10 round keys of Philox-4x32-10 for keys (2 tensors (m,) uint64 of 32-bit words):
+    ``(k0 + r W0, k1 + r W1) mod 2^32`` for rounds ``r = 0 .. 9`` (computed once per chunk)."""
+    import tensorflow as tf
+
+    mask = tf.constant(_MASK32, tf.uint64)
+    k0, k1 = key
+    return [(k0, k1) if not r else (tf.bitwise.bitwise_and(k0 + tf.constant(r * _W0, tf.uint64), mask),
+                                    tf.bitwise.bitwise_and(k1 + tf.constant(r * _W1, tf.uint64), mask))
+            for r in range(10)]
+
+
 def philox4x32(counter: Any, key: Any) -> Any:
-    """Philox-4x32-10 of counters (4 tensors (m,) uint64 holding 32-bit words) under keys (2 tensors
-    (m,) uint64); returns 4 tensors (m,) uint64 of 32-bit words."""
+    """Philox-4x32-10 of counters (4 tensors (m,) uint64 holding 32-bit words; scalars broadcast)
+    under keys (2 tensors (m,) uint64, or their :func:`key_schedule`); returns 4 tensors (m,)
+    uint64 of 32-bit words."""
     import tensorflow as tf
 
     mask = tf.constant(_MASK32, tf.uint64)
     m0, m1 = tf.constant(_M0, tf.uint64), tf.constant(_M1, tf.uint64)
-    w0, w1 = tf.constant(_W0, tf.uint64), tf.constant(_W1, tf.uint64)
     c0, c1, c2, c3 = counter
-    k0, k1 = key
-    for rnd in range(10):
-        if rnd:
-            k0, k1 = tf.bitwise.bitwise_and(k0 + w0, mask), tf.bitwise.bitwise_and(k1 + w1, mask)
+    for k0, k1 in (key if len(key) == 10 else key_schedule(key)):
         p0, p1 = m0 * c0, m1 * c2
         hi0, lo0 = tf.bitwise.right_shift(p0, 32), tf.bitwise.bitwise_and(p0, mask)
         hi1, lo1 = tf.bitwise.right_shift(p1, 32), tf.bitwise.bitwise_and(p1, mask)
@@ -98,15 +110,15 @@ def uniforms_from_bits(bits: Any) -> Any:
 
 
 def step_noise(keys: Any, traj: Any, t: Any, n_values: int) -> Any:
-    """``(m, n_values)`` float32 uniforms of step ``t`` for rows with Philox ``keys`` (2 x (m,)) and
-    trajectory indices ``traj`` (m,) uint64."""
+    """``(m, n_values)`` float32 uniforms of step ``t`` for rows with Philox ``keys`` (2 x (m,), or
+    their :func:`key_schedule`) and trajectory indices ``traj`` (m,) uint64."""
     import tensorflow as tf
 
-    t64 = tf.cast(t, tf.uint64) * tf.ones_like(traj)
-    words = []
+    keys = keys if len(keys) == 10 else key_schedule(keys)
+    t64 = tf.cast(t, tf.uint64)                # counter words shared by all rows stay scalars:
+    words = []                                 # the first round's products on them are scalars too
     for b in range(math.ceil(n_values / 4)):
-        blk = tf.constant(b, tf.uint64) * tf.ones_like(traj)
-        words.extend(philox4x32((traj, t64, blk, tf.zeros_like(traj)), keys))
+        words.extend(philox4x32((traj, t64, tf.constant(b, tf.uint64), tf.constant(0, tf.uint64)), keys))
     return uniforms_from_bits(tf.stack(words[:n_values], axis=1))
 
 
@@ -163,13 +175,21 @@ def _apportion_unit_tf(zk, T, ties):
 
 
 def project_laws_tf(y: Any, totals: Any, ties: Any, plan: Any) -> Any:
-    """Counts ``y`` (m, S) float64 (rounded, >= 0) onto the laws of ``plan`` at ``totals`` (m, L)."""
+    """Counts ``y`` (m, S) float64 (rounded, >= 0) onto the laws of ``plan`` at ``totals`` (m, L).
+
+    A law of two species (one kept, the pivot) needs no apportioning: the kept species is
+    ``min(y, T)`` and the pivot ``T`` minus it, which is what :func:`_apportion_unit_tf` gives for
+    one column (floor of ``y T / y`` is ``T`` or ``T - 1``, and the remainder goes back to it).
+    """
     import tensorflow as tf
 
     cols = [y[:, j] for j in range(y.shape[1])]
     for law, (kept, pivot) in enumerate(plan):
         T = totals[:, law]
-        if kept:
+        if len(kept) == 1:
+            cols[kept[0]] = tf.minimum(cols[kept[0]], T)
+            cols[pivot] = T - cols[kept[0]]
+        elif kept:
             zk = _apportion_unit_tf(tf.stack([cols[j] for j in kept], axis=1), T,
                                     tf.stack([ties[:, j] for j in kept], axis=1))
             for q, j in enumerate(kept):
@@ -216,7 +236,10 @@ class CompiledRollout:
         emu = self.emulator
         S = len(emu.species)
         K, comp, scaling, net, plan = emu.n_components, emu.component, emu.scaler, emu.keras_model, self.plan
-        n_values = 1 + S + (S if plan else 0)
+        # tie-breaking uniforms only where a law apportions over two or more kept species; the
+        # Philox blocks of u and eps do not depend on how many blocks are drawn after them
+        n_ties = S if any(len(kept) > 1 for kept, _ in plan) else 0
+        n_values = 1 + S + n_ties
 
         p, L = len(emu.param_names), len(plan)
         spec = [tf.TensorSpec((None, S), tf.float32), tf.TensorSpec((None, p), tf.float32),
@@ -224,19 +247,19 @@ class CompiledRollout:
                 tf.TensorSpec((None,), tf.uint64)]
 
         def loop(state0, rates, totals, keys, traj):
-            key = (keys[:, 0], keys[:, 1])
             buf = tf.TensorArray(tf.float32, size=n_steps, element_shape=tf.TensorShape([None, S]))
+            schedule = key_schedule((keys[:, 0], keys[:, 1]))            # the same every step
 
             def body(t, prev, buf):
-                noise = step_noise(key, traj, t, n_values)
+                noise = step_noise(schedule, traj, t, n_values)
                 u, eps = noise[:, 0], tf.math.ndtri(noise[:, 1:1 + S])
                 x = scaling.encode_inputs_tf(tf.concat([prev, rates], axis=1))
                 z = mixture_sample_from_noise(net(x, training=False), K, S, comp, u, eps)
                 y = emu.decode_tf(prev, z, totals)     # corrected onto the laws before rounding
                 y = tf.clip_by_value(tf.round(tf.where(tf.math.is_finite(y), y, tf.zeros_like(y))), 0.0, COUNT_CAP)
                 if plan:
-                    y = tf.cast(project_laws_tf(tf.cast(y, tf.float64), totals,
-                                                tf.cast(noise[:, 1 + S:], tf.float64), plan), tf.float32)
+                    ties = tf.cast(noise[:, 1 + S:], tf.float64) if n_ties else tf.zeros_like(y, tf.float64)
+                    y = tf.cast(project_laws_tf(tf.cast(y, tf.float64), totals, ties, plan), tf.float32)
                 return t + 1, y, buf.write(t, y)
 
             _, _, buf = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), state0, buf))

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 
 import tensorflow as tf
 
-__all__ = ["Component", "MIN_SCALE", "LOG_2PI", "positive_scale"]
+__all__ = ["Component", "MIN_SCALE", "LOG_2PI", "positive_scale", "inverse_cdf_index"]
 
 #: floor on every scale parameter (in the scaled target space) so densities stay bounded.
 MIN_SCALE = 1e-4
@@ -25,6 +25,23 @@ LOG_2PI = math.log(2.0 * math.pi)
 def positive_scale(raw: tf.Tensor) -> tf.Tensor:
     """``softplus(raw) + MIN_SCALE``: an unconstrained output mapped to a positive scale."""
     return tf.nn.softplus(raw) + MIN_SCALE
+
+
+def inverse_cdf_index(probs: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
+    """Index ``k`` (b,) int32 with ``cdf[k-1] <= u < cdf[k]`` for probabilities ``probs`` (b, m)
+    and uniforms ``u`` (b,), clamped to ``m - 1``.
+
+    The running sum is taken column by column, left to right (the additions ``tf.cumsum`` makes,
+    so the same bits), and compared as it goes: narrow ``(b, m)`` scans and reductions cost more
+    than ``m`` column operations.
+    """
+    m = int(probs.shape[-1])
+    acc = probs[:, 0]
+    k = tf.cast(acc < u, tf.int32)
+    for i in range(1, m - 1):
+        acc = acc + probs[:, i]
+        k = k + tf.cast(acc < u, tf.int32)
+    return k if m > 1 else tf.zeros_like(k)
 
 
 class Component(ABC):

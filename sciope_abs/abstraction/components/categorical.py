@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..._checks import check_positive_int
-from .base import Component
+from .base import Component, inverse_cdf_index
 from .registry import get_component, register_component
 
 __all__ = ["Categorical", "MAX_JOINT", "MAX_SUPPORT", "categorical_spec", "group_by_laws", "low_copy_species"]
@@ -184,8 +184,7 @@ class Categorical(Component):
         parts, first = [], None
         for g, (logits, vals) in zip(self.groups, self._logits(params)):
             u = 0.5 * tf.math.erfc(-eps[:, g[0]] / math.sqrt(2.0))          # Phi(eps): uniform(0, 1)
-            cdf = tf.cumsum(tf.nn.softmax(logits, axis=-1), axis=-1)
-            k = tf.minimum(tf.reduce_sum(tf.cast(cdf < u[:, None], tf.int32), axis=1), int(vals.shape[0]) - 1)
+            k = inverse_cdf_index(tf.nn.softmax(logits, axis=-1), u)
             first = k if first is None else first
             parts.append(tf.gather(vals, k))
         cont = (self.base.sample_from_noise(self._base_params(params, first), tf.gather(eps, self.cont, axis=1))
