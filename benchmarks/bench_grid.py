@@ -60,9 +60,9 @@ log = logging.getLogger("bench_grid")
 
 
 def save(res: dict) -> None:
-    out = RUNS / "grid_quick.json" if res["config"]["tag"].startswith("quick") else OUT
+    out = RUNS / "grid_quick.json" if res["config"]["tag"].startswith("quick") else Path(res["_out"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
+    out.write_text(json.dumps({k: v for k, v in res.items() if k != "_out"}, indent=1))
 
 
 def layout(spec: GridSpec) -> np.ndarray:
@@ -195,8 +195,11 @@ def compare(e: np.ndarray, a: np.ndarray, b: np.ndarray, spec: GridSpec, times, 
     return rows
 
 
-def fidelity(emus: dict, shape, cfg: dict, seed: int, res: dict) -> None:
-    """Appends to ``res["fidelity"]`` every (design, absorbing) case not there yet, saving after each."""
+def fidelity(emus: dict, shape, cfg: dict, seed: int, res: dict, replicate: int = 0) -> None:
+    """Appends to ``res["fidelity"]`` every (design, absorbing) case not there yet, saving after each.
+    ``replicate`` k > 0 repeats the measurement with new exact ensembles and emulator seeds
+    (``seed + 1000 k``), rows marked ``"replicate": k``."""
+    seed = seed + 1000 * int(replicate)
     from sciope_abs.abstraction.grid import GridSimulator
 
     bees = load_model("bees")
@@ -205,13 +208,19 @@ def fidelity(emus: dict, shape, cfg: dict, seed: int, res: dict) -> None:
     a, b, ssa_s = exact_ensembles(shape, cfg, seed)
     N, S = spec.n_nodes, bees.n_species
     grid = f"{shape[0]}x{shape[1]}"
-    done = {(row["grid"], row["design"], row["absorbing"]) for row in res["fidelity"]}
+    done = {(row["grid"], row["design"], row["absorbing"]) for row in res["fidelity"]
+            if row.get("replicate", 0) == replicate}
+    rep = {"replicate": replicate} if replicate else {}
     if (grid, "exact_ssa", "-") not in done:  # what a perfect simulator scores: a third exact ensemble
         c, _, c_s = exact_ensembles(shape, cfg, seed, third=True)
         res["fidelity"] += [{**row, "n_traj": r, "ssa_s": c_s}
-                            for row in compare(c, a, b, spec, times, {"grid": grid, "design": "exact_ssa", "absorbing": "-"})]
+                            for row in compare(c, a, b, spec, times, {"grid": grid, "design": "exact_ssa",
+                                                                      "absorbing": "-", **rep})]
         save(res)
-    for design, emu, absorbing in [(d, e, a) for d, e in emus.items() for a in ("keep", "emulate")]:
+    cases = [(d, e, a) for d, e in emus.items() for a in ("keep", "emulate")]
+    if replicate:
+        cases = [(d, e, a) for d, e, a in cases if a == "keep" or d == "grid_2x"]
+    for design, emu, absorbing in cases:
         if (grid, design, absorbing) in done:
             continue
         sim = GridSimulator(emu, shape, {"P": D}, n_steps=H, absorbing=absorbing)
@@ -220,7 +229,7 @@ def fidelity(emus: dict, shape, cfg: dict, seed: int, res: dict) -> None:
         emu_s = time.perf_counter() - t1
         bees_node = e.reshape(r, N, S, H + 1)[:, :, :3].sum(axis=2)
         violations = float((bees_node != bees_node[..., :1]).mean())
-        base = {"grid": grid, "design": design, "absorbing": absorbing}
+        base = {"grid": grid, "design": design, "absorbing": absorbing, **rep}
         rows = compare(e, a, b, spec, times, base)
         for row in rows:
             row.update({"n_traj": r, "emulator_s": emu_s, "ssa_s_two_ensembles": ssa_s,
@@ -230,14 +239,17 @@ def fidelity(emus: dict, shape, cfg: dict, seed: int, res: dict) -> None:
         log.info("fidelity %s %s %s done (%.1f s emulator, %.1f s SSA)", grid, design, absorbing, emu_s, ssa_s)
 
 
-def exact_reaction_grid(emu, shape, splitting: str, n_steps: int):
-    """A GridSimulator whose reaction step is the agent's exact SSA over ``dt``: with a perfect
-    reaction step, what is left of the grid's error is the operator splitting."""
-    from sciope_abs.abstraction.grid import GridSimulator
+def exact_reaction_grid(emu, shape, splitting: str, n_steps: int, substeps: int = 1):
+    """A GridSimulator whose reaction step is the agent's exact SSA: with a perfect reaction step,
+    what is left of the grid's error is the operator splitting.  ``substeps`` > 1 splits every
+    step of ``dt`` into that many reaction and diffusion sub-steps (``rollout`` then returns
+    ``n_steps * substeps`` steps; keep every ``substeps``-th)."""
+    from sciope_abs.abstraction.grid import GridSimulator, diffusion_kernels
     from sciope_abs.simulators import FastSSASimulator
 
     bees = load_model("bees")
-    single = FastSSASimulator(bees, param_names=(), timespan=np.array([0.0, bees.dt]))
+    h = bees.dt / substeps
+    single = FastSSASimulator(bees, param_names=(), timespan=np.array([0.0, h]))
 
     class ExactReaction(GridSimulator):
         def _react(self, prev, rates_rows, keys, traj, t):
@@ -245,7 +257,9 @@ def exact_reaction_grid(emu, shape, splitting: str, n_steps: int):
             tr = single.simulate(np.zeros((len(prev), 0)), n_traj=1, seed=seed, initial_state=prev.astype(np.int64))
             return tr[:, 0, :, -1]
 
-    return ExactReaction(emu, shape, {"P": D}, n_steps=n_steps, splitting=splitting, absorbing="emulate")
+    sim = ExactReaction(emu, shape, {"P": D}, n_steps=n_steps * substeps, splitting=splitting, absorbing="emulate")
+    sim._kernels = [diffusion_kernels(sim.spec, D, h / 2 if splitting == "strang" else h)]
+    return sim
 
 
 CLASSES = {"P=0,A=0": lambda x: (x[:, 3] == 0) & (x[:, 1] == 0), "P=0,A>0": lambda x: (x[:, 3] == 0) & (x[:, 1] > 0),
@@ -271,10 +285,11 @@ def diagnose(emus: dict, cfg: dict, seed: int) -> dict:
     shape, H = (3, 3), cfg["fid_steps"]
     spec = GridSpec(bees, shape, {"P": D})
     a, b, _ = exact_ensembles(shape, cfg, seed)
-    for splitting in ("strang", "lie"):
-        sim = exact_reaction_grid(emus["default"], shape, splitting, H)
-        e = sim.rollout(layout(spec), None, n_traj=cfg["traj"], seed=seed + 3)[0]
-        base = {"grid": "3x3", "design": "exact_reaction", "splitting": splitting}
+    for splitting, k in (("strang", 1), ("lie", 1), ("strang", 4)):
+        sim = exact_reaction_grid(emus["default"], shape, splitting, H, substeps=k)
+        e = sim.rollout(layout(spec), None, n_traj=cfg["traj"], seed=seed + 3)[0][..., ::k]
+        base = {"grid": "3x3", "design": "exact_reaction", "splitting": splitting, "substeps": k,
+                "dt_substep": bees.dt / k}
         out["splitting"] += [row for row in compare(e, a, b, spec, cfg["fid_times"], base)
                              if not row["output"].startswith("node_")]
         log.info("splitting %s done", splitting)
@@ -282,7 +297,9 @@ def diagnose(emus: dict, cfg: dict, seed: int) -> dict:
     states = a.reshape(r, spec.n_nodes, 4, T).transpose(0, 3, 1, 2).reshape(-1, 4).astype(np.int64)
     x = states[np.random.default_rng(seed).integers(0, len(states), cfg["diag_states"])]
     single = FastSSASimulator(bees, param_names=(), timespan=np.array([0.0, bees.dt]))
-    steps = {"ssa": single.simulate(np.zeros((len(x), 0)), n_traj=1, seed=seed + 4, initial_state=x)[:, 0, :, -1]}
+    steps = {"ssa": single.simulate(np.zeros((len(x), 0)), n_traj=1, seed=seed + 4, initial_state=x)[:, 0, :, -1],
+             # a second exact draw: the sampling noise of tv_vs_ssa
+             "ssa_repeat": single.simulate(np.zeros((len(x), 0)), n_traj=1, seed=seed + 6, initial_state=x)[:, 0, :, -1]}
     for design, emu in emus.items():
         steps[design] = emu.rollout(x.astype(np.float64), np.zeros((len(x), 0)), n_steps=1, n_traj=1,
                                     seed=seed + 5)[:, 0, :, -1]
@@ -382,10 +399,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="fidelity,diagnose,speed,scale")
     ap.add_argument("--no-fast-ssa", action="store_true", help="time only GillesPy2's NumPy SSA")
+    ap.add_argument("--out", default=str(OUT), help=f"results file (default {OUT.relative_to(HERE.parent)}; "
+                                                    "read first when it exists, to resume)")
+    ap.add_argument("--replicates", type=int, default=0,
+                    help="repeat the fidelity cases (absorbing='keep', and grid_2x 'emulate') with K new seeds")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = config(args)
-    res = json.loads(OUT.read_text()) if OUT.is_file() and not args.quick else {}
+    out = Path(args.out)
+    res = json.loads((out if out.is_file() else OUT).read_text()) if OUT.is_file() and not args.quick else {}
     if res.get("config", {}).get("tag") != cfg["tag"] or res.get("config", {}).get("traj") != cfg["traj"]:
         res = {k: v for k, v in res.items() if k in ("speed", "scale")}   # a new measurement: no stale rows
         res["fidelity"] = []
@@ -393,14 +415,16 @@ def main(argv=None) -> int:
                            "layout": "10 bees per node; P 5 at (R-1, C-1), 1 at (R-2, C-1) and (R-1, C-2)",
                            "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"}})
     res.setdefault("fidelity", [])
+    res["_out"] = str(out)
     trained = train_emulators(cfg, args.seed)
     res["training"] = trained["info"]
     save(res)
     only = set(args.only.split(","))
     emus = trained["emulators"]
     if "fidelity" in only:
-        for shape in ((3, 3), (5, 5)):
-            fidelity(emus, shape, cfg, args.seed + 10, res)
+        for k in range(args.replicates + 1):
+            for shape in ((3, 3), (5, 5)):
+                fidelity(emus, shape, cfg, args.seed + 10, res, replicate=k)
     if "diagnose" in only:
         res["diagnosis"] = diagnose(emus, cfg, args.seed + 10)
         save(res)

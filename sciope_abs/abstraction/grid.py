@@ -26,7 +26,13 @@ compiled SSA kernel.
 
 ``splitting="strang"`` (default) runs diffusion for ``dt/2`` before and after the reaction step
 (second-order splitting), ``"lie"`` one diffusion step of ``dt`` after it.  Splitting is the only
-approximation besides the emulator: reactions and diffusion act in turn, not together.
+approximation besides the emulator: reactions and diffusion act in turn, not together.  On the
+honeybee grid (hop rate 0.2, ``dt`` = 0.5) a grid whose reaction step is the exact SSA is as close
+to the exact composite SSA as a second exact ensemble (``benchmarks/bench_grid.py``): what is
+left is the emulator's one-step law, so train it for grid use with
+:func:`~sciope_abs.abstraction.grid_design.build_grid_dataset` (from the states an exact small
+grid visits) and :func:`~sciope_abs.abstraction.grid_design.train_for_grid` (categorical
+increments).
 
 Randomness: point ``i`` uses ``point_seeds(seed, n)[i]`` for the network noise (the emulator's
 counter-based noise keyed by it, node ``k`` of trajectory ``j`` counted as trajectory
