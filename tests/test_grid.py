@@ -223,6 +223,11 @@ def test_train_for_grid_draws_only_joint_increments_seen_in_training():
     z = emu.rollout(x0, np.zeros((100, 0)), n_steps=1, n_traj=3, seed=0)[:, :, :, -1]
     drawn = {tuple(r) for r in np.round(z - x0[:, None]).reshape(-1, 4).astype(int)}
     assert drawn <= seen and len(drawn) > 1                       # a rounded Normal mixture leaves the classes
+    from sciope_abs.abstraction.grid import GridSimulator         # and a grid of one node is still its rollout
+
+    one = GridSimulator(emu, (1, 1), {"P": 0.2}, n_steps=4, absorbing="emulate")
+    np.testing.assert_array_equal(one.rollout(x0[:3], None, n_traj=4, seed=2),
+                                  emu.rollout(x0[:3], None, n_steps=4, n_traj=4, seed=2, method="stepwise"))
 
 
 # ---------------------------------------------------------------------------- emulated grid
