@@ -330,8 +330,8 @@ def speed(emu, cfg: dict, seed: int, solver: str) -> list[dict]:
     t0 = time.perf_counter()
     ssa.simulate(np.zeros((1, 0)), n_traj=r_ssa, seed=seed, initial_state=x0)
     ssa_s = time.perf_counter() - t0
-    ev = getattr(ssa, "last_events_", None)
-    events = float(np.mean(ev)) if ev is not None and np.size(ev) else None
+    ev = getattr(ssa, "last_events_", None)   # per parameter point, summed over its trajectories
+    events = float(np.sum(ev)) / r_ssa if ev is not None and np.size(ev) else None
     rows = []
     for absorbing, r in [(a, r) for a in ("keep", "emulate") for r in cfg["speed_emu_traj"]]:
         sim = GridSimulator(emu, shape, {"P": D}, n_steps=H, absorbing=absorbing)
