@@ -22,6 +22,7 @@ _EXPORTS = {
     "fit_mdn": "training", "train": "training",
     "Emulator": "emulator", "EmulatorRangeWarning": "emulator",
     "GridSimulator": "grid", "build_grid_dataset": "grid_design", "grid_training_states": "grid_design",
+    "exact_grid_states": "grid_design", "train_for_grid": "grid_design",
     # data side: dataset, scaler, evaluation
     "build_dataset": "dataset", "AbstractionDataset": "dataset",
     "StateScaler": "scaling",
