@@ -98,3 +98,23 @@ class LoadsNowhere:
 
     def __reduce__(self):
         return (_refuse_to_load, ())
+
+
+def tests_cluster(n_workers: int = 2):
+    """A real LocalCluster client whose worker processes import the toy models from ``tests/``."""
+    import sys
+
+    from sciope_abs.engine import get_client
+
+    here = str(Path(__file__).parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
+    try:
+        client = get_client(n_workers=n_workers, verbose=False)
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    return client

@@ -1,6 +1,5 @@
 """ABC rejection: correctness on a Gaussian toy with a known posterior, streaming, counting,
 reproducibility (in-process and on a real local Dask cluster), budgets and bad input."""
-import os
 import sys
 from pathlib import Path
 
@@ -155,19 +154,9 @@ def test_bad_input(toy):
 @pytest.fixture(scope="module")
 def cluster_client():
     """A real 2-worker LocalCluster; workers import the toy models from tests/."""
-    from sciope_abs.engine import get_client
+    from _engine_helpers import tests_cluster
 
-    here = str(Path(__file__).parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    try:
-        client = get_client(n_workers=2, verbose=False)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    client = tests_cluster()
     return client
 
 

@@ -266,24 +266,11 @@ def test_cli_infer_with_a_learned_summary_stores_it_in_the_run_folder(tmp_path):
 @pytest.mark.slow
 def test_learned_summary_in_abc_on_a_local_cluster_gives_the_in_process_answer(fitted):
     """The summary is pickled into Dask tasks (as its saved files) and rebuilt on each worker."""
-    import os
-    import sys
-    from pathlib import Path
+    from _engine_helpers import tests_cluster
 
-    from sciope_abs.engine import get_client
     from sciope_abs.inference import ABCRejection
 
-    here = str(Path(__file__).parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    try:
-        client = get_client(n_workers=2, verbose=False)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    client = tests_cluster()
     obs = SIM.simulate(np.array([[7.0]]), n_traj=N_TRAJ, seed=77)[0]
     kw = dict(quantile=0.1, seed=5, batch_size=100)
     sync = ABCRejection(SIM, PRIOR, fitted, observed=obs, n_traj=N_TRAJ, client="sync").infer(50, **kw)

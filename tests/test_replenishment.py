@@ -146,21 +146,9 @@ def test_bad_settings_are_refused(toy, tmp_path):
 def test_local_cluster_gives_the_in_process_answer(toy):
     """Real 2-worker LocalCluster (workers import the toy models from tests/): same seed, same
     particles as in-process, whatever the batch size per task."""
-    import os
+    from _engine_helpers import tests_cluster
 
-    from sciope_abs.engine import get_client
-
-    here = str(Path(__file__).parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    try:
-        client = get_client(n_workers=2, verbose=False)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    client = tests_cluster()
     sim, obs, prior = toy
     kw = dict(n_particles=40, max_rounds=3, seed=8)
     sync = _rep(toy).infer(batch_size=7, **kw)

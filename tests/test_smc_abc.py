@@ -366,22 +366,9 @@ def test_blocked_importance_weights_equal_the_one_block_computation():
 @pytest.fixture(scope="module")
 def cluster_client():
     """A real 2-worker LocalCluster; workers import the toy models from tests/."""
-    import os
+    from _engine_helpers import tests_cluster
 
-    from sciope_abs.engine import get_client
-
-    here = str(Path(__file__).parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    try:
-        client = get_client(n_workers=2, verbose=False)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
-    return client
+    return tests_cluster()
 
 
 @pytest.mark.parametrize("keep", [True, False])

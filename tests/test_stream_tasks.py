@@ -143,19 +143,9 @@ def toy():
 
 @pytest.fixture(scope="module")
 def cluster():
-    from sciope_abs.engine import get_client
+    from _engine_helpers import tests_cluster
 
-    here = str(Path(__file__).parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    try:
-        client = get_client(n_workers=2, verbose=False)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-    client.run(lambda p=here: sys.path.insert(0, p) if p not in sys.path else None)
+    client = tests_cluster()
     return client
 
 
