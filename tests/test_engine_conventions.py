@@ -20,10 +20,15 @@ ALLOWED_FAILURES = 2
 
 @pytest.fixture(scope="module")
 def users_client():
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES})
+    # worker-saturation 1.0: a one-thread worker holds only the task it runs, so a bystander is never
+    # queued behind the task that kills the worker (with Dask's 1.1 it can be, and after 3 such deaths
+    # the bystander is lost too: a flake seen once in CI)
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES})
     client = Client(cluster)  # set as default, as a user's client is
     client.wait_for_workers(2, timeout=120)
     yield client
