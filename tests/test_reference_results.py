@@ -87,12 +87,18 @@ def test_the_references_are_not_degenerate(stored):
 
 
 def test_training_for_a_seed_reproduces_the_saved_emulator():
-    """The emulator trained here for seed 0 has the saved emulator's weights, bit for bit."""
+    """The emulator trained here for seed 0 has the saved emulator's weights: bit for bit when
+    trained twice in this process, and to float32 round-off (a few ulp) against the file saved
+    earlier (with the packages a fresh install resolved on 2026-12-01, keras 3.15.1 and
+    tensorflow-cpu 2.21.0, 4 of the 8 output biases differ from it by one ulp, where the earlier
+    installs matched it bit for bit; a different seed or algorithm moves them by far more)."""
     pytest.importorskip("tensorflow")
     from sciope_abs.abstraction import Emulator
 
     trained = make_reference.train_small_emulator().keras_model.get_weights()
+    again = make_reference.train_small_emulator.__wrapped__().keras_model.get_weights()
     saved = Emulator.load(make_reference.EMULATOR_DIR).keras_model.get_weights()
-    assert len(trained) == len(saved)
-    for a, b in zip(trained, saved):
-        np.testing.assert_array_equal(a, b)
+    assert len(trained) == len(saved) == len(again)
+    for a, b, c in zip(trained, saved, again):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
