@@ -75,6 +75,33 @@ def test_quantile_rejection_accepts_the_closest(toy):
     assert post2.n_simulations == 1234 and len(post2) == 124
 
 
+def test_quantile_round_keeps_what_a_full_sort_keeps():
+    """The kept set (with its skip of batches that cannot enter) equals the n closest of all
+    proposals by (distance, proposal order): ties on a coarse grid and infinite distances included."""
+    from sciope_abs.inference.round import QuantileRound
+    from sciope_abs.inference.tasks import ProposalBatch
+
+    rng = np.random.default_rng(4)
+    s_obs = np.zeros(1)
+    rnd = QuantileRound(n_keep=37, F=1, d_dim=1, distance=AbsDistance(), s_obs=s_obs)
+    all_d, all_theta, skipped = [], [], 0
+    for k in range(60):
+        s = rng.integers(0, 12, size=(25, 1)).astype(float)      # distances 0..11: many ties
+        s[rng.random(25) < 0.1] = np.nan                          # infinite distance
+        theta = rng.normal(size=(25, 1))
+        before = rnd.best["idx"].copy()
+        rnd.consume(ProposalBatch(k, theta, np.random.SeedSequence(k)), s)
+        skipped += int(np.array_equal(before, rnd.best["idx"]))
+        all_d.append(np.where(np.isfinite(s[:, 0]), np.abs(s[:, 0]), np.inf))
+        all_theta.append(theta)
+    d, theta = np.concatenate(all_d), np.concatenate(all_theta)
+    order = np.lexsort((np.arange(d.size), d))[:37]
+    np.testing.assert_array_equal(rnd.best["idx"], order)
+    np.testing.assert_array_equal(rnd.best["d"], d[order])
+    np.testing.assert_array_equal(rnd.best["theta"], theta[order])
+    assert rnd.n_sims == 1500 and skipped > 10     # most late batches change nothing
+
+
 def test_each_result_counted_once_and_stop_at_target(toy):
     _, obs, prior = toy
     sim = CountingSimulator()

@@ -166,10 +166,19 @@ class QuantileRound:
         self.n_sims += m
         self.n_nan += int((~np.isfinite(s).all(axis=1)).sum())
         b = self.best
-        idx = np.concatenate([b["idx"], np.arange(start, start + m)])
+        new, theta = np.arange(start, start + m), batch.theta
+        if b["d"].shape[0] >= self.n_keep and np.isfinite(b["d"][-1]):
+            # only a distance below the worst kept can enter: a tie loses to the kept one (which
+            # came earlier), so the result is the full sort's; most batches of a small quantile
+            # then skip the sort
+            near = np.flatnonzero(d < b["d"][-1])
+            if near.size == 0:
+                return False
+            new, d, theta, s = new[near], d[near], theta[near], s[near]
+        idx = np.concatenate([b["idx"], new])
         dd = np.concatenate([b["d"], d])
         order = np.lexsort((idx, dd))[: self.n_keep]
-        b["theta"] = np.concatenate([b["theta"], batch.theta])[order]
+        b["theta"] = np.concatenate([b["theta"], theta])[order]
         b["s"] = np.concatenate([b["s"], s])[order]
         b["d"], b["idx"] = dd[order], idx[order]
         return False
