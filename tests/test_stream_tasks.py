@@ -200,6 +200,28 @@ def test_local_cluster_workers_are_single_threaded_and_keep_mallocs_thresholds(c
         assert env["MALLOC_TRIM_THRESHOLD_"] == os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
+def test_local_cluster_runs_with_the_low_overhead_settings_unless_the_user_set_them(cluster):
+    import dask
+
+    from sciope_abs.engine.client import LOCAL_CLUSTER_CONFIG, _cluster_config
+
+    keys = list(LOCAL_CLUSTER_CONFIG)
+    on_workers = cluster.run(lambda: {k: dask.config.get(k) for k in keys})
+    assert len(on_workers) == 2 and all(got == LOCAL_CLUSTER_CONFIG for got in on_workers.values())
+
+    def periods(dask_worker=None, dask_scheduler=None):
+        server = dask_worker if dask_worker is not None else dask_scheduler
+        return {k: getattr(v, "callback_time", None) for k, v in server.periodic_callbacks.items()}
+
+    for got in [*cluster.run(periods).values(), cluster.run_on_scheduler(periods)]:
+        assert got["tick"] == 200 and got["monitor"] == 2000      # Dask's defaults: 20 and 500 ms
+    assert not any("profile" in k for w in cluster.run(periods).values() for k in w)
+    assert dask.config.get("distributed.admin.tick.interval") != "200ms"  # the user's session untouched
+    with dask.config.set({"distributed.admin.tick.interval": "50ms"}):   # the user's own value wins
+        assert "distributed.admin.tick.interval" not in _cluster_config()
+        assert _cluster_config()["distributed.worker.profile.enabled"] is False
+
+
 def test_kernel_density_from_whitened_centers_matches_the_normal_density():
     from scipy.stats import multivariate_normal
 
