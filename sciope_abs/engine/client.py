@@ -180,7 +180,10 @@ def get_client(address: Optional[str] = None, n_workers: Optional[int] = None, *
     In this order: ``address``; the environment variable ``SCIOPE_ABS_SCHEDULER``; the client
     you created yourself in this process (``distributed.Client(...)``, Dask's default client,
     see :func:`user_client`), when ``n_workers`` is not given; a ``LocalCluster`` of worker
-    processes (one thread each), started once per process and reused.
+    processes (one thread each), started once per process and reused.  The local cluster runs
+    with :data:`LOCAL_CLUSTER_CONFIG` (a coarser event-loop tick and system monitor, no worker
+    stack profiler: less of the cores' time goes to Dask itself) for every key of it you left at
+    Dask's default; set a key with ``dask.config.set`` to keep your own.
 
     Parameters
     ----------
