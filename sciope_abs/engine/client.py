@@ -53,7 +53,7 @@ WORKER_PRE_SPAWN_ENV = {"MALLOC_TRIM_THRESHOLD_": None}
 #: Dask settings of a local cluster this module starts, where the user's configuration keeps
 #: Dask's default: an idle 2-worker cluster costs the client process 0.31 and each worker 0.19
 #: CPU-s per 10 s with Dask's defaults (the 20 ms event-loop tick, the 10 ms stack sampling of the
-#: worker profiler, the 500 ms system monitor), 0.18 and 0.07 with these; on 2 cores that CPU is
+#: worker profiler, the 500 ms system monitor), 0.15-0.18 and 0.06-0.07 with these; on 2 cores that CPU is
 #: taken from the simulations.  They change timing and dashboard detail only, never a result.
 LOCAL_CLUSTER_CONFIG = {"distributed.admin.tick.interval": "200ms",
                         "distributed.worker.profile.enabled": False,
