@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +43,6 @@ def bf16_clone(model):
     return out
 
 
-def timer(fn, x, calls: int = 25):
-    def timed() -> tuple[float, float]:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(calls):
-            y = fn(x)
-        y.numpy()
-        return time.perf_counter() - t0, time.process_time() - c0
-    return timed
-
-
 def dense_layer_case(rounds: int) -> dict:
     import tensorflow as tf
 
@@ -69,7 +58,7 @@ def dense_layer_case(rounds: int) -> dict:
     out = {}
     for name, (f, x) in fns.items():
         f(x)
-        out[name + "_ms"] = 1000 * min(timer(f, x, 10)()[0] for _ in range(rounds)) / 10
+        out[name + "_ms"] = 1000 * min(br.call_timer(f, x)(10)[0] for _ in range(rounds)) / 10
     return out
 
 
@@ -90,7 +79,7 @@ def network_case(body: str, rounds: int) -> dict:
     times: dict = {k: [] for k in fns}
     for _ in range(rounds):  # interleaved rounds, the minimum kept
         for k, f in fns.items():
-            times[k].append(timer(f, x)())
+            times[k].append(br.call_timer(f, x)(25))
     for k, ts in times.items():
         res[f"{k}_wall_s"] = min(t[0] for t in ts)
         res[f"{k}_cpu_s"] = min(t[1] for t in ts)
